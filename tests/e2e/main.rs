@@ -1,0 +1,1 @@
+// End-to-end tests: the real `qst` binary, real processes, real files.

@@ -1,0 +1,1 @@
+//! The qst worker process.
