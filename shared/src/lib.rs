@@ -1,1 +1,183 @@
-//! Types both qst processes speak: jobs, results, IPC messages (length-prefixed postcard frames).
+//! Types both qst processes speak: validated jobs, job outcomes, the IPC
+//! messages between supervisor and worker, and their frames (a little-endian
+//! u32 length, then a postcard body; see `docs/ipc.md` for why postcard).
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Reconstruction method (SPEC 1.4, 1.5).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Mle,
+    Linear,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Mle => "mle",
+            Method::Linear => "linear",
+        }
+    }
+}
+
+/// Which projector set a job uses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProjectorSpec {
+    /// The built-in `nopovm` set (SPEC 1.1).
+    Nopovm,
+    /// A custom dense `(K, n, n)` file, already validated by the supervisor.
+    Custom { path: PathBuf },
+}
+
+impl ProjectorSpec {
+    /// The `design` field of a result: `nopovm` or `custom`.
+    pub fn design_name(&self) -> &'static str {
+        match self {
+            ProjectorSpec::Nopovm => "nopovm",
+            ProjectorSpec::Custom { .. } => "custom",
+        }
+    }
+}
+
+/// A validated job, ready for a worker: everything it needs is inline except
+/// the projector set, which the worker maps from the store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Job {
+    /// 1-based physical line of the batch (CSV: the column number).
+    pub line: u64,
+    pub id: String,
+    pub dim: usize,
+    pub method: Method,
+    pub projectors: ProjectorSpec,
+    /// K counts (or probabilities), in projector order.
+    pub counts: Vec<f64>,
+    /// The true ρ, n×n row-major as (re, im) pairs, if given.
+    pub truth: Option<Vec<(f64, f64)>>,
+    pub max_iters: u64,
+    pub tol: f64,
+    /// Where the worker writes ρ (absolute), atomically, before replying.
+    pub rho_path: PathBuf,
+}
+
+/// The figures of a reconstruction (SPEC 1.6 and 2.4).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct JobFigures {
+    /// `None` for `linear`.
+    pub iterations: Option<u64>,
+    /// `None` for `linear`.
+    pub converged: Option<bool>,
+    /// May be −∞.
+    pub log_likelihood: f64,
+    pub purity: f64,
+    pub trace: f64,
+    pub rank: usize,
+    pub min_eigenvalue: f64,
+    pub max_eigenvalue: f64,
+    pub eigenvalue_entropy: f64,
+    pub fidelity: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Supervisor → worker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum ToWorker {
+    Run(Job),
+    /// Finish and exit 0.
+    Stop,
+}
+
+/// Worker → supervisor.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum FromWorker {
+    /// Sent once at start.
+    Hello { pid: u32 },
+    /// A job ended; `Err` is one sentence naming the field (it reads after
+    /// "job <id>: ").
+    Done { line: u64, outcome: Result<JobFigures, String> },
+    /// Resource figures, sent with each `Done`.
+    Usage { peak_rss_bytes: u64, pss_bytes: u64 },
+}
+
+/// Frame errors.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("read or write a frame: {0}")]
+    Io(#[from] io::Error),
+    #[error("decode a frame: {0}")]
+    Decode(#[from] postcard::Error),
+    #[error("read a frame: length {0} is over the limit of {MAX_FRAME} bytes")]
+    TooLong(usize),
+}
+
+/// The largest frame accepted (a job of n = 256 holds 65 536 counts plus a
+/// 256×256 truth: about 1.6 MB).
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// Writes one frame and flushes.
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+    let body = postcard::to_stdvec(msg)?;
+    if body.len() > MAX_FRAME {
+        return Err(FrameError::TooLong(body.len()));
+    }
+    w.write_all(&(body.len() as u32).to_le_bytes())?;
+    w.write_all(&body)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
+pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLong(len));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    Ok(Some(postcard::from_bytes(&body)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_detect_eof() {
+        let job = Job {
+            line: 7,
+            id: "q4-0007".into(),
+            dim: 2,
+            method: Method::Mle,
+            projectors: ProjectorSpec::Nopovm,
+            counts: vec![1.0, 2.0, 3.0, 4.0],
+            truth: Some(vec![(0.5, 0.0), (0.0, 0.5), (0.0, -0.5), (0.5, 0.0)]),
+            max_iters: 10,
+            tol: 1e-8,
+            rho_path: "/tmp/x.npy".into(),
+        };
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();
+        write_frame(&mut buf, &ToWorker::Stop).unwrap();
+        let mut r = &buf[..];
+        assert_eq!(read_frame::<_, ToWorker>(&mut r).unwrap(), Some(ToWorker::Run(job)));
+        assert_eq!(read_frame::<_, ToWorker>(&mut r).unwrap(), Some(ToWorker::Stop));
+        assert_eq!(read_frame::<_, ToWorker>(&mut r).unwrap(), None);
+        // A torn frame is an error, not a clean end.
+        let mut torn = &buf[..buf.len() - 1];
+        let _ = read_frame::<_, ToWorker>(&mut torn).unwrap();
+        assert!(read_frame::<_, ToWorker>(&mut torn).is_err());
+    }
+}
