@@ -1,1 +1,8 @@
-// End-to-end tests: the real `qst` binary, real processes, real files.
+//! End-to-end tests: the real `qst` binary, real processes, real signals, real files.
+//! All integration tests live in this one test binary.
+
+mod faults;
+mod input;
+mod interop;
+mod pool;
+mod util;
