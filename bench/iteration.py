@@ -1,0 +1,68 @@
+"""Per-iteration benchmark: one G-corrected R-rho-R iteration of the lab's
+numpy reference (reference.py, dense einsum over the memory-mapped projector
+file) against one iteration of qst's MLE kernel (the `mle-iter` binary), at
+the same dimensions, in one script. Prints ratios; writes
+bench/results/iteration.json.
+
+usage: python bench/iteration.py [--dims 16,32,64] [--bin target/release/mle-iter]
+       [--qst target/release/qst]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dims", default="16,32,64")
+    ap.add_argument("--bin", default="target/release/mle-iter")
+    ap.add_argument("--qst", default="target/release/qst")
+    ap.add_argument("--out", default="bench/results/iteration.json")
+    a = ap.parse_args()
+    dims = [int(x) for x in a.dims.split(",")]
+    cache = tempfile.mkdtemp(prefix="qst-bench-cache-")
+    subprocess.run([a.qst, "prebuild", "--dims", a.dims, "--cache", cache], check=True,
+                   stdout=subprocess.DEVNULL)
+    reference._init(cache, dims)
+    rows = []
+    for n in dims:
+        P, G, W = reference.SETS[n]
+        rng = np.random.default_rng(n)
+        f = rng.random(n * n)
+        f /= f.sum()
+        sigma = np.eye(n, dtype=complex) / n
+        reference.iteration(P, W, f, sigma)  # warm the page cache
+        reps = max(3, int(200 / n))
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            sigma, _, _ = reference.iteration(P, W, f, sigma)
+        py = (time.perf_counter() - t0) / reps
+        out = subprocess.run([a.bin, str(n), str(max(10, int(2000 / n)))], check=True,
+                             capture_output=True, text=True).stdout
+        q = json.loads(out)
+        rows.append({"dim": n, "numpy_seconds_per_iteration": py,
+                     "qst_seconds_per_iteration": q["seconds_per_iteration"],
+                     "ratio": py / q["seconds_per_iteration"],
+                     "qst_job_seconds": q["job_seconds"], "qst_job_iterations": q["job_iterations"],
+                     "qst_job_converged": q["job_converged"]})
+        r = rows[-1]
+        print(f"n={n:>3}: numpy {py * 1e3:9.3f} ms/it   qst {r['qst_seconds_per_iteration'] * 1e3:8.4f} ms/it"
+              f"   ratio {r['ratio']:7.1f}x   (qst whole job: {r['qst_job_iterations']} it, "
+              f"{r['qst_job_seconds']:.3f} s, converged={r['qst_job_converged']})")
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump({"cpus": os.cpu_count(), "numpy": np.__version__, "rows": rows}, fh, indent=1)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
