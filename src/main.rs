@@ -1,2 +1,302 @@
 //! `qst`: the command line (SPEC 3), a thin layer over the supervisor and worker crates.
-fn main() {}
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use qst_shared::Method;
+use qst_store::{Store, StoreConfig};
+use qst_supervisor::demo::{DemoOptions, demo, format_table};
+use qst_supervisor::errors::EXIT_CANNOT_RUN;
+use qst_supervisor::run::{RunOptions, run};
+use qst_supervisor::synth::{GenSpec, generate};
+
+/// Batch quantum state tomography: projector counts → density matrices, by a
+/// pool of worker processes that memory-map shared projector sets.
+#[derive(Parser)]
+#[command(name = "qst", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generates a synthetic batch (dimensions 2 to 32, known truths, simulated
+    /// counts), runs it through the worker pool and prints a per-dimension
+    /// table (jobs, mean fidelity, mean seconds). Needs no input.
+    Demo {
+        /// Number of worker processes (default: the number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Output directory; an earlier demo's output there is replaced.
+        #[arg(long, default_value = "qst-demo")]
+        out: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Writes a synthetic JSON Lines batch (random states, Poisson counts on the
+    /// nopovm set) and its truth files (`<stem>_truth/<id>.npy`) to disk.
+    Gen {
+        /// The batch file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Dimensions, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
+        dims: Vec<usize>,
+        /// Jobs per dimension.
+        #[arg(long, default_value_t = 10)]
+        per_dim: usize,
+        /// Mean total count per job.
+        #[arg(long, default_value_t = 100_000.0)]
+        shots: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Runs a batch (JSON Lines, or the lab's matrix CSV for a `.csv` file)
+    /// through a pool of worker processes; results go to `--out`.
+    Run(RunArgs),
+    /// Builds (or re-checks, rebuilding bad ones) the projector files of the
+    /// given dimensions ahead of time.
+    Prebuild {
+        /// Dimensions, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        dims: Vec<usize>,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Lists, fully verifies or removes the projector cache's files.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// (internal) A worker process, started by `qst run`.
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        slot: usize,
+        #[arg(long)]
+        supervisor_pid: u32,
+        #[arg(long)]
+        cache: PathBuf,
+        #[arg(long)]
+        max_cache_bytes: u64,
+        #[arg(long)]
+        log: PathBuf,
+    },
+}
+
+#[derive(Args, Clone)]
+struct CacheArgs {
+    /// Projector cache directory (default: $QST_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/qst, else ~/.cache/qst).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Byte budget of the cache (default: half of physical memory).
+    #[arg(long)]
+    max_cache_bytes: Option<u64>,
+}
+
+impl CacheArgs {
+    fn store(&self) -> Store {
+        Store::new(StoreConfig::resolve(self.cache.as_deref(), self.max_cache_bytes))
+    }
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Lists the cache's files and their sizes.
+    Ls(CacheArgs),
+    /// Fully checks every file against its formula (exit 1 if any is bad).
+    Verify(CacheArgs),
+    /// Removes every file of the cache.
+    Clear(CacheArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The batch: a JSON Lines file, or a `.csv` in the lab's matrix format.
+    batch: PathBuf,
+    /// Output directory (default: `<batch stem>.qst/` beside the batch).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Number of worker processes (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Continue an interrupted run: skip lines that already have a result.
+    #[arg(long)]
+    resume: bool,
+    /// Stop a job that runs longer than this many seconds (it gets an error).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    job_timeout: Option<f64>,
+    /// How often a job whose worker died is retried before it gets an error.
+    #[arg(long, default_value_t = 3)]
+    max_retries: u32,
+    /// Log directory (default: `<out>/logs`).
+    #[arg(long)]
+    logs: Option<PathBuf>,
+    /// CSV input: the dimension (default: √K).
+    #[arg(long)]
+    dim: Option<usize>,
+    /// CSV input: `mle` or `linear`.
+    #[arg(long, default_value = "mle", value_parser = parse_method)]
+    method: Method,
+    /// CSV input: the projector design.
+    #[arg(long, default_value = "nopovm")]
+    design: String,
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    match s {
+        "mle" => Ok(Method::Mle),
+        "linear" => Ok(Method::Linear),
+        _ => Err(format!("method must be mle or linear, not {s:?}")),
+    }
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("must be a number of seconds > 0, not {s:?}")),
+    }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Worker { slot, supervisor_pid, cache, max_cache_bytes, log } => {
+            let args = qst_worker::WorkerArgs {
+                slot,
+                supervisor_pid,
+                cache_dir: cache,
+                max_cache_bytes,
+                log,
+            };
+            exit(qst_worker::run(&args))
+        }
+        Command::Run(a) => {
+            let opts = RunOptions {
+                batch: a.batch,
+                out: a.out,
+                workers: a.workers,
+                cache: a.cache.cache,
+                max_cache_bytes: a.cache.max_cache_bytes,
+                resume: a.resume,
+                job_timeout: a.job_timeout,
+                max_retries: a.max_retries,
+                logs: a.logs,
+                csv_dim: a.dim,
+                csv_method: a.method,
+                csv_design: a.design,
+                quiet: false,
+            };
+            match run(&opts) {
+                Ok(report) => {
+                    eprintln!(
+                        "qst: {} results written; see {}",
+                        report.results_written,
+                        report.out_dir.display()
+                    );
+                    exit(report.exit_code)
+                }
+                Err(e) => {
+                    eprintln!("qst: {e}");
+                    exit(EXIT_CANNOT_RUN)
+                }
+            }
+        }
+        Command::Demo { workers, out, cache } => {
+            let opts = DemoOptions { out, workers, cache: cache.cache, quiet: false };
+            match demo(&opts) {
+                Ok((report, rows)) => {
+                    print!("{}", format_table(&rows));
+                    println!("results: {}", report.out_dir.display());
+                    exit(report.exit_code)
+                }
+                Err(e) => {
+                    eprintln!("qst: {e}");
+                    exit(EXIT_CANNOT_RUN)
+                }
+            }
+        }
+        Command::Gen { out, dims, per_dim, shots, seed } => {
+            match generate(&out, &GenSpec { dims, per_dim, shots, seed }) {
+                Ok(n) => {
+                    println!("wrote {n} jobs to {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("qst: {e}");
+                    exit(EXIT_CANNOT_RUN)
+                }
+            }
+        }
+        Command::Prebuild { dims, cache } => {
+            let store = cache.store();
+            let mut bad = false;
+            for n in dims {
+                match store.ensure_nopovm(n) {
+                    Ok(qst_store::Prepared::File(p)) => println!("dim {n}: {}", p.display()),
+                    Ok(qst_store::Prepared::KetsOnly) => {
+                        println!("dim {n}: over the cache byte budget; runs from kets, no file")
+                    }
+                    Err(e) => {
+                        eprintln!("qst: dim {n}: failed to {e}");
+                        bad = true;
+                    }
+                }
+            }
+            if bad { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        Command::Cache { action } => cache_command(action),
+    }
+}
+
+fn cache_command(action: CacheAction) -> ExitCode {
+    let (args, verb) = match &action {
+        CacheAction::Ls(a) => (a, "list"),
+        CacheAction::Verify(a) => (a, "verify"),
+        CacheAction::Clear(a) => (a, "clear"),
+    };
+    let store = args.store();
+    let result = match action {
+        CacheAction::Clear(_) => store.clear().map(|n| {
+            println!("removed {n} files from {}", store.config.dir.display());
+            true
+        }),
+        CacheAction::Ls(_) => store.list().map(|files| {
+            for f in &files {
+                println!("{:>14}  {}", f.bytes, f.path.display());
+            }
+            true
+        }),
+        CacheAction::Verify(_) => store.verify().map(|files| {
+            let mut good = true;
+            for f in &files {
+                match &f.problem {
+                    None => println!("ok   {:>14}  {}", f.bytes, f.path.display()),
+                    Some(p) => {
+                        good = false;
+                        println!("BAD  {:>14}  {}: {p}", f.bytes, f.path.display());
+                    }
+                }
+            }
+            good
+        }),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("qst: cannot {verb} the cache: failed to {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}

@@ -99,6 +99,9 @@ pub enum FromWorker {
     Done { line: u64, outcome: Result<JobFigures, String> },
     /// Resource figures, sent with each `Done`.
     Usage { peak_rss_bytes: u64, pss_bytes: u64 },
+    /// The job's built-in projector file failed its checks when the worker
+    /// opened it: the supervisor rebuilds the file and dispatches the job again.
+    ProjectorFileBad { line: u64, reason: String },
 }
 
 /// Frame errors.

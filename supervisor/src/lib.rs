@@ -1,8 +1,20 @@
 //! The qst supervisor: reads a batch, prebuilds projector files, spawns and
 //! feeds worker processes, writes results.
+//!
+//! Input/output: [`batch`], [`csv`], [`results`], [`summary`], [`synth`].
+//! Processes: [`run`] (the main loop), [`dispatch`] (scheduling state
+//! machine), [`executor`] (spawn, pipes, reader threads, waitpid),
+//! [`platform`] (signals, `/proc`), [`progress`], [`demo`], [`errors`].
 
 pub mod batch;
 pub mod csv;
+pub mod demo;
+pub mod dispatch;
+pub mod errors;
+pub mod executor;
+pub mod platform;
+pub mod progress;
 pub mod results;
+pub mod run;
 pub mod summary;
 pub mod synth;

@@ -1,1 +1,229 @@
-//! The qst worker process.
+//! The qst worker process: receives jobs over its stdin pipe, reconstructs each
+//! one (`mle` or `linear`) from a projector set held in its in-process cache,
+//! writes `rho/<id>.npy` atomically and only then replies on its stdout pipe.
+//!
+//! A worker is the `qst` binary exec'd again by the supervisor with a hidden
+//! subcommand; it dies with its supervisor (`PR_SET_PDEATHSIG(SIGKILL)` plus a
+//! check that its parent is still the expected PID), runs one math thread and
+//! logs every job before computing it, unbuffered, so a killed worker's log
+//! still names what it was doing.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use qst_math::{C64, Mat, MleOptions};
+use qst_shared::{FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame};
+use qst_store::{ProjectorCache, Store, StoreConfig};
+use tracing::{info, warn};
+
+pub mod procfs;
+
+/// What the supervisor tells a worker on its command line.
+#[derive(Clone, Debug)]
+pub struct WorkerArgs {
+    /// The worker's slot (0-based), for its log and its results.
+    pub slot: usize,
+    /// The supervisor's PID: the worker exits at once if its parent is not it.
+    pub supervisor_pid: u32,
+    /// The projector cache directory.
+    pub cache_dir: PathBuf,
+    /// The cache byte budget.
+    pub max_cache_bytes: u64,
+    /// The slot's log file, opened for append.
+    pub log: PathBuf,
+}
+
+/// Exit status of a worker whose parent is not the supervisor it was started by.
+pub const EXIT_ORPHAN: i32 = 3;
+
+/// Runs a worker until its supervisor sends `Stop` or closes the pipe; returns
+/// the process exit status. Errors are one sentence on stderr.
+pub fn run(args: &WorkerArgs) -> i32 {
+    if let Err(e) = die_with_parent(args.supervisor_pid) {
+        eprintln!("qst worker: failed to {e}");
+        return EXIT_ORPHAN;
+    }
+    if let Err(e) = init_log(&args.log) {
+        eprintln!("qst worker: failed to {e}");
+        return 2;
+    }
+    faer::set_global_parallelism(faer::Par::Seq);
+    let pid = std::process::id();
+    info!("worker started slot={} pid={pid} supervisor={}", args.slot, args.supervisor_pid);
+    match serve(args, pid) {
+        Ok(()) => {
+            info!("worker stopping slot={} pid={pid}", args.slot);
+            0
+        }
+        Err(e) => {
+            warn!("worker failed to {e} slot={} pid={pid}", args.slot);
+            eprintln!("qst worker: failed to {e}");
+            1
+        }
+    }
+}
+
+/// `PR_SET_PDEATHSIG(SIGKILL)`, then checks that the parent is still the
+/// supervisor (it may have died before the call).
+fn die_with_parent(supervisor_pid: u32) -> Result<(), String> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("set the parent-death signal: {e}"))?;
+    let parent = nix::unistd::getppid().as_raw();
+    if parent as u32 != supervisor_pid {
+        return Err(format!(
+            "start: the parent is PID {parent}, not the supervisor {supervisor_pid} (it has exited)"
+        ));
+    }
+    Ok(())
+}
+
+fn init_log(path: &Path) -> Result<(), String> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("open the worker log {}: {e}", path.display()))?;
+    // `File` is unbuffered: each event is formatted, then written with one call.
+    tracing_subscriber::fmt()
+        .with_writer(file)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init()
+        .map_err(|e| format!("set up the worker log: {e}"))
+}
+
+fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
+    let store = Store::new(StoreConfig { dir: args.cache_dir.clone(), max_bytes: args.max_cache_bytes });
+    let cache = ProjectorCache::new(store);
+    let mut input = BufReader::new(io::stdin().lock());
+    let mut output = BufWriter::new(io::stdout().lock());
+    write_frame(&mut output, &FromWorker::Hello { pid }).map_err(|e| e.to_string())?;
+    loop {
+        let msg: Option<ToWorker> = read_frame(&mut input).map_err(|e| e.to_string())?;
+        let job = match msg {
+            None | Some(ToWorker::Stop) => return Ok(()),
+            Some(ToWorker::Run(job)) => job,
+        };
+        info!(
+            "start job={} line={} dim={} method={} design={} pid={pid}",
+            job.id,
+            job.line,
+            job.dim,
+            job.method.as_str(),
+            job.projectors.design_name()
+        );
+        let reply = match run_job(&cache, &job) {
+            Ok(figures) => {
+                match figures.converged {
+                    Some(false) => warn!(
+                        "job={} reached max_iters={} without converging",
+                        job.id, job.max_iters
+                    ),
+                    _ => {}
+                }
+                info!(
+                    "done job={} line={} dim={} method={} iterations={} seconds={:.6} pid={pid}",
+                    job.id,
+                    job.line,
+                    job.dim,
+                    job.method.as_str(),
+                    figures.iterations.map_or_else(|| "-".to_string(), |i| i.to_string()),
+                    figures.seconds
+                );
+                FromWorker::Done { line: job.line, outcome: Ok(figures) }
+            }
+            Err(JobFailure::Job(msg)) => {
+                warn!("failed job={} line={} error={msg} pid={pid}", job.id, job.line);
+                FromWorker::Done { line: job.line, outcome: Err(msg) }
+            }
+            Err(JobFailure::Projectors(reason)) => {
+                warn!("bad projector file job={} line={} error={reason} pid={pid}", job.id, job.line);
+                FromWorker::ProjectorFileBad { line: job.line, reason }
+            }
+        };
+        write_frame(&mut output, &reply).map_err(|e| e.to_string())?;
+        let usage = FromWorker::Usage {
+            peak_rss_bytes: procfs::peak_rss_bytes(None).unwrap_or(0),
+            pss_bytes: procfs::pss_bytes(None).unwrap_or(0),
+        };
+        write_frame(&mut output, &usage).map_err(|e| e.to_string())?;
+    }
+}
+
+enum JobFailure {
+    /// The job fails: one sentence naming the field.
+    Job(String),
+    /// The projector file failed its checks when opened: the supervisor rebuilds it.
+    Projectors(String),
+}
+
+fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> {
+    let started = Instant::now();
+    let before = cache.stats().misses;
+    let handle = match &job.projectors {
+        ProjectorSpec::Nopovm => cache.nopovm(job.dim),
+        ProjectorSpec::Custom { path } => cache.custom(path, job.dim),
+    };
+    let handle = match (handle, &job.projectors) {
+        (Ok(h), _) => h,
+        (Err(e), ProjectorSpec::Nopovm) => return Err(JobFailure::Projectors(e.to_string())),
+        (Err(e), ProjectorSpec::Custom { .. }) => {
+            return Err(JobFailure::Job(format!("projectors: failed to {e}")));
+        }
+    };
+    if cache.stats().misses > before {
+        info!(
+            "loaded projector set design={} dim={} job={}",
+            job.projectors.design_name(),
+            job.dim,
+            job.id
+        );
+    }
+    let proj = handle.projectors();
+    let n = job.dim;
+    let (rho, iterations, converged) = match job.method {
+        Method::Mle => {
+            let opts = MleOptions { max_iters: job.max_iters, tol: job.tol, fixed_iterations: false };
+            let r = qst_math::mle(&proj, &job.counts, &opts)
+                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
+            (r.rho, Some(r.iterations), Some(r.converged))
+        }
+        Method::Linear => {
+            let rho = qst_math::linear(&proj, &job.counts)
+                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
+            (rho, None, None)
+        }
+    };
+    let log_likelihood = qst_math::log_likelihood(&proj, &job.counts, rho.as_ref());
+    let f = qst_math::figures(rho.as_ref());
+    let fidelity = job.truth.as_ref().map(|t| {
+        let truth = Mat::<C64>::from_fn(n, n, |a, b| {
+            let (re, im) = t[a * n + b];
+            C64::new(re, im)
+        });
+        qst_math::fidelity(rho.as_ref(), truth.as_ref())
+    });
+    let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
+    qst_npy::write_c16(&job.rho_path, &[n, n], &data)
+        .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
+    Ok(JobFigures {
+        iterations,
+        converged,
+        log_likelihood,
+        purity: f.purity,
+        trace: f.trace,
+        rank: f.rank,
+        min_eigenvalue: f.min_eigenvalue,
+        max_eigenvalue: f.max_eigenvalue,
+        eigenvalue_entropy: f.eigenvalue_entropy,
+        fidelity,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Opens a worker's log directory entry name for a slot: `worker-<slot>.log`.
+pub fn log_file_name(slot: usize) -> String {
+    format!("worker-{slot}.log")
+}

@@ -1,0 +1,37 @@
+//! Platform code: signals to process groups, the signal-forwarding thread,
+//! and memory figures from `/proc`.
+
+use crossbeam_channel::Sender;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+pub use qst_worker::procfs::{peak_rss_bytes, pss_bytes, rss_bytes};
+
+/// Sends `sig` to the process group led by `pid` (each worker leads its own).
+/// A group that is already gone is not an error.
+pub fn signal_group(pid: u32, sig: Signal) {
+    let _ = killpg(Pid::from_raw(pid as i32), sig);
+}
+
+/// Starts the thread that turns SIGINT and SIGTERM into events; returns the
+/// handle that stops it.
+pub fn forward_signals<E: Send + 'static>(
+    tx: Sender<E>,
+    wrap: fn(i32) -> E,
+) -> Result<signal_hook::iterator::Handle, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("install the SIGINT and SIGTERM handlers: {e}"))?;
+    let handle = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if tx.send(wrap(sig)).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| format!("start the signal thread: {e}"))?;
+    Ok(handle)
+}

@@ -1,0 +1,732 @@
+//! `qst run`: the supervisor's main loop. One thread (the caller's, which
+//! must live as long as the process: workers die with the thread that spawned
+//! them) owns all state and receives every event on one channel: worker
+//! frames and exits from the reader threads, SIGINT/SIGTERM from the signal
+//! thread, and a tick (the receive timeout) for timeouts and progress.
+//!
+//! Before any worker starts: the batch is opened (unreadable → exit 2), the
+//! output directory and `results.jsonl` are opened (unwritable, or a changed
+//! batch on `--resume` → exit 2), one streaming pass collects the dimensions
+//! the batch needs and every projector file is prebuilt. A second streaming
+//! pass feeds the dispatcher's bounded window.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender, unbounded};
+use nix::sys::signal::Signal;
+use qst_shared::{FromWorker, Job, Method, ProjectorSpec, ToWorker};
+use qst_store::{Store, StoreConfig};
+use tracing::{info, warn};
+
+use crate::batch::{Batch, BatchSettings, Entry, open_batch};
+use crate::dispatch::{BinKey, Dispatcher};
+use crate::errors::{self, Fatal};
+use crate::executor::{Spawner, WorkerEvent, WorkerProc};
+use crate::platform;
+use crate::progress::Progress;
+use crate::results::{RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::summary::{WorkerUsage, write_summaries};
+
+/// How often the loop wakes without events (timeouts, progress lines).
+const TICK: Duration = Duration::from_millis(100);
+/// Between SIGTERM and SIGKILL of a worker over `--job-timeout`.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+/// Workers that die before saying hello, in a row, before the run gives up
+/// on starting more.
+const MAX_FAILED_STARTS: u32 = 8;
+
+/// The flags of `qst run` (SPEC 3).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub batch: PathBuf,
+    /// Default: `<batch stem>.qst/` beside the batch.
+    pub out: Option<PathBuf>,
+    /// Default: the number of available cores.
+    pub workers: Option<usize>,
+    pub cache: Option<PathBuf>,
+    pub max_cache_bytes: Option<u64>,
+    pub resume: bool,
+    /// Seconds.
+    pub job_timeout: Option<f64>,
+    pub max_retries: u32,
+    /// Default: `<out>/logs`.
+    pub logs: Option<PathBuf>,
+    pub csv_dim: Option<usize>,
+    pub csv_method: Method,
+    pub csv_design: String,
+    /// No progress output at all.
+    pub quiet: bool,
+}
+
+impl RunOptions {
+    /// Defaults for a batch (SPEC 3).
+    pub fn new(batch: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            batch: batch.into(),
+            out: None,
+            workers: None,
+            cache: None,
+            max_cache_bytes: None,
+            resume: false,
+            job_timeout: None,
+            max_retries: 3,
+            logs: None,
+            csv_dim: None,
+            csv_method: Method::Mle,
+            csv_design: "nopovm".into(),
+            quiet: false,
+        }
+    }
+
+    /// The output directory: `--out`, else `<batch stem>.qst/` beside the batch.
+    pub fn out_dir(&self) -> PathBuf {
+        match &self.out {
+            Some(o) => o.clone(),
+            None => {
+                let stem = self.batch.file_stem().map_or_else(
+                    || "batch".to_string(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+                self.batch.with_file_name(format!("{stem}.qst"))
+            }
+        }
+    }
+
+    /// The command line that resumes this run.
+    pub fn resume_command(&self, out_dir: &Path) -> String {
+        let mut cmd = format!("qst run {} --out {} --resume", quote(&self.batch), quote(out_dir));
+        if let Some(w) = self.workers {
+            cmd += &format!(" --workers {w}");
+        }
+        if let Some(c) = &self.cache {
+            cmd += &format!(" --cache {}", quote(c));
+        }
+        if let Some(b) = self.max_cache_bytes {
+            cmd += &format!(" --max-cache-bytes {b}");
+        }
+        if let Some(t) = self.job_timeout {
+            cmd += &format!(" --job-timeout {t}");
+        }
+        if self.max_retries != 3 {
+            cmd += &format!(" --max-retries {}", self.max_retries);
+        }
+        if let Some(l) = &self.logs {
+            cmd += &format!(" --logs {}", quote(l));
+        }
+        if crate::batch::is_csv(&self.batch) {
+            if let Some(d) = self.csv_dim {
+                cmd += &format!(" --dim {d}");
+            }
+            cmd += &format!(" --method {} --design {}", self.csv_method.as_str(), self.csv_design);
+        }
+        cmd
+    }
+}
+
+fn quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,".contains(&b)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// 0 every job ok, 1 some failed, 130/143 interrupted.
+    pub exit_code: i32,
+    pub out_dir: PathBuf,
+    /// The signal that interrupted the run.
+    pub interrupted: Option<i32>,
+    /// Result lines written by this run.
+    pub results_written: u64,
+}
+
+enum Event {
+    Worker(WorkerEvent),
+    Signal(i32),
+}
+
+fn wrap_worker(e: WorkerEvent) -> Event {
+    Event::Worker(e)
+}
+
+fn wrap_signal(s: i32) -> Event {
+    Event::Signal(s)
+}
+
+struct Running {
+    job: Job,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct Slot {
+    incarnation: u64,
+    /// Some from spawn until its exit is reported.
+    proc_: Option<WorkerProc>,
+    hello: bool,
+    job: Option<Running>,
+    served: HashSet<BinKey>,
+    /// `Stop` sent, or being stopped: gets no more jobs.
+    stopping: bool,
+    timed_out: bool,
+    kill_at: Option<Instant>,
+}
+
+struct Supervisor {
+    opts: RunOptions,
+    out_dir: PathBuf,
+    store: Store,
+    spawner: Spawner,
+    tx: Sender<Event>,
+    writer: ResultsWriter,
+    batch: Option<Batch>,
+    done_lines: HashSet<u64>,
+    bad_dims: HashMap<usize, String>,
+    dispatcher: Dispatcher,
+    slots: Vec<Slot>,
+    usage: Vec<WorkerUsage>,
+    retries: HashMap<u64, u32>,
+    progress: Progress,
+    interrupted: Option<i32>,
+    hard_stop: bool,
+    write_error: Option<String>,
+    failed_starts: u32,
+    written: u64,
+}
+
+/// Runs a batch through a pool of workers. Must be called from a thread that
+/// lives as long as the process (the main thread). `Err` means the command
+/// could not run (exit 2): nothing was started.
+pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
+    let out_dir = std::path::absolute(opts.out_dir()).map_err(|e| {
+        Fatal::to(format!("resolve the output directory {}: {e}", opts.out_dir().display()))
+    })?;
+    let mut store_config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
+    store_config.dir = std::path::absolute(&store_config.dir).unwrap_or(store_config.dir);
+    let store = Store::new(store_config.clone());
+    let settings = BatchSettings {
+        out_dir: out_dir.clone(),
+        csv_dim: opts.csv_dim,
+        csv_method: opts.csv_method,
+        csv_design: opts.csv_design.clone(),
+    };
+    let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+    let (writer, done_lines) = ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
+    let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
+    let log_dir = std::path::absolute(&log_dir).unwrap_or(log_dir);
+    fs::create_dir_all(&log_dir)
+        .map_err(|e| Fatal::to(format!("create the log directory {}: {e}", log_dir.display())))?;
+    init_log(&log_dir.join("supervisor.log"))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Fatal::to(format!("find the qst executable to start workers: {e}")))?;
+    let workers = opts
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    info!(
+        "run batch={} out={} workers={workers} resume={} already_done={} pid={}",
+        opts.batch.display(),
+        out_dir.display(),
+        opts.resume,
+        done_lines.len(),
+        std::process::id()
+    );
+
+    // Pass 1: what the batch needs, streamed.
+    let mut total = 0u64;
+    let mut jobs = 0u64;
+    let mut dims = BTreeSet::new();
+    for entry in batch {
+        if done_lines.contains(&entry.line()) {
+            continue;
+        }
+        total += 1;
+        if let Entry::Job(job) = entry {
+            jobs += 1;
+            if job.projectors == ProjectorSpec::Nopovm {
+                dims.insert(job.dim);
+            }
+        }
+    }
+    // Prebuild every projector file before any worker starts.
+    let mut bad_dims = HashMap::new();
+    for &n in &dims {
+        let t = Instant::now();
+        match store.ensure_nopovm(n) {
+            Ok(prepared) => info!(
+                "prebuilt dim={n} as {prepared:?} in {:.3} s",
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                warn!("prebuild dim={n} failed: {e}");
+                bad_dims.insert(n, format!("projectors: failed to {e}"));
+            }
+        }
+    }
+    let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+
+    let (tx, rx) = unbounded();
+    let signal_handle = platform::forward_signals(tx.clone(), wrap_signal).map_err(Fatal::to)?;
+    let spawner = Spawner {
+        exe,
+        cache_dir: store_config.dir.clone(),
+        max_cache_bytes: store_config.max_bytes,
+        log_dir,
+        supervisor_pid: std::process::id(),
+    };
+    let n_slots = workers.min(jobs as usize);
+    let mut sup = Supervisor {
+        opts: opts.clone(),
+        out_dir: out_dir.clone(),
+        store,
+        spawner,
+        tx,
+        writer,
+        batch: Some(batch),
+        done_lines,
+        bad_dims,
+        dispatcher: Dispatcher::new(),
+        slots: (0..n_slots).map(|_| Slot::default()).collect(),
+        usage: (0..n_slots).map(|slot| WorkerUsage { slot, ..Default::default() }).collect(),
+        retries: HashMap::new(),
+        progress: Progress::new(total, opts.quiet),
+        interrupted: None,
+        hard_stop: false,
+        write_error: None,
+        failed_starts: 0,
+        written: 0,
+    };
+    if n_slots == 0 {
+        // Nothing to run: record the errors of the bad lines.
+        sup.fill();
+    }
+    for slot in 0..n_slots {
+        sup.spawn(slot);
+    }
+    loop {
+        if sup.finished() {
+            break;
+        }
+        match rx.recv_timeout(TICK) {
+            Ok(Event::Worker(ev)) => sup.on_worker(ev),
+            Ok(Event::Signal(sig)) => sup.on_signal(sig),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        sup.on_tick();
+    }
+    signal_handle.close();
+    sup.progress.finish();
+    let peak = platform::peak_rss_bytes(None).unwrap_or(0);
+    let mut exit_code = 0;
+    if let Err(e) = write_summaries(&out_dir, &sup.usage, peak) {
+        eprintln!("qst: {e}");
+        exit_code = 1;
+    }
+    if let Some(e) = &sup.write_error {
+        eprintln!("qst: {e}");
+        exit_code = 1;
+    }
+    info!("run ended written={} supervisor_peak_rss_bytes={peak}", sup.written);
+    if let Some(sig) = sup.interrupted {
+        let name = if sig == Signal::SIGTERM as i32 { "SIGTERM" } else { "SIGINT" };
+        eprintln!(
+            "qst: interrupted by {name}; results so far are in {}. To resume:\n  {}",
+            out_dir.display(),
+            opts.resume_command(&out_dir)
+        );
+        exit_code = 128 + sig;
+    } else if exit_code == 0 && any_error(&out_dir.join(RESULTS_FILE)) {
+        exit_code = 1;
+    }
+    Ok(RunReport { exit_code, out_dir, interrupted: sup.interrupted, results_written: sup.written })
+}
+
+fn init_log(path: &Path) -> Result<(), Fatal> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Fatal::to(format!("open the supervisor log {}: {e}", path.display())))?;
+    // Already set (a second run in one process) is fine: keep the first.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(file)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    Ok(())
+}
+
+/// Whether any line of `results.jsonl` is an error.
+fn any_error(results: &Path) -> bool {
+    let Ok(f) = File::open(results) else { return true };
+    BufReader::new(f).lines().map_while(Result::ok).any(|l| {
+        serde_json::from_str::<serde_json::Value>(&l)
+            .map_or(true, |v| v.get("status").and_then(|s| s.as_str()) != Some("ok"))
+    })
+}
+
+impl Supervisor {
+    fn finished(&self) -> bool {
+        let stopping =
+            self.interrupted.is_some() || self.write_error.is_some() || (self.batch.is_none() && self.dispatcher.is_empty());
+        stopping && self.slots.iter().all(|s| s.proc_.is_none())
+    }
+
+    fn record(&mut self, rec: ResultRecord) {
+        let ok = rec.is_ok();
+        match self.writer.append(&rec) {
+            Ok(()) => {
+                self.written += 1;
+                self.progress.job_done(ok);
+            }
+            Err(e) => {
+                if self.write_error.is_none() {
+                    warn!("append to results.jsonl failed: {e}");
+                    self.write_error = Some(format!(
+                        "failed to append to {}: {e}; stopping (rerun with --resume)",
+                        self.writer.path().display()
+                    ));
+                    self.stop_idle();
+                }
+            }
+        }
+    }
+
+    /// Reads the batch into the dispatcher's window; bad lines get their error now.
+    fn fill(&mut self) {
+        while self.dispatcher.has_room() {
+            let Some(batch) = self.batch.as_mut() else { return };
+            let Some(entry) = batch.next() else {
+                self.batch = None;
+                return;
+            };
+            if self.done_lines.contains(&entry.line()) {
+                continue;
+            }
+            match entry {
+                Entry::Error(rec) => self.record(rec),
+                Entry::Job(job) => match self.bad_dims.get(&job.dim) {
+                    Some(msg) if job.projectors == ProjectorSpec::Nopovm => {
+                        let rec = ResultRecord::job_error(&job, msg.clone());
+                        self.record(rec);
+                    }
+                    _ => self.dispatcher.push(job),
+                },
+            }
+        }
+    }
+
+    fn spawn(&mut self, slot: usize) {
+        let incarnation = self.slots[slot].incarnation + 1;
+        match self.spawner.spawn(slot, incarnation, self.tx.clone(), wrap_worker) {
+            Ok(proc_) => {
+                info!("spawned slot={slot} pid={} incarnation={incarnation}", proc_.pid);
+                self.slots[slot] = Slot { incarnation, proc_: Some(proc_), ..Default::default() };
+            }
+            Err(e) => {
+                warn!("spawn slot={slot} failed: {e}");
+                self.slots[slot].incarnation = incarnation;
+                self.failed_starts += 1;
+                if self.slots.iter().all(|s| s.proc_.is_none()) {
+                    self.fail_everything(&format!("failed to {e}"));
+                }
+            }
+        }
+    }
+
+    /// No worker can run: every remaining job gets this error.
+    fn fail_everything(&mut self, msg: &str) {
+        eprintln!("qst: {msg}; every remaining job fails");
+        loop {
+            self.fill();
+            let jobs = self.dispatcher.drain();
+            if jobs.is_empty() && self.batch.is_none() {
+                break;
+            }
+            for job in jobs {
+                self.record(ResultRecord::job_error(&job, msg.to_string()));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, slot: usize) {
+        {
+            let s = &self.slots[slot];
+            if s.proc_.is_none() || !s.hello || s.job.is_some() || s.stopping {
+                return;
+            }
+        }
+        if self.interrupted.is_some() || self.write_error.is_some() {
+            self.send_stop(slot);
+            return;
+        }
+        self.fill();
+        let others: HashSet<BinKey> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != slot && s.proc_.is_some())
+            .flat_map(|(_, s)| s.served.iter().cloned())
+            .collect();
+        let Some(job) = self.dispatcher.next_for(&self.slots[slot].served, &others) else {
+            self.send_stop(slot);
+            return;
+        };
+        info!("dispatch line={} id={} dim={} slot={slot}", job.line, job.id, job.dim);
+        let s = &mut self.slots[slot];
+        s.served.insert(BinKey::of(&job));
+        let msg = ToWorker::Run(job);
+        let sent = s.proc_.as_mut().map(|p| p.send(&msg));
+        let ToWorker::Run(job) = msg else { return };
+        if let Some(Err(e)) = sent {
+            // The worker is gone; its exit event retries the job.
+            warn!("send to slot={slot} failed: {e}");
+        }
+        s.job = Some(Running { job, started: Instant::now() });
+    }
+
+    fn send_stop(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        if let Some(p) = s.proc_.as_mut() {
+            if !s.stopping {
+                s.stopping = true;
+                let _ = p.send(&ToWorker::Stop);
+            }
+        }
+    }
+
+    fn stop_idle(&mut self) {
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].job.is_none() && self.slots[slot].hello {
+                self.send_stop(slot);
+            }
+        }
+    }
+
+    fn on_worker(&mut self, ev: WorkerEvent) {
+        match ev {
+            WorkerEvent::Frame { slot, incarnation, msg } => {
+                if self.slots[slot].incarnation != incarnation {
+                    return;
+                }
+                self.on_frame(slot, msg);
+            }
+            WorkerEvent::Exited { slot, incarnation, how, clean, stream_error } => {
+                if self.slots[slot].incarnation != incarnation {
+                    return;
+                }
+                self.on_exit(slot, how, clean, stream_error);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, slot: usize, msg: FromWorker) {
+        match msg {
+            FromWorker::Hello { pid } => {
+                info!("hello slot={slot} pid={pid}");
+                self.slots[slot].hello = true;
+                self.failed_starts = 0;
+                self.usage[slot].pids.push(pid);
+                self.dispatch(slot);
+            }
+            FromWorker::Done { line, outcome } => {
+                let Some(run) = self.slots[slot].job.take() else {
+                    warn!("slot={slot} reported line={line} but runs no job");
+                    return;
+                };
+                if run.job.line != line {
+                    warn!("slot={slot} reported line={line} but runs line={}", run.job.line);
+                }
+                self.retries.remove(&run.job.line);
+                let rec = match outcome {
+                    Ok(fig) => {
+                        self.usage[slot].jobs += 1;
+                        self.usage[slot].busy_seconds += fig.seconds;
+                        ResultRecord::ok(&run.job, &fig, slot, &self.out_dir)
+                    }
+                    Err(msg) => {
+                        self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
+                        ResultRecord::job_error(&run.job, msg)
+                    }
+                };
+                self.record(rec);
+                if self.slots[slot].timed_out {
+                    // It finished as it was being stopped: the result stands.
+                    self.slots[slot].timed_out = false;
+                }
+                self.dispatch(slot);
+            }
+            FromWorker::Usage { peak_rss_bytes, pss_bytes } => {
+                let u = &mut self.usage[slot];
+                u.peak_rss_bytes = u.peak_rss_bytes.max(peak_rss_bytes);
+                u.peak_pss_bytes = u.peak_pss_bytes.max(pss_bytes);
+            }
+            FromWorker::ProjectorFileBad { line, reason } => {
+                let Some(run) = self.slots[slot].job.take() else { return };
+                warn!("slot={slot} line={line}: projector file failed its checks: {reason}");
+                self.progress_note(&format!(
+                    "qst: job {}: projector file failed its checks ({reason}); rebuilding it",
+                    run.job.id
+                ));
+                let tries = self.retries.entry(run.job.line).or_insert(0);
+                *tries += 1;
+                let tries = *tries;
+                let rebuilt = self.store.ensure_nopovm(run.job.dim);
+                match rebuilt {
+                    Ok(_) if tries <= self.opts.max_retries.max(1) => {
+                        info!("rebuilt dim={} after a bad file; retrying line={line}", run.job.dim);
+                        self.dispatcher.push_front(run.job);
+                    }
+                    Ok(_) => {
+                        let msg = format!("projectors: failed to use the rebuilt file: {reason}");
+                        self.record(ResultRecord::job_error(&run.job, msg));
+                    }
+                    Err(e) => {
+                        let msg = format!("projectors: failed to {e}");
+                        self.record(ResultRecord::job_error(&run.job, msg));
+                    }
+                }
+                // Its in-process cache may hold nothing good: a fresh look next time.
+                self.slots[slot].served.clear();
+                self.dispatch(slot);
+            }
+        }
+    }
+
+    fn progress_note(&self, line: &str) {
+        if !self.opts.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    fn on_exit(&mut self, slot: usize, how: String, clean: bool, stream_error: Option<String>) {
+        let s = &mut self.slots[slot];
+        let had_hello = s.hello;
+        let timed_out = s.timed_out;
+        s.proc_ = None;
+        s.hello = false;
+        s.stopping = false;
+        s.timed_out = false;
+        s.kill_at = None;
+        s.served.clear();
+        let running = s.job.take();
+        if let Some(e) = &stream_error {
+            warn!("slot={slot}: bad stream from worker: {e}");
+        }
+        if clean && running.is_none() {
+            info!("slot={slot} exited cleanly");
+        } else {
+            warn!("slot={slot} exited with {how}");
+        }
+        if !had_hello {
+            self.failed_starts += 1;
+        }
+        if let Some(run) = running {
+            self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
+            if timed_out {
+                let secs = self.opts.job_timeout.unwrap_or(0.0);
+                self.record(ResultRecord::job_error(&run.job, errors::job_timed_out(secs)));
+            } else if self.hard_stop {
+                info!("line={} left without a result (stopped by a second signal)", run.job.line);
+            } else {
+                let tries = self.retries.entry(run.job.line).or_insert(0);
+                *tries += 1;
+                let tries = *tries;
+                if tries > self.opts.max_retries {
+                    self.retries.remove(&run.job.line);
+                    let msg = errors::worker_died(tries, &how);
+                    self.record(ResultRecord::job_error(&run.job, msg));
+                } else {
+                    info!("line={} retry {tries} after its worker died with {how}", run.job.line);
+                    self.dispatcher.push_front(run.job);
+                }
+            }
+        }
+        let more = self.batch.is_some() || !self.dispatcher.is_empty();
+        if self.interrupted.is_none() && self.write_error.is_none() && more {
+            if self.failed_starts >= MAX_FAILED_STARTS {
+                if self.slots.iter().all(|s| s.proc_.is_none()) {
+                    let msg = format!(
+                        "failed to start a worker: {} in a row exited before saying hello, the last with {how}",
+                        self.failed_starts
+                    );
+                    self.fail_everything(&msg);
+                }
+            } else {
+                self.spawn(slot);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        if self.interrupted.is_none() {
+            self.interrupted = Some(sig);
+            let running = self.slots.iter().filter(|s| s.job.is_some()).count();
+            info!("signal {sig}: stop dispatching, {running} jobs running");
+            self.progress_note(&format!(
+                "qst: stopping: letting {running} running jobs finish (signal again to stop them now)"
+            ));
+            self.stop_idle();
+        } else if !self.hard_stop {
+            self.hard_stop = true;
+            info!("second signal {sig}: killing running workers");
+            for s in &self.slots {
+                if let (Some(p), Some(_)) = (&s.proc_, &s.job) {
+                    platform::signal_group(p.pid, Signal::SIGKILL);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.progress.tick();
+        let now = Instant::now();
+        for (slot, s) in self.slots.iter_mut().enumerate() {
+            let Some(p) = &s.proc_ else { continue };
+            if let (Some(limit), Some(run), false) = (self.opts.job_timeout, &s.job, s.timed_out) {
+                if run.started.elapsed().as_secs_f64() > limit {
+                    warn!("line={} id={} over --job-timeout {limit} s: stopping slot={slot}", run.job.line, run.job.id);
+                    s.timed_out = true;
+                    s.stopping = true;
+                    s.kill_at = Some(now + TERM_GRACE);
+                    platform::signal_group(p.pid, Signal::SIGTERM);
+                }
+            }
+            if s.kill_at.is_some_and(|t| now >= t) {
+                s.kill_at = None;
+                platform::signal_group(p.pid, Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_out_dir_and_resume_command() {
+        let mut o = RunOptions::new("/data/run 1/b.jsonl");
+        assert_eq!(o.out_dir(), PathBuf::from("/data/run 1/b.qst"));
+        o.workers = Some(2);
+        o.max_retries = 7;
+        assert_eq!(
+            o.resume_command(&o.out_dir()),
+            "qst run '/data/run 1/b.jsonl' --out '/data/run 1/b.qst' --resume --workers 2 --max-retries 7"
+        );
+        let c = RunOptions::new("x/lab.csv");
+        assert_eq!(
+            c.resume_command(Path::new("o")),
+            "qst run x/lab.csv --out o --resume --method mle --design nopovm"
+        );
+    }
+}
