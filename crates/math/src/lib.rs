@@ -6,9 +6,26 @@
 //! Projector sets are borrowed: a dense `(K, n, n)` row-major slice (e.g. a
 //! memory map), rank-1 kets `(K, n)`, or the built-in `nopovm` set, which is
 //! never materialized.
+//!
+//! All arithmetic runs on the calling thread (`faer::Par::Seq`).
+
+mod eigh;
+mod figures;
+mod linear;
+mod mle;
+mod projectors;
 
 pub use faer::{Mat, MatMut, MatRef};
 pub use num_complex::Complex64 as C64;
+
+pub use figures::{Figures, check_density_matrix, fidelity, figures};
+pub use linear::{linear, project_to_density, project_to_simplex};
+pub use mle::{
+    MleOptions, MleResult, MleScratch, MleStats, certificate, log_likelihood, mle, mle_with_scratch,
+};
+pub use projectors::{
+    gram, measurement_matrix, nopovm_ket, nopovm_slice, probabilities, validate_dense,
+};
 
 /// Errors of the math, each one sentence that reads after "failed to …".
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -23,6 +40,9 @@ pub enum MathError {
     NonPositiveTrace { trace: f64 },
     #[error("{0}")]
     InvalidProjectors(String),
+    /// A Hermitian eigen-decomposition did not converge (non-finite input).
+    #[error("the eigen-decomposition of a {dim}x{dim} matrix did not converge")]
+    NoConvergence { dim: usize },
 }
 
 /// A borrowed projector set: Π_k for k = 0..K, each n×n.
@@ -39,103 +59,35 @@ pub enum Projectors<'a> {
 impl Projectors<'_> {
     /// The dimension n.
     pub fn dim(&self) -> usize {
-        todo!()
+        match *self {
+            Projectors::Nopovm { n } | Projectors::Kets { n, .. } | Projectors::Dense { n, .. } => n,
+        }
     }
     /// The number of projectors K.
     pub fn count(&self) -> usize {
-        todo!()
+        match *self {
+            Projectors::Nopovm { n } => n * n,
+            Projectors::Kets { n, kets } => kets.len().checked_div(n).unwrap_or(0),
+            Projectors::Dense { n, data } => data.len().checked_div(n * n).unwrap_or(0),
+        }
     }
 }
 
-/// ψ_k of the `nopovm` set (SPEC 1.1), as a dense vector of length n.
-pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
-    let _ = (n, k);
-    todo!()
-}
-
-/// Writes Π_k of the `nopovm` set into `out` (length n², C order).
-pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
-    let _ = (n, k, out);
-    todo!()
-}
-
-/// Validates a dense custom set per SPEC 1.2 (shape, Hermitian, PSD,
-/// informationally complete). Expensive: callers remember the result.
-pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
-    let _ = (n, data);
-    todo!()
-}
-
-/// Options of [`mle`].
-#[derive(Clone, Debug)]
-pub struct MleOptions {
-    pub max_iters: u64,
-    pub tol: f64,
-    /// Run exactly `max_iters` iterations, ignoring the certificate (benchmarks).
-    pub fixed_iterations: bool,
-}
-
-impl Default for MleOptions {
-    fn default() -> Self {
-        MleOptions { max_iters: 100_000, tol: 1e-8, fixed_iterations: false }
+/// Checks counts against a set of K projectors (SPEC 2.5): right length,
+/// finite and ≥ 0, not all zero. Returns N = Σ c_k.
+pub fn check_counts(k: usize, counts: &[f64]) -> Result<f64, MathError> {
+    if counts.len() != k {
+        return Err(MathError::CountsLength { expected: k, got: counts.len() });
     }
-}
-
-/// What [`mle`] returns.
-#[derive(Clone, Debug)]
-pub struct MleResult {
-    pub rho: Mat<C64>,
-    pub iterations: u64,
-    pub converged: bool,
-    pub log_likelihood: f64,
-    /// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
-    pub bound: f64,
-}
-
-/// Maximum-likelihood reconstruction (SPEC 1.4).
-pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleResult, MathError> {
-    let _ = (proj, counts, opts);
-    todo!()
-}
-
-/// Linear inversion (SPEC 1.5).
-pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> {
-    let _ = (proj, counts);
-    todo!()
-}
-
-/// ℓ(ρ) of SPEC 1.4 (−∞ when a counted projector has zero probability).
-pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f64 {
-    let _ = (proj, counts, rho);
-    todo!()
-}
-
-/// The figures of SPEC 1.6 (all but fidelity and ℓ).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Figures {
-    pub purity: f64,
-    pub trace: f64,
-    pub rank: usize,
-    pub min_eigenvalue: f64,
-    pub max_eigenvalue: f64,
-    pub eigenvalue_entropy: f64,
-}
-
-/// Computes [`Figures`] of a Hermitian ρ.
-pub fn figures(rho: MatRef<C64>) -> Figures {
-    let _ = rho;
-    todo!()
-}
-
-/// F(ρ, σ) = (Tr √(√ρ σ √ρ))².
-pub fn fidelity(rho: MatRef<C64>, sigma: MatRef<C64>) -> f64 {
-    let _ = (rho, sigma);
-    todo!()
-}
-
-/// Checks that ρ is a density matrix (Hermitian, PSD, trace 1) to `tol`;
-/// the error says which property fails.
-pub fn check_density_matrix(rho: MatRef<C64>, tol: f64) -> Result<(), String> {
-    let _ = (rho, tol);
-    todo!()
+    let mut total = 0.0;
+    for (index, &value) in counts.iter().enumerate() {
+        if !value.is_finite() || value < 0.0 {
+            return Err(MathError::BadCount { index, value });
+        }
+        total += value;
+    }
+    if total <= 0.0 {
+        return Err(MathError::AllZero);
+    }
+    Ok(total)
 }

@@ -1,0 +1,115 @@
+//! Linear inversion (SPEC 1.5) and the projection of a Hermitian matrix onto
+//! the density matrices (Smolin, Gambetta, Smith, PRL 108, 070502 (2012)).
+
+use faer::linalg::solvers::SolveLstsq;
+use faer::{Mat, MatRef};
+
+use crate::eigh::Eigh;
+use crate::{C64, MathError, Projectors, check_counts, measurement_matrix};
+
+/// Projects `v` (sorted ascending) onto the probability simplex
+/// {λ ≥ 0, Σλ = 1} in the Euclidean norm, in place; the result stays sorted.
+pub fn project_to_simplex(v: &mut [f64]) {
+    let n = v.len();
+    if n == 0 {
+        return;
+    }
+    // Largest r such that the r largest values, shifted by τ_r, stay positive.
+    let (mut sum, mut tau) = (0.0, 0.0);
+    for r in 1..=n {
+        let x = v[n - r];
+        sum += x;
+        let t = (sum - 1.0) / r as f64;
+        if x - t > 0.0 {
+            tau = t;
+        } else {
+            break;
+        }
+    }
+    for x in v.iter_mut() {
+        *x = (*x - tau).max(0.0);
+    }
+}
+
+/// The density matrix closest to the Hermitian `x` in Frobenius norm
+/// (eigenvalues projected onto the simplex; only the lower triangle is read).
+pub fn project_to_density(x: MatRef<C64>) -> Result<Mat<C64>, MathError> {
+    let n = x.nrows();
+    let mut e = Eigh::new(n);
+    e.compute(x, true)?;
+    let mut lam: Vec<f64> = (0..n).map(|i| e.value(i)).collect();
+    project_to_simplex(&mut lam);
+    let mut b = e.u.clone();
+    for (j, &l) in lam.iter().enumerate() {
+        let s = l.sqrt();
+        for i in 0..n {
+            b[(i, j)] *= s;
+        }
+    }
+    let rho = &b * b.adjoint();
+    Ok(hermitize(rho.as_ref()))
+}
+
+/// (X + X†)/2.
+pub(crate) fn hermitize(x: MatRef<C64>) -> Mat<C64> {
+    let n = x.nrows();
+    Mat::from_fn(n, n, |i, j| (x[(i, j)] + x[(j, i)].conj()) * 0.5)
+}
+
+/// Linear inversion (SPEC 1.5).
+pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> {
+    check_counts(proj.count(), counts)?;
+    let n = proj.dim();
+    let x = match *proj {
+        Projectors::Nopovm { .. } => nopovm_inverse(n, counts),
+        Projectors::Kets { kets, .. } => {
+            let kc = proj.count();
+            let mut m = Mat::<C64>::zeros(kc, n * n);
+            for k in 0..kc {
+                let psi = &kets[k * n..(k + 1) * n];
+                for a in 0..n {
+                    for b in 0..n {
+                        m[(k, a * n + b)] = psi[a] * psi[b].conj();
+                    }
+                }
+            }
+            least_squares(m.as_ref(), counts, n)
+        }
+        Projectors::Dense { data, .. } => least_squares(measurement_matrix(n, data), counts, n),
+    };
+    let x = hermitize(x.as_ref());
+    let trace: f64 = (0..n).map(|i| x[(i, i)].re).sum();
+    if !(trace > 0.0) {
+        return Err(MathError::NonPositiveTrace { trace });
+    }
+    let x = Mat::from_fn(n, n, |i, j| x[(i, j)] / trace);
+    project_to_density(x.as_ref())
+}
+
+/// argmin ‖M·x − c‖₂ with x[a·n + b] = X[b, a], as X.
+fn least_squares(m: MatRef<C64>, counts: &[f64], n: usize) -> Mat<C64> {
+    let c = Mat::from_fn(counts.len(), 1, |k, _| C64::new(counts[k], 0.0));
+    let sol = m.qr().solve_lstsq(&c);
+    Mat::from_fn(n, n, |b, a| sol[(a * n + b, 0)])
+}
+
+/// The exact inverse of `nopovm`'s square M: X_aa = c_a and, for i < j with
+/// counts c₊ of (e_i + e_j)/√2 and c₋ of (e_i − 𝑖e_j)/√2,
+/// Re X_ij = c₊ − (X_ii + X_jj)/2, Im X_ij = c₋ − (X_ii + X_jj)/2.
+fn nopovm_inverse(n: usize, c: &[f64]) -> Mat<C64> {
+    let mut x = Mat::<C64>::zeros(n, n);
+    for a in 0..n {
+        x[(a, a)] = C64::new(c[a], 0.0);
+    }
+    let mut k = n;
+    for i in 0..n {
+        for j in i + 1..n {
+            let d = 0.5 * (c[i] + c[j]);
+            let z = C64::new(c[k] - d, c[k + 1] - d);
+            x[(i, j)] = z;
+            x[(j, i)] = z.conj();
+            k += 2;
+        }
+    }
+    x
+}

@@ -1,0 +1,290 @@
+//! Projector sets: the built-in `nopovm` set, validation of custom sets, the
+//! zero-copy measurement matrix M, probabilities p_k(ρ) and weighted sums
+//! Σ w_k Π_k for each form of [`Projectors`].
+
+use std::f64::consts::FRAC_1_SQRT_2;
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+
+use crate::{C64, MathError, Projectors};
+
+const ONE: C64 = C64::new(1.0, 0.0);
+const ZERO: C64 = C64::new(0.0, 0.0);
+
+/// The pair (i, j), i < j, of `nopovm` projector k ≥ n, and whether it is the
+/// (e_i − 𝑖·e_j)/√2 member of the pair.
+fn nopovm_pair(n: usize, k: usize) -> (usize, usize, bool) {
+    let m = k - n;
+    let (mut pair, minus) = (m / 2, m % 2 == 1);
+    let mut i = 0;
+    while pair >= n - 1 - i {
+        pair -= n - 1 - i;
+        i += 1;
+    }
+    (i, i + 1 + pair, minus)
+}
+
+/// ψ_k of the `nopovm` set (SPEC 1.1), as a dense vector of length n.
+///
+/// Panics if `k >= n²`.
+pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
+    assert!(k < n * n, "nopovm of dimension {n} has no projector {k}");
+    let mut psi = vec![ZERO; n];
+    if k < n {
+        psi[k] = ONE;
+    } else {
+        let (i, j, minus) = nopovm_pair(n, k);
+        psi[i] = C64::new(FRAC_1_SQRT_2, 0.0);
+        psi[j] = if minus { C64::new(0.0, -FRAC_1_SQRT_2) } else { C64::new(FRAC_1_SQRT_2, 0.0) };
+    }
+    psi
+}
+
+/// Writes Π_k of the `nopovm` set into `out` (length n², C order).
+///
+/// Panics if `k >= n²` or `out.len() != n²`.
+pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
+    assert!(out.len() == n * n, "nopovm_slice needs an output of length n² = {}", n * n);
+    out.fill(ZERO);
+    if k < n {
+        assert!(k < n * n);
+        out[k * n + k] = ONE;
+        return;
+    }
+    assert!(k < n * n, "nopovm of dimension {n} has no projector {k}");
+    let (i, j, minus) = nopovm_pair(n, k);
+    out[i * n + i] = C64::new(0.5, 0.0);
+    out[j * n + j] = C64::new(0.5, 0.0);
+    // Π[a, b] = ψ[a]·conj(ψ[b]) with ψ[i] = 1/√2 and ψ[j] = 1/√2 or −𝑖/√2.
+    let (ij, ji) = if minus {
+        (C64::new(0.0, 0.5), C64::new(0.0, -0.5))
+    } else {
+        (C64::new(0.5, 0.0), C64::new(0.5, 0.0))
+    };
+    out[i * n + j] = ij;
+    out[j * n + i] = ji;
+}
+
+/// M of SPEC 1.3 over a dense `(K, n, n)` set: the K × n² row-major view
+/// M[k, a·n + b] = Π_k[a, b], without copying.
+///
+/// Panics if `data.len()` is not a multiple of n².
+pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
+    let nn = n * n;
+    assert!(nn > 0 && data.len() % nn == 0, "a dense set needs a multiple of n² entries");
+    MatRef::from_row_major_slice(data, data.len() / nn, nn)
+}
+
+/// Validates a dense custom set per SPEC 1.2 (shape, Hermitian, PSD,
+/// informationally complete). Expensive: callers remember the result.
+pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
+    let bad = |s: String| Err(MathError::InvalidProjectors(s));
+    if n < 2 {
+        return bad(format!("the projector set has dimension {n}, but it must be at least 2"));
+    }
+    let nn = n * n;
+    if data.len() % nn != 0 {
+        return bad(format!(
+            "the projector array has {} entries, which is not a whole number of {n}x{n} matrices",
+            data.len()
+        ));
+    }
+    let k_count = data.len() / nn;
+    if k_count < nn {
+        return bad(format!(
+            "the projector set has K = {k_count} projectors, fewer than n² = {nn}, so it is not informationally complete"
+        ));
+    }
+    for k in 0..k_count {
+        let slice = &data[k * nn..(k + 1) * nn];
+        if let Some(i) = slice.iter().position(|z| !z.re.is_finite() || !z.im.is_finite()) {
+            return bad(format!(
+                "projector {k} has a non-finite entry at [{}, {}]",
+                i / n,
+                i % n
+            ));
+        }
+        let pi = MatRef::from_row_major_slice(slice, n, n);
+        let mut max_abs = 0.0f64;
+        let mut max_asym = 0.0f64;
+        for a in 0..n {
+            for b in 0..n {
+                max_abs = max_abs.max(pi[(a, b)].norm());
+                max_asym = max_asym.max((pi[(a, b)] - pi[(b, a)].conj()).norm());
+            }
+        }
+        if max_asym > 1e-10 * max_abs {
+            return bad(format!("projector {k} is not Hermitian: max|Π − Π†| = {max_asym:.3e}"));
+        }
+        let ev = pi
+            .self_adjoint_eigenvalues(Side::Lower)
+            .map_err(|_| MathError::NoConvergence { dim: n })?;
+        let (lo, hi) = (ev[0], ev[n - 1]);
+        if lo < -1e-10 * hi {
+            return bad(format!(
+                "projector {k} is not positive semidefinite: λ_min = {lo:.3e} (λ_max = {hi:.3e})"
+            ));
+        }
+    }
+    let s = measurement_matrix(n, data)
+        .singular_values()
+        .map_err(|_| MathError::NoConvergence { dim: nn })?;
+    let smax = s.first().copied().unwrap_or(0.0);
+    let thresh = (k_count.max(nn) as f64) * f64::EPSILON * smax;
+    let rank = s.iter().filter(|&&v| v > thresh).count();
+    if rank < nn {
+        return bad(format!(
+            "the projector set is not informationally complete: M has numerical rank {rank}, not n² = {nn}"
+        ));
+    }
+    Ok(())
+}
+
+/// Buffers for [`probs_into`] and [`weighted_sum_into`], sized for one set.
+pub(crate) struct ProjWork {
+    /// Kets: K × n.
+    y: Mat<C64>,
+    /// Dense: n² × 1 (vec of ρ, then of R).
+    v: Mat<C64>,
+    /// Dense: K × 1 (p, then w).
+    kv: Mat<C64>,
+}
+
+impl ProjWork {
+    pub fn new(proj: &Projectors) -> Self {
+        let (n, k) = (proj.dim(), proj.count());
+        match proj {
+            Projectors::Nopovm { .. } => {
+                ProjWork { y: Mat::zeros(0, 0), v: Mat::zeros(0, 0), kv: Mat::zeros(0, 0) }
+            }
+            Projectors::Kets { .. } => {
+                ProjWork { y: Mat::zeros(k, n), v: Mat::zeros(0, 0), kv: Mat::zeros(0, 0) }
+            }
+            Projectors::Dense { .. } => {
+                ProjWork { y: Mat::zeros(0, 0), v: Mat::zeros(n * n, 1), kv: Mat::zeros(k, 1) }
+            }
+        }
+    }
+}
+
+/// p_k(ρ) = Σ_{a,b} Π_k[a, b]·ρ[b, a] (real part) for every k, into `out`.
+pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w: &mut ProjWork) {
+    let n = proj.dim();
+    match *proj {
+        Projectors::Nopovm { .. } => {
+            for a in 0..n {
+                out[a] = rho[(a, a)].re;
+            }
+            let mut k = n;
+            for i in 0..n {
+                let rii = rho[(i, i)].re;
+                for j in i + 1..n {
+                    let d = 0.5 * (rii + rho[(j, j)].re);
+                    let (rij, rji) = (rho[(i, j)], rho[(j, i)]);
+                    // Π+ = ½[[1, 1], [1, 1]], Π− = ½[[1, 𝑖], [−𝑖, 1]] on (i, j).
+                    out[k] = d + 0.5 * (rij.re + rji.re);
+                    out[k + 1] = d + 0.5 * (rij.im - rji.im);
+                    k += 2;
+                }
+            }
+        }
+        Projectors::Kets { kets, .. } => {
+            let kc = kets.len() / n;
+            let psi_t = MatRef::from_row_major_slice(kets, kc, n);
+            // Y[k, b] = Σ_a conj(ψ_k[a])·ρ[a, b]; p_k = Σ_b Y[k, b]·ψ_k[b] = ψ_k†ρψ_k.
+            matmul(w.y.as_mut(), Accum::Replace, psi_t.conjugate(), rho, ONE, Par::Seq);
+            for (k, o) in out.iter_mut().enumerate().take(kc) {
+                let mut s = 0.0;
+                for b in 0..n {
+                    let (y, p) = (w.y[(k, b)], psi_t[(k, b)]);
+                    s += y.re * p.re - y.im * p.im;
+                }
+                *o = s;
+            }
+        }
+        Projectors::Dense { data, .. } => {
+            let m = measurement_matrix(n, data);
+            // x[a·n + b] = ρ[b, a]: the column-major order of ρ.
+            for a in 0..n {
+                for b in 0..n {
+                    w.v[(a * n + b, 0)] = rho[(b, a)];
+                }
+            }
+            matmul(w.kv.as_mut(), Accum::Replace, m, w.v.as_ref(), ONE, Par::Seq);
+            for (k, o) in out.iter_mut().enumerate().take(m.nrows()) {
+                *o = w.kv[(k, 0)].re;
+            }
+        }
+    }
+}
+
+/// out = Σ_k wt_k Π_k (Hermitian for real weights).
+pub(crate) fn weighted_sum_into(
+    proj: &Projectors,
+    wt: &[f64],
+    mut out: MatMut<C64>,
+    w: &mut ProjWork,
+) {
+    let n = proj.dim();
+    match *proj {
+        Projectors::Nopovm { .. } => {
+            out.fill(ZERO);
+            for a in 0..n {
+                out[(a, a)].re = wt[a];
+            }
+            let mut k = n;
+            for i in 0..n {
+                for j in i + 1..n {
+                    let (wp, wm) = (wt[k], wt[k + 1]);
+                    let d = 0.5 * (wp + wm);
+                    out[(i, i)].re += d;
+                    out[(j, j)].re += d;
+                    out[(i, j)] = C64::new(0.5 * wp, 0.5 * wm);
+                    out[(j, i)] = C64::new(0.5 * wp, -0.5 * wm);
+                    k += 2;
+                }
+            }
+        }
+        Projectors::Kets { kets, .. } => {
+            let kc = kets.len() / n;
+            let psi_t = MatRef::from_row_major_slice(kets, kc, n);
+            // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
+            for k in 0..kc {
+                for b in 0..n {
+                    w.y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
+                }
+            }
+            matmul(out, Accum::Replace, psi_t.transpose(), w.y.as_ref(), ONE, Par::Seq);
+        }
+        Projectors::Dense { data, .. } => {
+            let m = measurement_matrix(n, data);
+            for k in 0..m.nrows() {
+                w.kv[(k, 0)] = C64::new(wt[k], 0.0);
+            }
+            // vec_rowmajor(R) = Mᵀ·w.
+            matmul(w.v.as_mut(), Accum::Replace, m.transpose(), w.kv.as_ref(), ONE, Par::Seq);
+            for a in 0..n {
+                for b in 0..n {
+                    out[(a, b)] = w.v[(a * n + b, 0)];
+                }
+            }
+        }
+    }
+}
+
+/// p_k(ρ) = Tr(Π_k ρ) = Σ_{a,b} Π_k[a, b]·ρ[b, a] (real part) for k = 0..K.
+pub fn probabilities(proj: &Projectors, rho: MatRef<C64>) -> Vec<f64> {
+    let mut out = vec![0.0; proj.count()];
+    probs_into(proj, rho, &mut out, &mut ProjWork::new(proj));
+    out
+}
+
+/// G = Σ_k Π_k.
+pub fn gram(proj: &Projectors) -> Mat<C64> {
+    let n = proj.dim();
+    let mut g = Mat::zeros(n, n);
+    let ones = vec![1.0; proj.count()];
+    weighted_sum_into(proj, &ones, g.as_mut(), &mut ProjWork::new(proj));
+    g
+}
