@@ -10,7 +10,10 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 
 fn random_state(n: usize, rank: usize, rng: &mut impl Rng) -> Mat<C64> {
     let a = Mat::from_fn(n, rank, |_, _| {
-        C64::new(rng.sample::<f64, _>(StandardNormal), rng.sample::<f64, _>(StandardNormal))
+        C64::new(
+            rng.sample::<f64, _>(StandardNormal),
+            rng.sample::<f64, _>(StandardNormal),
+        )
     });
     let m = &a * a.adjoint();
     let tr: f64 = (0..n).map(|i| m[(i, i)].re).sum();
@@ -18,8 +21,15 @@ fn random_state(n: usize, rank: usize, rng: &mut impl Rng) -> Mat<C64> {
 }
 
 fn main() {
-    let dims: Vec<usize> = std::env::args().skip(1).filter_map(|s| s.parse().ok()).collect();
-    let dims = if dims.is_empty() { vec![4, 16, 32, 64] } else { dims };
+    let dims: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let dims = if dims.is_empty() {
+        vec![4, 16, 32, 64]
+    } else {
+        dims
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for &n in &dims {
         let proj = Projectors::Nopovm { n };

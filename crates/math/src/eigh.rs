@@ -25,7 +25,12 @@ impl Eigh {
             Par::Seq,
             Default::default(),
         );
-        Eigh { n, u: Mat::zeros(n, n), s: Diag::zeros(n), buf: MemBuffer::new(req) }
+        Eigh {
+            n,
+            u: Mat::zeros(n, n),
+            s: Diag::zeros(n),
+            buf: MemBuffer::new(req),
+        }
     }
 
     /// Decomposes the Hermitian `a` (only its lower triangle is read);

@@ -2,8 +2,8 @@
 
 use faer::{Mat, MatRef};
 
-use crate::eigh::Eigh;
 use crate::C64;
+use crate::eigh::Eigh;
 
 /// The figures of SPEC 1.6 (all but fidelity and ℓ).
 #[derive(Clone, Debug, PartialEq)]
@@ -43,7 +43,11 @@ pub fn figures(rho: MatRef<C64>) -> Figures {
         rank: ev.iter().filter(|&&l| l > 1e-10).count(),
         min_eigenvalue: ev.first().copied().unwrap_or(f64::NAN),
         max_eigenvalue: ev.last().copied().unwrap_or(f64::NAN),
-        eigenvalue_entropy: -ev.iter().filter(|&&l| l > 1e-15).map(|&l| l * l.ln()).sum::<f64>(),
+        eigenvalue_entropy: -ev
+            .iter()
+            .filter(|&&l| l > 1e-15)
+            .map(|&l| l * l.ln())
+            .sum::<f64>(),
     }
 }
 
@@ -102,7 +106,9 @@ pub fn check_density_matrix(rho: MatRef<C64>, tol: f64) -> Result<(), String> {
         }
     }
     if asym > tol {
-        return Err(format!("is not Hermitian: max|ρ − ρ†| = {asym:.3e} > {tol:e}"));
+        return Err(format!(
+            "is not Hermitian: max|ρ − ρ†| = {asym:.3e} > {tol:e}"
+        ));
     }
     let trace: f64 = (0..n).map(|i| rho[(i, i)].re).sum();
     if (trace - 1.0).abs() > tol {
@@ -111,7 +117,9 @@ pub fn check_density_matrix(rho: MatRef<C64>, tol: f64) -> Result<(), String> {
     let ev = eigenvalues(rho);
     let lmin = ev.first().copied().unwrap_or(f64::NAN);
     if !(lmin >= -tol) {
-        return Err(format!("is not positive semidefinite: its smallest eigenvalue is {lmin:.3e}"));
+        return Err(format!(
+            "is not positive semidefinite: its smallest eigenvalue is {lmin:.3e}"
+        ));
     }
     Ok(())
 }

@@ -60,7 +60,9 @@ impl Projectors<'_> {
     /// The dimension n.
     pub fn dim(&self) -> usize {
         match *self {
-            Projectors::Nopovm { n } | Projectors::Kets { n, .. } | Projectors::Dense { n, .. } => n,
+            Projectors::Nopovm { n } | Projectors::Kets { n, .. } | Projectors::Dense { n, .. } => {
+                n
+            }
         }
     }
     /// The number of projectors K.
@@ -77,7 +79,10 @@ impl Projectors<'_> {
 /// finite and ≥ 0, not all zero. Returns N = Σ c_k.
 pub fn check_counts(k: usize, counts: &[f64]) -> Result<f64, MathError> {
     if counts.len() != k {
-        return Err(MathError::CountsLength { expected: k, got: counts.len() });
+        return Err(MathError::CountsLength {
+            expected: k,
+            got: counts.len(),
+        });
     }
     let mut total = 0.0;
     for (index, &value) in counts.iter().enumerate() {

@@ -34,7 +34,11 @@ pub struct MleOptions {
 
 impl Default for MleOptions {
     fn default() -> Self {
-        MleOptions { max_iters: 100_000, tol: 1e-8, fixed_iterations: false }
+        MleOptions {
+            max_iters: 100_000,
+            tol: 1e-8,
+            fixed_iterations: false,
+        }
     }
 }
 
@@ -75,6 +79,9 @@ pub struct MleScratch {
     ry: Mat<C64>,
     gx: Mat<C64>,
     gy: Mat<C64>,
+    gn: Mat<C64>,
+    xb: Mat<C64>,
+    rb: Mat<C64>,
     z: Mat<C64>,
     tmp: Mat<C64>,
     r: Mat<C64>,
@@ -130,6 +137,9 @@ impl MleScratch {
             ry: sq(),
             gx: sq(),
             gy: sq(),
+            gn: sq(),
+            xb: sq(),
+            rb: sq(),
             z: sq(),
             tmp: sq(),
             r: sq(),
@@ -219,17 +229,31 @@ fn gradient(
     wxw(w, r.as_ref(), tmp, g);
 }
 
-/// Re Tr(A·B) for Hermitian A, B (= Σ Re A_ij conj(B_ij)) and ‖B‖²_F.
-fn inner_and_norm(a: MatRef<C64>, b: MatRef<C64>) -> (f64, f64) {
+/// (⟨g − gn, xn − y⟩, ‖xn − y‖²_F) for Hermitian matrices.
+fn curvature(g: MatRef<C64>, gn: MatRef<C64>, xn: MatRef<C64>, y: MatRef<C64>) -> (f64, f64) {
     let (mut ip, mut nn) = (0.0, 0.0);
-    for j in 0..a.ncols() {
-        for i in 0..a.nrows() {
-            let (x, y) = (a[(i, j)], b[(i, j)]);
-            ip += x.re * y.re + x.im * y.im;
-            nn += y.re * y.re + y.im * y.im;
+    for j in 0..g.ncols() {
+        for i in 0..g.nrows() {
+            let dg = g[(i, j)] - gn[(i, j)];
+            let d = xn[(i, j)] - y[(i, j)];
+            ip += dg.re * d.re + dg.im * d.im;
+            nn += d.re * d.re + d.im * d.im;
         }
     }
     (ip, nn)
+}
+
+/// ⟨y − xn, xn − x⟩.
+fn restart_dot(y: MatRef<C64>, xn: MatRef<C64>, x: MatRef<C64>) -> f64 {
+    let mut ip = 0.0;
+    for j in 0..y.ncols() {
+        for i in 0..y.nrows() {
+            let a = y[(i, j)] - xn[(i, j)];
+            let b = xn[(i, j)] - x[(i, j)];
+            ip += a.re * b.re + a.im * b.im;
+        }
+    }
+    ip
 }
 
 /// out = a + s·(a − b).
@@ -267,7 +291,10 @@ pub fn mle_with_scratch(
     s: &mut MleScratch,
 ) -> Result<MleStats, MathError> {
     let (n, k) = (proj.dim(), proj.count());
-    assert!(s.n == n && s.k == k, "MleScratch made for another projector set");
+    assert!(
+        s.n == n && s.k == k,
+        "MleScratch made for another projector set"
+    );
     let total = check_counts(k, counts)?;
     let ninv = 1.0 / total;
     let c = counts;
@@ -278,26 +305,42 @@ pub fn mle_with_scratch(
         s.x[(i, i)] = C64::new(1.0 / n as f64, 0.0);
     }
     wxw(s.w.as_ref(), s.x.as_ref(), &mut s.tmp, &mut s.rx);
-    let mut fx = objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work);
-    if !fx.is_finite() {
+    let f0 = objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work);
+    if !f0.is_finite() {
         // Only a zero projector has q_k = 0 at σ = I/n.
-        let bad = (0..k).find(|&i| c[i] > 0.0 && !(s.qx[i] > 0.0)).unwrap_or(0);
+        let bad = (0..k)
+            .find(|&i| c[i] > 0.0 && !(s.qx[i] > 0.0))
+            .unwrap_or(0);
         return Err(MathError::InvalidProjectors(format!(
             "projector {bad} has probability 0 in every state, but its count is {}",
             c[bad]
         )));
     }
-    gradient(proj, c, ninv, &s.qx, &mut s.wt, s.w.as_ref(), &mut s.r, &mut s.tmp, &mut s.gx, &mut s.work);
+    gradient(
+        proj,
+        c,
+        ninv,
+        &s.qx,
+        &mut s.wt,
+        s.w.as_ref(),
+        &mut s.r,
+        &mut s.tmp,
+        &mut s.gx,
+        &mut s.work,
+    );
     s.eig.compute(s.gx.as_ref(), false)?;
     let mut bound_x = s.eig.max().ln();
 
     let mut iterations = 0u64;
     let mut y_is_x = true;
-    let mut fy = fx;
     let mut theta = 1.0f64;
     let mut t = 1.0f64;
     let mut stalled = false;
-    let slack = |f: f64| 1e-13 * (1.0 + f.abs());
+    // The iterate with the smallest certificate so far (the iteration is not
+    // monotone in ℓ; the certificate bounds its distance to the optimum).
+    let mut best_bound = bound_x;
+    s.xb.copy_from(&s.x);
+    s.rb.copy_from(&s.rx);
 
     loop {
         while iterations < opts.max_iters && !stalled {
@@ -306,11 +349,26 @@ pub fn mle_with_scratch(
             }
             iterations += 1;
             if !y_is_x {
-                gradient(proj, c, ninv, &s.qy, &mut s.wt, s.w.as_ref(), &mut s.r, &mut s.tmp, &mut s.gy, &mut s.work);
+                gradient(
+                    proj,
+                    c,
+                    ninv,
+                    &s.qy,
+                    &mut s.wt,
+                    s.w.as_ref(),
+                    &mut s.r,
+                    &mut s.tmp,
+                    &mut s.gy,
+                    &mut s.work,
+                );
             }
             let (y, g) = if y_is_x { (&s.x, &s.gx) } else { (&s.y, &s.gy) };
-            // Backtracking projected-gradient step from y.
-            let fnew = loop {
+            // Backtracking projected-gradient step from y. The step is
+            // accepted when the curvature of ℓ along it is at most 1/t; this
+            // test uses gradients, not differences of ℓ, so it stays exact
+            // to rounding close to the optimum, where ℓ itself is flat to
+            // within its rounding.
+            loop {
                 for j in 0..n {
                     for i in j..n {
                         s.z[(i, j)] = y[(i, j)] + g[(i, j)] * t;
@@ -329,33 +387,48 @@ pub fn mle_with_scratch(
                     }
                 }
                 let bs = s.b.as_ref().subcols(first, n - first);
-                matmul(s.xn.as_mut(), Accum::Replace, bs, bs.adjoint(), ONE, Par::Seq);
+                matmul(
+                    s.xn.as_mut(),
+                    Accum::Replace,
+                    bs,
+                    bs.adjoint(),
+                    ONE,
+                    Par::Seq,
+                );
                 wxw(s.w.as_ref(), s.xn.as_ref(), &mut s.tmp, &mut s.rn);
                 let fnew = objective(proj, c, ninv, s.rn.as_ref(), &mut s.qn, &mut s.work);
-                for j in 0..n {
-                    for i in 0..n {
-                        s.z[(i, j)] = s.xn[(i, j)] - y[(i, j)];
+                if fnew.is_finite() {
+                    gradient(
+                        proj,
+                        c,
+                        ninv,
+                        &s.qn,
+                        &mut s.wt,
+                        s.w.as_ref(),
+                        &mut s.r,
+                        &mut s.tmp,
+                        &mut s.gn,
+                        &mut s.work,
+                    );
+                    let (curv, d2) =
+                        curvature(g.as_ref(), s.gn.as_ref(), s.xn.as_ref(), y.as_ref());
+                    if curv <= d2 / t {
+                        break;
                     }
                 }
-                let (lin, d2) = inner_and_norm(g.as_ref(), s.z.as_ref());
-                if fnew <= fy - lin + d2 / (2.0 * t) + slack(fy) {
-                    break fnew;
-                }
                 t *= 0.5;
-                if t < 1e-30 || d2 == 0.0 {
+                if t < 1e-30 {
                     stalled = true;
-                    break fnew;
+                    break;
                 }
-            };
+            }
             if stalled {
                 break;
             }
-            if !y_is_x && fnew > fx {
-                // Momentum overshot: restart from x.
+            // Gradient-mapping restart (O'Donoghue & Candès): momentum that
+            // points against the step is dropped.
+            if !y_is_x && restart_dot(y.as_ref(), s.xn.as_ref(), s.x.as_ref()) > 0.0 {
                 theta = 1.0;
-                y_is_x = true;
-                fy = fx;
-                continue;
             }
             let theta_next = 0.5 * (1.0 + (1.0 + 4.0 * theta * theta).sqrt());
             let beta = (theta - 1.0) / theta_next;
@@ -366,33 +439,53 @@ pub fn mle_with_scratch(
             std::mem::swap(&mut s.x, &mut s.xn);
             std::mem::swap(&mut s.rx, &mut s.rn);
             std::mem::swap(&mut s.qx, &mut s.qn);
-            fx = fnew;
-            gradient(proj, c, ninv, &s.qx, &mut s.wt, s.w.as_ref(), &mut s.r, &mut s.tmp, &mut s.gx, &mut s.work);
+            std::mem::swap(&mut s.gx, &mut s.gn);
             s.eig.compute(s.gx.as_ref(), false)?;
             bound_x = s.eig.max().ln();
+            if bound_x < best_bound {
+                best_bound = bound_x;
+                s.xb.copy_from(&s.x);
+                s.rb.copy_from(&s.rx);
+            }
             y_is_x = beta <= 0.0;
             if !y_is_x {
-                fy = objective(proj, c, ninv, s.ry.as_ref(), &mut s.qy, &mut s.work);
+                let fy = objective(proj, c, ninv, s.ry.as_ref(), &mut s.qy, &mut s.work);
                 if !fy.is_finite() {
                     theta = 1.0;
                     y_is_x = true;
                 }
             }
-            if y_is_x {
-                fy = fx;
-            }
             t *= 1.25;
+            if std::env::var_os("QST_MLE_TRACE").is_some()
+                && (iterations % 500 == 0 || iterations < 50)
+            {
+                eprintln!(
+                    "it={iterations} bound={bound_x:.3e} t={t:.3e} theta={theta:.1} rank={}",
+                    n - s.lam.iter().position(|&l| l > 0.0).unwrap_or(0)
+                );
+            }
         }
         // ρ = W σ W / Tr(W σ W), Hermitian; the figures at exactly that ρ.
-        let tr: f64 = (0..n).map(|i| s.rx[(i, i)].re).sum();
+        let tr: f64 = (0..n).map(|i| s.rb[(i, i)].re).sum();
         for j in 0..n {
             for i in 0..n {
-                s.rho[(i, j)] = s.rx[(i, j)] / tr;
+                s.rho[(i, j)] = s.rb[(i, j)] / tr;
             }
         }
         hermitize_in_place(s.rho.as_mut());
         let f = objective(proj, c, ninv, s.rho.as_ref(), &mut s.qn, &mut s.work);
-        gradient(proj, c, ninv, &s.qn, &mut s.wt, s.w.as_ref(), &mut s.r, &mut s.tmp, &mut s.gy, &mut s.work);
+        gradient(
+            proj,
+            c,
+            ninv,
+            &s.qn,
+            &mut s.wt,
+            s.w.as_ref(),
+            &mut s.r,
+            &mut s.tmp,
+            &mut s.gy,
+            &mut s.work,
+        );
         s.eig.compute(s.gy.as_ref(), false)?;
         let bound = s.eig.max().ln();
         let converged = bound <= opts.tol;
@@ -426,7 +519,18 @@ pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Resul
     if !f.is_finite() {
         return Ok(f64::INFINITY);
     }
-    gradient(proj, counts, 1.0 / total, &s.qn, &mut s.wt, s.w.as_ref(), &mut s.r, &mut s.tmp, &mut s.gy, &mut s.work);
+    gradient(
+        proj,
+        counts,
+        1.0 / total,
+        &s.qn,
+        &mut s.wt,
+        s.w.as_ref(),
+        &mut s.r,
+        &mut s.tmp,
+        &mut s.gy,
+        &mut s.work,
+    );
     s.eig.compute(s.gy.as_ref(), false)?;
     Ok(total * s.eig.max().ln())
 }

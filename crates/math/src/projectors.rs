@@ -36,7 +36,11 @@ pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
     } else {
         let (i, j, minus) = nopovm_pair(n, k);
         psi[i] = C64::new(FRAC_1_SQRT_2, 0.0);
-        psi[j] = if minus { C64::new(0.0, -FRAC_1_SQRT_2) } else { C64::new(FRAC_1_SQRT_2, 0.0) };
+        psi[j] = if minus {
+            C64::new(0.0, -FRAC_1_SQRT_2)
+        } else {
+            C64::new(FRAC_1_SQRT_2, 0.0)
+        };
     }
     psi
 }
@@ -45,7 +49,11 @@ pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
 ///
 /// Panics if `k >= n²` or `out.len() != n²`.
 pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
-    assert!(out.len() == n * n, "nopovm_slice needs an output of length n² = {}", n * n);
+    assert!(
+        out.len() == n * n,
+        "nopovm_slice needs an output of length n² = {}",
+        n * n
+    );
     out.fill(ZERO);
     if k < n {
         assert!(k < n * n);
@@ -72,7 +80,10 @@ pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
 /// Panics if `data.len()` is not a multiple of n².
 pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
     let nn = n * n;
-    assert!(nn > 0 && data.len() % nn == 0, "a dense set needs a multiple of n² entries");
+    assert!(
+        nn > 0 && data.len() % nn == 0,
+        "a dense set needs a multiple of n² entries"
+    );
     MatRef::from_row_major_slice(data, data.len() / nn, nn)
 }
 
@@ -81,7 +92,9 @@ pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
 pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
     let bad = |s: String| Err(MathError::InvalidProjectors(s));
     if n < 2 {
-        return bad(format!("the projector set has dimension {n}, but it must be at least 2"));
+        return bad(format!(
+            "the projector set has dimension {n}, but it must be at least 2"
+        ));
     }
     let nn = n * n;
     if data.len() % nn != 0 {
@@ -98,7 +111,10 @@ pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
     }
     for k in 0..k_count {
         let slice = &data[k * nn..(k + 1) * nn];
-        if let Some(i) = slice.iter().position(|z| !z.re.is_finite() || !z.im.is_finite()) {
+        if let Some(i) = slice
+            .iter()
+            .position(|z| !z.re.is_finite() || !z.im.is_finite())
+        {
             return bad(format!(
                 "projector {k} has a non-finite entry at [{}, {}]",
                 i / n,
@@ -115,7 +131,9 @@ pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
             }
         }
         if max_asym > 1e-10 * max_abs {
-            return bad(format!("projector {k} is not Hermitian: max|Π − Π†| = {max_asym:.3e}"));
+            return bad(format!(
+                "projector {k} is not Hermitian: max|Π − Π†| = {max_asym:.3e}"
+            ));
         }
         let ev = pi
             .self_adjoint_eigenvalues(Side::Lower)
@@ -155,15 +173,21 @@ impl ProjWork {
     pub fn new(proj: &Projectors) -> Self {
         let (n, k) = (proj.dim(), proj.count());
         match proj {
-            Projectors::Nopovm { .. } => {
-                ProjWork { y: Mat::zeros(0, 0), v: Mat::zeros(0, 0), kv: Mat::zeros(0, 0) }
-            }
-            Projectors::Kets { .. } => {
-                ProjWork { y: Mat::zeros(k, n), v: Mat::zeros(0, 0), kv: Mat::zeros(0, 0) }
-            }
-            Projectors::Dense { .. } => {
-                ProjWork { y: Mat::zeros(0, 0), v: Mat::zeros(n * n, 1), kv: Mat::zeros(k, 1) }
-            }
+            Projectors::Nopovm { .. } => ProjWork {
+                y: Mat::zeros(0, 0),
+                v: Mat::zeros(0, 0),
+                kv: Mat::zeros(0, 0),
+            },
+            Projectors::Kets { .. } => ProjWork {
+                y: Mat::zeros(k, n),
+                v: Mat::zeros(0, 0),
+                kv: Mat::zeros(0, 0),
+            },
+            Projectors::Dense { .. } => ProjWork {
+                y: Mat::zeros(0, 0),
+                v: Mat::zeros(n * n, 1),
+                kv: Mat::zeros(k, 1),
+            },
         }
     }
 }
@@ -193,7 +217,14 @@ pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w
             let kc = kets.len() / n;
             let psi_t = MatRef::from_row_major_slice(kets, kc, n);
             // Y[k, b] = Σ_a conj(ψ_k[a])·ρ[a, b]; p_k = Σ_b Y[k, b]·ψ_k[b] = ψ_k†ρψ_k.
-            matmul(w.y.as_mut(), Accum::Replace, psi_t.conjugate(), rho, ONE, Par::Seq);
+            matmul(
+                w.y.as_mut(),
+                Accum::Replace,
+                psi_t.conjugate(),
+                rho,
+                ONE,
+                Par::Seq,
+            );
             for (k, o) in out.iter_mut().enumerate().take(kc) {
                 let mut s = 0.0;
                 for b in 0..n {
@@ -211,7 +242,14 @@ pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w
                     w.v[(a * n + b, 0)] = rho[(b, a)];
                 }
             }
-            matmul(w.kv.as_mut(), Accum::Replace, m, w.v.as_ref(), ONE, Par::Seq);
+            matmul(
+                w.kv.as_mut(),
+                Accum::Replace,
+                m,
+                w.v.as_ref(),
+                ONE,
+                Par::Seq,
+            );
             for (k, o) in out.iter_mut().enumerate().take(m.nrows()) {
                 *o = w.kv[(k, 0)].re;
             }
@@ -255,7 +293,14 @@ pub(crate) fn weighted_sum_into(
                     w.y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
                 }
             }
-            matmul(out, Accum::Replace, psi_t.transpose(), w.y.as_ref(), ONE, Par::Seq);
+            matmul(
+                out,
+                Accum::Replace,
+                psi_t.transpose(),
+                w.y.as_ref(),
+                ONE,
+                Par::Seq,
+            );
         }
         Projectors::Dense { data, .. } => {
             let m = measurement_matrix(n, data);
@@ -263,7 +308,14 @@ pub(crate) fn weighted_sum_into(
                 w.kv[(k, 0)] = C64::new(wt[k], 0.0);
             }
             // vec_rowmajor(R) = Mᵀ·w.
-            matmul(w.v.as_mut(), Accum::Replace, m.transpose(), w.kv.as_ref(), ONE, Par::Seq);
+            matmul(
+                w.v.as_mut(),
+                Accum::Replace,
+                m.transpose(),
+                w.kv.as_ref(),
+                ONE,
+                Par::Seq,
+            );
             for a in 0..n {
                 for b in 0..n {
                     out[(a, b)] = w.v[(a * n + b, 0)];
