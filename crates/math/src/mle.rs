@@ -456,14 +456,6 @@ pub fn mle_with_scratch(
                 }
             }
             t *= 1.25;
-            if std::env::var_os("QST_MLE_TRACE").is_some()
-                && (iterations % 500 == 0 || iterations < 50)
-            {
-                eprintln!(
-                    "it={iterations} bound={bound_x:.3e} t={t:.3e} theta={theta:.1} rank={}",
-                    n - s.lam.iter().position(|&l| l > 0.0).unwrap_or(0)
-                );
-            }
         }
         // ρ = W σ W / Tr(W σ W), Hermitian; the figures at exactly that ρ.
         let tr: f64 = (0..n).map(|i| s.rb[(i, i)].re).sum();

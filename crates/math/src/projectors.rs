@@ -2,8 +2,6 @@
 //! zero-copy measurement matrix M, probabilities p_k(ρ) and weighted sums
 //! Σ w_k Π_k for each form of [`Projectors`].
 
-use std::f64::consts::FRAC_1_SQRT_2;
-
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
@@ -35,12 +33,10 @@ pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
         psi[k] = ONE;
     } else {
         let (i, j, minus) = nopovm_pair(n, k);
-        psi[i] = C64::new(FRAC_1_SQRT_2, 0.0);
-        psi[j] = if minus {
-            C64::new(0.0, -FRAC_1_SQRT_2)
-        } else {
-            C64::new(FRAC_1_SQRT_2, 0.0)
-        };
+        // 1/√2 as numpy's 1/np.sqrt(2) (…475, one ulp below FRAC_1_SQRT_2).
+        let s = 1.0 / 2f64.sqrt();
+        psi[i] = C64::new(s, 0.0);
+        psi[j] = if minus { C64::new(0.0, -s) } else { C64::new(s, 0.0) };
     }
     psi
 }
@@ -56,22 +52,19 @@ pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
     );
     out.fill(ZERO);
     if k < n {
-        assert!(k < n * n);
         out[k * n + k] = ONE;
         return;
     }
     assert!(k < n * n, "nopovm of dimension {n} has no projector {k}");
-    let (i, j, minus) = nopovm_pair(n, k);
-    out[i * n + i] = C64::new(0.5, 0.0);
-    out[j * n + j] = C64::new(0.5, 0.0);
-    // Π[a, b] = ψ[a]·conj(ψ[b]) with ψ[i] = 1/√2 and ψ[j] = 1/√2 or −𝑖/√2.
-    let (ij, ji) = if minus {
-        (C64::new(0.0, 0.5), C64::new(0.0, -0.5))
-    } else {
-        (C64::new(0.5, 0.0), C64::new(0.5, 0.0))
-    };
-    out[i * n + j] = ij;
-    out[j * n + i] = ji;
+    // Π[a, b] = ψ[a]·conj(ψ[b]), ψ[i] = 1/√2 and ψ[j] = 1/√2 or −𝑖/√2,
+    // multiplied out as written (bit-identical to ψψ† in numpy).
+    let psi = nopovm_ket(n, k);
+    let (i, j, _) = nopovm_pair(n, k);
+    for a in [i, j] {
+        for b in [i, j] {
+            out[a * n + b] = psi[a] * psi[b].conj();
+        }
+    }
 }
 
 /// M of SPEC 1.3 over a dense `(K, n, n)` set: the K × n² row-major view
