@@ -79,7 +79,10 @@ pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> 
     };
     let x = hermitize(x.as_ref());
     let trace: f64 = (0..n).map(|i| x[(i, i)].re).sum();
-    if !(trace > 0.0) {
+    // A trace that is zero up to the rounding of the least squares counts as
+    // zero (dividing by it would only amplify the rounding).
+    let frob = x.norm_l2();
+    if !(trace > 1e-12 * frob) {
         return Err(MathError::NonPositiveTrace { trace });
     }
     let x = Mat::from_fn(n, n, |i, j| x[(i, j)] / trace);
