@@ -1,1 +1,917 @@
-//! (being written)
+//! Reading a batch: the JSON Lines format (SPEC 2.2) as a stream, line by
+//! line, or the lab's CSV (SPEC 2.3, see [`crate::csv`]), and validating each
+//! job (SPEC 2.2, 2.5). Each entry is either a [`Job`] ready to dispatch or
+//! the error record of a line that cannot run; a bad line never stops the
+//! others.
+//!
+//! Error messages are one sentence that names the line (and the id, when it
+//! is known) and the field, e.g. `line 7 (id "q4-0007"): field counts has 15
+//! entries, but dim 4 needs 16`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use qst_shared::{Job, Method, ProjectorSpec};
+use qst_store::Store;
+use serde_json::{Map, Value};
+
+use crate::results::ResultRecord;
+
+/// The largest dimension the SPEC allows.
+pub const MAX_DIM: usize = 256;
+/// The longest job line read; a longer line is an error for that line.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+/// `max_iters` when a job does not give one (SPEC 1.4).
+pub const DEFAULT_MAX_ITERS: u64 = 100_000;
+/// `tol` when a job does not give one (SPEC 1.4).
+pub const DEFAULT_TOL: f64 = 1e-8;
+/// How far a `truth` may be from a density matrix (SPEC 2.5).
+pub const TRUTH_TOL: f64 = 1e-6;
+
+/// What `qst run` says about reading a batch.
+#[derive(Clone, Debug)]
+pub struct BatchSettings {
+    /// ρ paths are `out_dir/rho/<id>.npy` (made absolute).
+    pub out_dir: PathBuf,
+    /// `--dim` for CSV input (default √K).
+    pub csv_dim: Option<usize>,
+    /// `--method` for CSV input.
+    pub csv_method: Method,
+    /// `--design` for CSV input.
+    pub csv_design: String,
+}
+
+impl BatchSettings {
+    /// Settings for a JSON Lines batch writing into `out_dir`, with the CSV
+    /// defaults (`--method mle --design nopovm`, dim √K).
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        BatchSettings {
+            out_dir: out_dir.into(),
+            csv_dim: None,
+            csv_method: Method::Mle,
+            csv_design: "nopovm".into(),
+        }
+    }
+}
+
+/// One entry of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    /// Validated, ready to dispatch.
+    Job(Job),
+    /// A bad line (or CSV column): its error record, ready to append.
+    Error(ResultRecord),
+}
+
+impl Entry {
+    /// The batch line (CSV: column) of this entry.
+    pub fn line(&self) -> u64 {
+        match self {
+            Entry::Job(j) => j.line,
+            Entry::Error(r) => r.line,
+        }
+    }
+}
+
+/// Whether the path names the lab's CSV format (`.csv` extension, any case).
+pub fn is_csv(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+/// Opens a batch: a `.csv` extension → the lab's CSV (SPEC 2.3), else JSON
+/// Lines (SPEC 2.2). `Err` (one sentence) when the command cannot run at all:
+/// an unreadable batch, or CSV settings that do not fit the file.
+pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Result<Batch, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!(
+            "failed to read the batch {}: it is a directory",
+            path.display()
+        ));
+    }
+    let out_dir = std::path::absolute(&settings.out_dir).map_err(|e| {
+        format!(
+            "failed to resolve the output directory {}: {e}",
+            settings.out_dir.display()
+        )
+    })?;
+    if is_csv(path) {
+        let settings = BatchSettings {
+            out_dir,
+            ..settings.clone()
+        };
+        let csv = crate::csv::open_csv(path, &settings)?;
+        return Ok(Batch {
+            source: Source::Csv(csv),
+        });
+    }
+    let file = File::open(path)
+        .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))?;
+    let base_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
+    Ok(Batch {
+        source: Source::Jsonl {
+            reader: BufReader::with_capacity(1 << 16, file),
+            line: 0,
+            buf: Vec::new(),
+            done: false,
+            parser: JobParser::new(base_dir, out_dir, store.clone()),
+            path: path.to_path_buf(),
+        },
+    })
+}
+
+/// A batch being read: an iterator of [`Entry`], one per job line (blank and
+/// comment lines yield nothing). A JSON Lines batch is streamed.
+pub struct Batch {
+    source: Source,
+}
+
+enum Source {
+    Jsonl {
+        reader: BufReader<File>,
+        line: u64,
+        buf: Vec<u8>,
+        done: bool,
+        parser: JobParser,
+        path: PathBuf,
+    },
+    Csv(crate::csv::CsvBatch),
+}
+
+impl Iterator for Batch {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        match &mut self.source {
+            Source::Csv(c) => c.next_entry(),
+            Source::Jsonl {
+                reader,
+                line,
+                buf,
+                done,
+                parser,
+                path,
+            } => loop {
+                if *done {
+                    return None;
+                }
+                buf.clear();
+                *line += 1;
+                match read_line(reader, buf) {
+                    Ok(LineRead::Eof) => {
+                        *done = true;
+                        return None;
+                    }
+                    Ok(LineRead::TooLong) => {
+                        return Some(Entry::Error(ResultRecord::error(
+                            *line,
+                            None,
+                            format!("line {line}: the line is longer than {MAX_LINE_BYTES} bytes"),
+                        )));
+                    }
+                    Ok(LineRead::Line) => {
+                        if *line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+                            buf.drain(..3);
+                        }
+                        if let Some(e) = parser.parse_line(*line, buf) {
+                            return Some(e);
+                        }
+                    }
+                    Err(e) => {
+                        *done = true;
+                        return Some(Entry::Error(ResultRecord::error(
+                            *line,
+                            None,
+                            format!(
+                                "line {line}: failed to read the batch {}: {e}",
+                                path.display()
+                            ),
+                        )));
+                    }
+                }
+            },
+        }
+    }
+}
+
+enum LineRead {
+    Line,
+    TooLong,
+    Eof,
+}
+
+/// Reads one line (without its newline) into `buf`, at most
+/// [`MAX_LINE_BYTES`]; the rest of a longer line is skipped.
+fn read_line(r: &mut BufReader<File>, buf: &mut Vec<u8>) -> io::Result<LineRead> {
+    let k = r.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', buf)?;
+    if k == 0 {
+        return Ok(LineRead::Eof);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(LineRead::Line);
+    }
+    if (k as u64) <= MAX_LINE_BYTES {
+        return Ok(LineRead::Line); // last line, no newline
+    }
+    // Skip to the end of this line.
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        if let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+            r.consume(i + 1);
+            break;
+        }
+        let n = chunk.len();
+        r.consume(n);
+    }
+    buf.clear();
+    Ok(LineRead::TooLong)
+}
+
+/// Whether `id` is a valid job id: 1–128 characters of `[A-Za-z0-9._-]`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(is_id_byte)
+}
+
+/// Whether a byte may appear in an id.
+pub fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
+}
+
+/// Validates JSON job lines one by one, remembering ids (for duplicates) and
+/// custom projector files (validated once per file and dimension).
+pub struct JobParser {
+    base_dir: PathBuf,
+    out_dir: PathBuf,
+    store: Store,
+    ids: HashMap<String, u64>,
+    custom: HashMap<(PathBuf, usize), Result<usize, String>>,
+}
+
+/// A short, quoted rendering of a JSON value for messages.
+fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        let cut: String = s.chars().take(37).collect();
+        format!("{cut}...")
+    } else {
+        s
+    }
+}
+
+/// What is known of a line so far, for its error record.
+struct Known<'a> {
+    line: u64,
+    id: Option<&'a str>,
+    dim: Option<usize>,
+    design: Option<&'static str>,
+    method: Option<Method>,
+}
+
+impl Known<'_> {
+    fn who(&self) -> String {
+        match self.id {
+            Some(id) => format!("line {} (id {})", self.line, Value::from(id)),
+            None => format!("line {}", self.line),
+        }
+    }
+    fn err(&self, what: impl std::fmt::Display) -> Entry {
+        let mut r = ResultRecord::error(self.line, self.id, format!("{}: {what}", self.who()));
+        r.dim = self.dim;
+        r.design = self.design.map(str::to_owned);
+        r.method = self.method.map(|m| m.as_str().to_owned());
+        Entry::Error(r)
+    }
+}
+
+impl JobParser {
+    /// A parser resolving relative paths against `base_dir` and placing ρ
+    /// files under `out_dir/rho/`.
+    pub fn new(base_dir: PathBuf, out_dir: PathBuf, store: Store) -> Self {
+        JobParser {
+            base_dir,
+            out_dir,
+            store,
+            ids: HashMap::new(),
+            custom: HashMap::new(),
+        }
+    }
+
+    fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// A path field: a string naming an existing file.
+    fn file_field(&self, obj: &Map<String, Value>, field: &str) -> Result<Option<PathBuf>, String> {
+        match obj.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => {
+                let p = self.resolve(s);
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => Ok(Some(p)),
+                    Ok(_) => Err(format!("field {field}: {} is not a file", p.display())),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!(
+                        "field {field}: file {} does not exist",
+                        p.display()
+                    )),
+                    Err(e) => Err(format!(
+                        "field {field}: failed to read {}: {e}",
+                        p.display()
+                    )),
+                }
+            }
+            Some(v) => Err(format!(
+                "field {field} must be a file path string, not {}",
+                show(v)
+            )),
+        }
+    }
+
+    /// Validates one physical line (without its newline). `None` for blank
+    /// and comment lines.
+    pub fn parse_line(&mut self, line: u64, bytes: &[u8]) -> Option<Entry> {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() || trimmed.starts_with(b"#") {
+            return None;
+        }
+        let mut k = Known {
+            line,
+            id: None,
+            dim: None,
+            design: None,
+            method: None,
+        };
+        let value: Value = match serde_json::from_slice(trimmed) {
+            Ok(v) => v,
+            Err(e) => return Some(k.err(format_args!("not valid JSON ({e})"))),
+        };
+        let Value::Object(obj) = value else {
+            return Some(k.err("not a JSON object (a job line is {\"id\": …, \"dim\": …, …})"));
+        };
+
+        // id
+        let id = match obj.get("id") {
+            None | Some(Value::Null) => return Some(k.err("field id is missing")),
+            Some(Value::String(s)) => s.as_str(),
+            Some(v) => {
+                return Some(k.err(format_args!("field id must be a string, not {}", show(v))));
+            }
+        };
+        k.id = Some(id);
+        if !is_valid_id(id) {
+            return Some(
+                k.err("field id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'"),
+            );
+        }
+        if let Some(first) = self.ids.get(id) {
+            return Some(k.err(format_args!(
+                "field id: duplicate id, first used on line {first}"
+            )));
+        }
+        self.ids.insert(id.to_owned(), line);
+
+        // method (read early so that error records know it)
+        let method = match obj.get("method") {
+            None | Some(Value::Null) => Method::Mle,
+            Some(Value::String(s)) if s == "mle" => Method::Mle,
+            Some(Value::String(s)) if s == "linear" => Method::Linear,
+            Some(v) => {
+                return Some(k.err(format_args!(
+                    "field method: unknown method {} (known: \"mle\", \"linear\")",
+                    show(v)
+                )));
+            }
+        };
+        k.method = Some(method);
+
+        // dim
+        let dim = match obj.get("dim") {
+            None | Some(Value::Null) => return Some(k.err("field dim is missing")),
+            Some(v) => match v.as_f64() {
+                Some(d) if d.fract() == 0.0 && (2.0..=MAX_DIM as f64).contains(&d) => d as usize,
+                _ => {
+                    return Some(k.err(format_args!(
+                        "field dim must be an integer from 2 to {MAX_DIM}, not {}",
+                        show(v)
+                    )));
+                }
+            },
+        };
+        k.dim = Some(dim);
+
+        // design / projectors
+        let projectors_file = match self.file_field(&obj, "projectors") {
+            Ok(p) => p,
+            Err(e) => {
+                k.design = Some("custom");
+                return Some(k.err(e));
+            }
+        };
+        let design = match obj.get("design") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "nopovm" => Some("nopovm"),
+            Some(Value::String(s)) if s == "custom" => Some("custom"),
+            Some(v) => {
+                return Some(k.err(format_args!(
+                    "field design: unknown design {} (known: \"nopovm\", or a \"projectors\" file)",
+                    show(v)
+                )));
+            }
+        };
+        let (spec, k_expected) = match (design, projectors_file) {
+            (Some("custom"), None) => {
+                k.design = Some("custom");
+                return Some(k.err("field projectors is missing, but design \"custom\" needs it"));
+            }
+            (Some("nopovm"), Some(_)) => {
+                k.design = Some("nopovm");
+                return Some(
+                    k.err("field projectors names a custom set, but field design says \"nopovm\""),
+                );
+            }
+            (_, Some(path)) => {
+                k.design = Some("custom");
+                let key = (path.clone(), dim);
+                if !self.custom.contains_key(&key) {
+                    let checked = validate_custom(&self.store, &path, dim);
+                    self.custom.insert(key.clone(), checked);
+                }
+                match &self.custom[&key] {
+                    Ok(count) => (ProjectorSpec::Custom { path }, *count),
+                    Err(e) => return Some(k.err(format_args!("field projectors: {e}"))),
+                }
+            }
+            (_, None) => {
+                k.design = Some("nopovm");
+                (ProjectorSpec::Nopovm, dim * dim)
+            }
+        };
+
+        // counts / counts_npy
+        let has_counts = !matches!(obj.get("counts"), None | Some(Value::Null));
+        let has_npy = !matches!(obj.get("counts_npy"), None | Some(Value::Null));
+        let counts = match (has_counts, has_npy) {
+            (true, true) => {
+                return Some(k.err("fields counts and counts_npy are both given; give one"));
+            }
+            (false, false) => {
+                return Some(k.err("field counts is missing (give counts or counts_npy)"));
+            }
+            (true, false) => match &obj["counts"] {
+                Value::Array(a) => {
+                    if a.len() != k_expected {
+                        return Some(k.err(format_args!(
+                            "field counts has {} entries, but {} needs {k_expected}",
+                            a.len(),
+                            needs(&spec, dim)
+                        )));
+                    }
+                    let mut c = Vec::with_capacity(a.len());
+                    for (i, v) in a.iter().enumerate() {
+                        match v.as_f64() {
+                            Some(x) => c.push(x),
+                            None => {
+                                return Some(k.err(format_args!(
+                                    "field counts[{i}] is {}, not a number",
+                                    show(v)
+                                )));
+                            }
+                        }
+                    }
+                    c
+                }
+                v => {
+                    return Some(k.err(format_args!(
+                        "field counts must be an array of numbers, not {}",
+                        show(v)
+                    )));
+                }
+            },
+            (false, true) => {
+                let path = match self.file_field(&obj, "counts_npy") {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return Some(k.err("field counts_npy is missing")),
+                    Err(e) => return Some(k.err(e)),
+                };
+                match qst_npy::read_counts(&path) {
+                    Ok(c) if c.len() == k_expected => c,
+                    Ok(c) => {
+                        return Some(k.err(format_args!(
+                            "field counts_npy: {} has {} entries, but {} needs {k_expected}",
+                            path.display(),
+                            c.len(),
+                            needs(&spec, dim)
+                        )));
+                    }
+                    Err(e) => return Some(k.err(format_args!("field counts_npy: failed to {e}"))),
+                }
+            }
+        };
+        let field = if has_counts { "counts" } else { "counts_npy" };
+        if let Err(e) = check_counts(&counts, field) {
+            return Some(k.err(e));
+        }
+
+        // max_iters / tol
+        let max_iters = match obj.get("max_iters") {
+            None | Some(Value::Null) => DEFAULT_MAX_ITERS,
+            Some(v) => match v.as_f64() {
+                Some(x) if x.fract() == 0.0 && x >= 1.0 && x <= u64::MAX as f64 => x as u64,
+                _ => {
+                    return Some(k.err(format_args!(
+                        "field max_iters must be a whole number >= 1, not {}",
+                        show(v)
+                    )));
+                }
+            },
+        };
+        let tol = match obj.get("tol") {
+            None | Some(Value::Null) => DEFAULT_TOL,
+            Some(v) => match v.as_f64() {
+                Some(x) if x.is_finite() && x > 0.0 => x,
+                _ => {
+                    return Some(k.err(format_args!(
+                        "field tol must be a number > 0, not {}",
+                        show(v)
+                    )));
+                }
+            },
+        };
+
+        // truth
+        let truth = match self.file_field(&obj, "truth") {
+            Ok(None) => None,
+            Ok(Some(path)) => match read_truth(&path, dim) {
+                Ok(t) => Some(t),
+                Err(e) => return Some(k.err(format_args!("field truth: {e}"))),
+            },
+            Err(e) => return Some(k.err(e)),
+        };
+
+        let rho_path = self.out_dir.join("rho").join(format!("{id}.npy"));
+        Some(Entry::Job(Job {
+            line,
+            id: id.to_owned(),
+            dim,
+            method,
+            projectors: spec,
+            counts,
+            truth,
+            max_iters,
+            tol,
+            rho_path,
+        }))
+    }
+}
+
+fn needs(spec: &ProjectorSpec, dim: usize) -> String {
+    match spec {
+        ProjectorSpec::Nopovm => format!("dim {dim} (design nopovm)"),
+        ProjectorSpec::Custom { .. } => "the custom projector set".into(),
+    }
+}
+
+/// Checks counts: finite, ≥ 0, not all zero. The error names the field.
+pub fn check_counts(counts: &[f64], field: &str) -> Result<(), String> {
+    for (i, &c) in counts.iter().enumerate() {
+        if !c.is_finite() {
+            return Err(format!(
+                "field {field}[{i}] is {c}, but counts must be finite"
+            ));
+        }
+        if c < 0.0 {
+            return Err(format!(
+                "field {field}[{i}] is {c}, but counts must be >= 0"
+            ));
+        }
+    }
+    if counts.iter().all(|&c| c == 0.0) {
+        return Err(format!("field {field}: the counts are all zero"));
+    }
+    Ok(())
+}
+
+/// Validates a custom projector file (SPEC 1.2) through the store and
+/// returns its number of projectors K.
+fn validate_custom(store: &Store, path: &Path, dim: usize) -> Result<usize, String> {
+    store
+        .validate_custom(path, dim)
+        .map_err(|e| format!("failed to {e}"))?;
+    let map = qst_npy::MappedC16::open(path, None).map_err(|e| format!("failed to {e}"))?;
+    match map.shape() {
+        [k, a, b] if *a == dim && *b == dim && *k >= dim * dim => Ok(*k),
+        s => Err(format!(
+            "{} has shape {s:?}, but dim {dim} needs (K, {dim}, {dim}) with K >= {}",
+            path.display(),
+            dim * dim
+        )),
+    }
+}
+
+/// Reads a truth file and checks it is a density matrix (SPEC 2.5).
+fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
+    let m = qst_npy::read_matrix(path, dim).map_err(|e| format!("failed to {e}"))?;
+    if m.len() != dim * dim {
+        return Err(format!(
+            "{} does not hold a {dim}x{dim} matrix",
+            path.display()
+        ));
+    }
+    if let Some(bad) = m.iter().find(|z| !z.re.is_finite() || !z.im.is_finite()) {
+        return Err(format!("{} holds a non-finite entry {bad}", path.display()));
+    }
+    let mat = qst_math::Mat::from_fn(dim, dim, |i, j| m[i * dim + j]);
+    qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL)
+        .map_err(|e| format!("{} is not a density matrix: {e}", path.display()))?;
+    Ok(m.iter().map(|z| (z.re, z.im)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use qst_store::StoreConfig;
+
+    fn parser(dir: &Path) -> JobParser {
+        let store = Store::new(StoreConfig {
+            dir: dir.join("cache"),
+            max_bytes: 1 << 30,
+        });
+        JobParser::new(dir.to_path_buf(), dir.join("out"), store)
+    }
+
+    fn err_of(e: Option<Entry>) -> ResultRecord {
+        match e {
+            Some(Entry::Error(r)) => r,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_line_becomes_a_job() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = parser(tmp.path());
+        let e = p.parse_line(3, br#"{"id":"q2-1","dim":2,"counts":[1,2,3,4.5],"method":"linear","tol":1e-6,"max_iters":50}"#);
+        let Some(Entry::Job(j)) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(j.line, 3);
+        assert_eq!(j.counts, vec![1.0, 2.0, 3.0, 4.5]);
+        assert_eq!(j.method, Method::Linear);
+        assert_eq!(j.projectors, ProjectorSpec::Nopovm);
+        assert_eq!((j.max_iters, j.tol), (50, 1e-6));
+        assert_eq!(j.rho_path, tmp.path().join("out/rho/q2-1.npy"));
+        let Some(Entry::Job(j)) = p.parse_line(4, br#"{"id":"q2-2","dim":2.0,"counts":[0,0,0,1]}"#)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (j.method, j.max_iters, j.tol),
+            (Method::Mle, DEFAULT_MAX_ITERS, DEFAULT_TOL)
+        );
+        assert!(p.parse_line(5, b"   ").is_none());
+        assert!(p.parse_line(6, b"  # a comment").is_none());
+    }
+
+    #[test]
+    fn each_bad_field_gets_its_own_sentence() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = parser(tmp.path());
+        assert!(matches!(
+            p.parse_line(12, br#"{"id":"a","dim":2,"counts":[1,1,1,1]}"#),
+            Some(Entry::Job(_))
+        ));
+        let cases: &[(&[u8], &str, Option<&str>)] = &[
+            (b"{not json", "not valid JSON", None),
+            (b"[1,2]", "not a JSON object", None),
+            (
+                br#"{"dim":2,"counts":[1,1,1,1]}"#,
+                "field id is missing",
+                None,
+            ),
+            (
+                br#"{"id":7,"dim":2,"counts":[1,1,1,1]}"#,
+                "field id must be a string",
+                None,
+            ),
+            (
+                br#"{"id":"a","dim":2,"counts":[1,1,1,1]}"#,
+                "field id: duplicate id, first used on line 12",
+                Some("a"),
+            ),
+            (
+                br#"{"id":"a/b","dim":2,"counts":[1,1,1,1]}"#,
+                "field id must be",
+                Some("a/b"),
+            ),
+            (
+                br#"{"id":"b","counts":[1,1,1,1]}"#,
+                "field dim is missing",
+                Some("b"),
+            ),
+            (
+                br#"{"id":"c","dim":1,"counts":[1]}"#,
+                "field dim must be an integer",
+                Some("c"),
+            ),
+            (
+                br#"{"id":"c2","dim":"4","counts":[1]}"#,
+                "field dim must be an integer",
+                Some("c2"),
+            ),
+            (
+                br#"{"id":"d","dim":2,"counts":[1,1,1]}"#,
+                "field counts has 3 entries, but dim 2 (design nopovm) needs 4",
+                Some("d"),
+            ),
+            (
+                br#"{"id":"e","dim":2,"counts":[1,-1,1,1]}"#,
+                "field counts[1] is -1, but counts must be >= 0",
+                Some("e"),
+            ),
+            (
+                br#"{"id":"f","dim":2,"counts":[1,"x",1,1]}"#,
+                "field counts[1] is \"x\", not a number",
+                Some("f"),
+            ),
+            (
+                br#"{"id":"g","dim":2,"counts":[0,0,0,0]}"#,
+                "field counts: the counts are all zero",
+                Some("g"),
+            ),
+            (
+                br#"{"id":"h","dim":2,"counts":[1,1,1,1],"counts_npy":"x.npy"}"#,
+                "fields counts and counts_npy are both given",
+                Some("h"),
+            ),
+            (
+                br#"{"id":"i","dim":2}"#,
+                "field counts is missing",
+                Some("i"),
+            ),
+            (
+                br#"{"id":"j","dim":2,"counts":[1,1,1,1],"method":"bayes"}"#,
+                "field method: unknown method \"bayes\"",
+                Some("j"),
+            ),
+            (
+                br#"{"id":"k","dim":2,"counts":[1,1,1,1],"design":"sic"}"#,
+                "field design: unknown design \"sic\"",
+                Some("k"),
+            ),
+            (
+                br#"{"id":"l","dim":2,"counts_npy":"nope.npy"}"#,
+                "field counts_npy: file",
+                Some("l"),
+            ),
+            (
+                br#"{"id":"m","dim":2,"counts":[1,1,1,1],"truth":"nope.npy"}"#,
+                "field truth: file",
+                Some("m"),
+            ),
+            (
+                br#"{"id":"n","dim":2,"counts":[1,1,1,1],"projectors":"nope.npy"}"#,
+                "field projectors: file",
+                Some("n"),
+            ),
+            (
+                br#"{"id":"o","dim":2,"counts":[1,1,1,1],"max_iters":0}"#,
+                "field max_iters must be",
+                Some("o"),
+            ),
+            (
+                br#"{"id":"p","dim":2,"counts":[1,1,1,1],"tol":-1}"#,
+                "field tol must be",
+                Some("p"),
+            ),
+            (
+                br#"{"id":"q","dim":2,"counts":{"a":1}}"#,
+                "field counts must be an array",
+                Some("q"),
+            ),
+        ];
+        for (i, (text, want, id)) in cases.iter().enumerate() {
+            let line = 20 + i as u64;
+            let r = err_of(p.parse_line(line, text));
+            assert_eq!(r.line, line);
+            assert_eq!(r.id.as_deref(), *id, "{}", String::from_utf8_lossy(text));
+            let msg = r.error.unwrap();
+            assert!(msg.starts_with(&format!("line {line}")), "{msg}");
+            assert!(msg.contains(want), "{msg:?} should contain {want:?}");
+            assert!(!msg.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn error_records_carry_what_is_known() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = parser(tmp.path());
+        let r = err_of(p.parse_line(1, br#"{"id":"x","dim":3,"method":"linear","counts":[1]}"#));
+        assert_eq!(r.dim, Some(3));
+        assert_eq!(r.method.as_deref(), Some("linear"));
+        assert_eq!(r.design.as_deref(), Some("nopovm"));
+    }
+
+    #[test]
+    fn streams_a_file_with_physical_line_numbers_bom_and_crlf() {
+        let tmp = tempfile::tempdir().unwrap();
+        let batch = tmp.path().join("b.jsonl");
+        let text = "\u{feff}{\"id\":\"a\",\"dim\":2,\"counts\":[1,1,1,1]}\r\n\r\n# comment\n{oops\n{\"id\":\"b\",\"dim\":2,\"counts\":[1,2,3,4]}";
+        std::fs::write(&batch, text).unwrap();
+        let store = Store::new(StoreConfig {
+            dir: tmp.path().join("c"),
+            max_bytes: 1 << 30,
+        });
+        let entries: Vec<Entry> =
+            open_batch(&batch, &BatchSettings::new(tmp.path().join("out")), &store)
+                .unwrap()
+                .collect();
+        let lines: Vec<u64> = entries.iter().map(Entry::line).collect();
+        assert_eq!(lines, vec![1, 4, 5]);
+        assert!(matches!(&entries[0], Entry::Job(j) if j.id == "a"));
+        assert!(matches!(&entries[1], Entry::Error(r) if r.id.is_none()));
+        assert!(matches!(&entries[2], Entry::Job(j) if j.id == "b"));
+
+        let err = open_batch(
+            &tmp.path().join("none.jsonl"),
+            &BatchSettings::new("o"),
+            &store,
+        )
+        .err()
+        .unwrap();
+        assert!(err.starts_with("failed to read the batch"), "{err}");
+    }
+
+    fn near_valid_line() -> impl Strategy<Value = String> {
+        let id = prop_oneof![
+            Just("\"ok-1\"".to_string()),
+            "\\PC{0,8}".prop_map(|s| Value::from(s).to_string()),
+            Just("null".to_string()),
+            Just("3".to_string()),
+        ];
+        let dim = prop_oneof![
+            Just("2".to_string()),
+            (-3i64..300).prop_map(|d| d.to_string()),
+            Just("2.5".to_string()),
+            Just("1e300".to_string()),
+            Just("\"2\"".to_string()),
+        ];
+        let count = prop_oneof![
+            (-5.0f64..5.0).prop_map(|x| x.to_string()),
+            Just("0".to_string()),
+            Just("null".to_string()),
+            Just("[]".to_string()),
+            Just("1e308".to_string()),
+        ];
+        let extra = prop_oneof![
+            Just(String::new()),
+            Just(",\"method\":\"linear\"".to_string()),
+            Just(",\"design\":\"custom\"".to_string()),
+            Just(",\"max_iters\":-1".to_string()),
+            Just(",\"tol\":1e999".to_string()),
+            Just(",\"counts_npy\":\"\"".to_string()),
+        ];
+        (id, dim, proptest::collection::vec(count, 0..10), extra).prop_map(
+            |(id, dim, counts, extra)| {
+                format!(
+                    "{{\"id\":{id},\"dim\":{dim},\"counts\":[{}]{extra}}}",
+                    counts.join(",")
+                )
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn job_line_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut p = parser(tmp.path());
+            let _ = p.parse_line(1, &bytes);
+        }
+
+        #[test]
+        fn job_line_parser_never_panics_on_near_valid_json(line in near_valid_line()) {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut p = parser(tmp.path());
+            let e = p.parse_line(1, line.as_bytes());
+            prop_assert!(e.is_some());
+        }
+    }
+}

@@ -1,1 +1,473 @@
-//! (being written)
+//! `summary.csv` and `summary.json` (SPEC 2.4), both rebuilt from all of
+//! `results.jsonl`, so that a resumed run summarizes the whole batch.
+//!
+//! `summary.csv` follows RFC 4180: CRLF line ends, a field containing a comma,
+//! a double quote, CR or LF is quoted and its quotes doubled. Rows are in
+//! batch order (by `line`). ℓ = −∞ is written `-inf`; absent values are
+//! empty fields.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
+
+/// The header of `summary.csv` (SPEC 2.4).
+pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error";
+
+/// What one worker slot used (measured by the process side).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerUsage {
+    pub slot: usize,
+    pub jobs: u64,
+    pub busy_seconds: f64,
+    pub peak_rss_bytes: u64,
+    pub peak_pss_bytes: u64,
+    pub pids: Vec<u32>,
+}
+
+/// Figures of one dimension in `summary.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DimensionSummary {
+    pub dim: usize,
+    pub jobs: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Over ok jobs that have a fidelity.
+    pub mean_fidelity: Option<f64>,
+    pub min_fidelity: Option<f64>,
+    /// Over ok jobs.
+    pub mean_seconds: Option<f64>,
+    /// Σ seconds of ok jobs.
+    pub busy_seconds: f64,
+    /// Over ok `mle` jobs.
+    pub mean_iterations: Option<f64>,
+    /// Ok `mle` jobs that hit `max_iters`.
+    pub not_converged: u64,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// Result lines (one per job line of the batch that has run).
+    pub jobs: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Failed lines whose dimension is unknown (not JSON, no valid `dim`).
+    pub failed_without_dim: u64,
+    pub by_dimension: Vec<DimensionSummary>,
+    /// Per worker slot, across runs of this output directory: peak RSS/PSS
+    /// are the maxima, `pids` the union, `jobs`/`busy_seconds` the sums of
+    /// every run's figures (a resumed run adds its own to the earlier ones).
+    pub workers: Vec<WorkerUsage>,
+    /// Per worker slot, from `results.jsonl`: ok jobs and Σ of their seconds.
+    pub workers_from_results: Vec<WorkerUsage>,
+    /// The supervisor's peak RSS during the latest run.
+    pub supervisor_peak_rss_bytes: u64,
+    /// The usage of the latest run's workers, as measured (kept so a later
+    /// rebuild in the same run does not count it twice).
+    pub latest_run_workers: Vec<WorkerUsage>,
+    /// Per-worker figures of earlier runs (merged into `workers`).
+    pub earlier_runs_workers: Vec<WorkerUsage>,
+}
+
+#[derive(Default)]
+struct DimAcc {
+    jobs: u64,
+    ok: u64,
+    failed: u64,
+    fid_sum: f64,
+    fid_n: u64,
+    fid_min: Option<f64>,
+    sec_sum: f64,
+    sec_n: u64,
+    it_sum: f64,
+    it_n: u64,
+    not_converged: u64,
+}
+
+/// Rebuilds `summary.csv` and `summary.json` from all of
+/// `out_dir/results.jsonl`.
+///
+/// `workers` is the usage of this run's workers. Called again in the same run
+/// (same pids), it replaces this run's figures rather than adding them twice;
+/// called in a resumed run (new pids), it adds to the figures of the earlier
+/// runs kept in the previous `summary.json`.
+pub fn write_summaries(
+    out_dir: &Path,
+    workers: &[WorkerUsage],
+    supervisor_peak_rss_bytes: u64,
+) -> Result<(), String> {
+    let results = out_dir.join(RESULTS_FILE);
+    let mut order: Vec<(u64, u64)> = Vec::new();
+    let mut dims: BTreeMap<usize, DimAcc> = BTreeMap::new();
+    let mut from_results: BTreeMap<usize, WorkerUsage> = BTreeMap::new();
+    let mut s = Summary::default();
+    for_each_record(&results, |offset, rec| {
+        order.push((rec.line, offset));
+        s.jobs += 1;
+        let ok = rec.is_ok();
+        if ok {
+            s.ok += 1;
+        } else {
+            s.failed += 1;
+        }
+        match rec.dim {
+            Some(d) => {
+                let a = dims.entry(d).or_default();
+                a.jobs += 1;
+                if ok {
+                    a.ok += 1;
+                    if let Some(f) = rec.fidelity.filter(|f| f.is_finite()) {
+                        a.fid_sum += f;
+                        a.fid_n += 1;
+                        a.fid_min = Some(a.fid_min.map_or(f, |m: f64| m.min(f)));
+                    }
+                    if let Some(t) = rec.seconds.filter(|t| t.is_finite()) {
+                        a.sec_sum += t;
+                        a.sec_n += 1;
+                    }
+                    if let Some(i) = rec.iterations {
+                        a.it_sum += i as f64;
+                        a.it_n += 1;
+                    }
+                    if rec.converged == Some(false) {
+                        a.not_converged += 1;
+                    }
+                } else {
+                    a.failed += 1;
+                }
+            }
+            None => {
+                if !ok {
+                    s.failed_without_dim += 1;
+                }
+            }
+        }
+        if ok && let Some(w) = rec.worker {
+            let u = from_results.entry(w).or_insert_with(|| WorkerUsage {
+                slot: w,
+                ..Default::default()
+            });
+            u.jobs += 1;
+            u.busy_seconds += rec.seconds.filter(|t| t.is_finite()).unwrap_or(0.0);
+        }
+        Ok(())
+    })?;
+    order.sort_unstable();
+
+    write_csv(out_dir, &results, &order)?;
+
+    let mean = |sum: f64, n: u64| if n > 0 { Some(sum / n as f64) } else { None };
+    s.by_dimension = dims
+        .into_iter()
+        .map(|(dim, a)| DimensionSummary {
+            dim,
+            jobs: a.jobs,
+            ok: a.ok,
+            failed: a.failed,
+            mean_fidelity: mean(a.fid_sum, a.fid_n),
+            min_fidelity: a.fid_min,
+            mean_seconds: mean(a.sec_sum, a.sec_n),
+            busy_seconds: a.sec_sum,
+            mean_iterations: mean(a.it_sum, a.it_n),
+            not_converged: a.not_converged,
+        })
+        .collect();
+    s.workers_from_results = from_results.into_values().collect();
+    s.supervisor_peak_rss_bytes = supervisor_peak_rss_bytes;
+
+    // Merge with the worker figures of earlier runs.
+    let json_path = out_dir.join("summary.json");
+    let previous: Option<Summary> = fs::read(&json_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let earlier = match previous {
+        Some(p) => {
+            let this_pids: Vec<u32> = workers
+                .iter()
+                .flat_map(|w| w.pids.iter().copied())
+                .collect();
+            let same_run = !this_pids.is_empty()
+                && p.latest_run_workers
+                    .iter()
+                    .flat_map(|w| w.pids.iter())
+                    .any(|pid| this_pids.contains(pid));
+            if same_run || p.latest_run_workers.is_empty() && workers.is_empty() {
+                p.earlier_runs_workers
+            } else {
+                merge_usage(&p.earlier_runs_workers, &p.latest_run_workers)
+            }
+        }
+        None => Vec::new(),
+    };
+    s.workers = merge_usage(&earlier, workers);
+    s.earlier_runs_workers = earlier;
+    s.latest_run_workers = workers.to_vec();
+
+    let text = serde_json::to_string_pretty(&s)
+        .map_err(|e| format!("failed to serialize summary.json: {e}"))?;
+    write_atomic(&json_path, text.as_bytes())
+}
+
+/// Adds two sets of per-slot usage: sums of jobs and busy seconds, maxima of
+/// peaks, union of pids.
+fn merge_usage(a: &[WorkerUsage], b: &[WorkerUsage]) -> Vec<WorkerUsage> {
+    let mut m: BTreeMap<usize, WorkerUsage> = BTreeMap::new();
+    for u in a.iter().chain(b) {
+        let e = m.entry(u.slot).or_insert_with(|| WorkerUsage {
+            slot: u.slot,
+            ..Default::default()
+        });
+        e.jobs += u.jobs;
+        e.busy_seconds += u.busy_seconds;
+        e.peak_rss_bytes = e.peak_rss_bytes.max(u.peak_rss_bytes);
+        e.peak_pss_bytes = e.peak_pss_bytes.max(u.peak_pss_bytes);
+        for p in &u.pids {
+            if !e.pids.contains(p) {
+                e.pids.push(*p);
+            }
+        }
+    }
+    m.into_values().collect()
+}
+
+fn write_csv(out_dir: &Path, results: &Path, order: &[(u64, u64)]) -> Result<(), String> {
+    let path = out_dir.join("summary.csv");
+    let tmp = out_dir.join("summary.csv.tmp");
+    let write = || -> Result<(), String> {
+        let f =
+            File::create(&tmp).map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
+        let mut w = BufWriter::new(f);
+        let io = |e: std::io::Error| format!("failed to write {}: {e}", tmp.display());
+        w.write_all(CSV_HEADER.as_bytes()).map_err(io)?;
+        w.write_all(b"\r\n").map_err(io)?;
+        if !order.is_empty() {
+            let file = File::open(results)
+                .map_err(|e| format!("failed to read {}: {e}", results.display()))?;
+            let mut r = BufReader::with_capacity(1 << 16, file);
+            let mut row = String::new();
+            // Same line twice (should not happen): keep the last record.
+            let mut seen: HashMap<u64, u64> = HashMap::new();
+            for &(line, off) in order {
+                seen.insert(line, off);
+            }
+            for &(line, off) in order {
+                if seen.get(&line) != Some(&off) {
+                    continue;
+                }
+                let rec = read_record_at(&mut r, off, results)?;
+                row.clear();
+                csv_row(&rec, &mut row);
+                w.write_all(row.as_bytes()).map_err(io)?;
+            }
+        }
+        let f = w
+            .into_inner()
+            .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
+        f.sync_all().map_err(io)?;
+        fs::rename(&tmp, &path).map_err(|e| format!("failed to write {}: {e}", path.display()))
+    };
+    write()
+}
+
+/// Quotes one field per RFC 4180 when it contains a comma, quote, CR or LF.
+pub fn csv_field(s: &str, out: &mut String) {
+    if s.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+fn num(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v == f64::NEG_INFINITY => "-inf".into(),
+        Some(v) if v == f64::INFINITY => "inf".into(),
+        Some(v) if v.is_nan() => "nan".into(),
+        Some(v) => format!("{v}"),
+        None => String::new(),
+    }
+}
+
+/// One CSV row (CRLF-terminated) of a record, in [`CSV_HEADER`] order.
+pub fn csv_row(r: &ResultRecord, out: &mut String) {
+    let ok = r.is_ok();
+    let ll = if ok && r.log_likelihood.is_none() {
+        "-inf".to_string()
+    } else {
+        num(r.log_likelihood)
+    };
+    let fields: [String; 18] = [
+        r.id.clone().unwrap_or_default(),
+        r.dim.map(|d| d.to_string()).unwrap_or_default(),
+        r.design.clone().unwrap_or_default(),
+        r.method.clone().unwrap_or_default(),
+        r.status.clone(),
+        num(r.purity),
+        num(r.trace),
+        r.rank.map(|x| x.to_string()).unwrap_or_default(),
+        num(r.min_eigenvalue),
+        num(r.max_eigenvalue),
+        num(r.eigenvalue_entropy),
+        ll,
+        r.iterations.map(|x| x.to_string()).unwrap_or_default(),
+        r.converged.map(|x| x.to_string()).unwrap_or_default(),
+        num(r.fidelity),
+        num(r.seconds),
+        r.worker.map(|x| x.to_string()).unwrap_or_default(),
+        r.error.clone().unwrap_or_default(),
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(f, out);
+    }
+    out.push_str("\r\n");
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("json.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| format!("failed to write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::ResultsWriter;
+
+    fn ok_rec(line: u64, dim: usize, fid: Option<f64>, worker: usize, secs: f64) -> ResultRecord {
+        ResultRecord {
+            line,
+            id: Some(format!("j{line}")),
+            status: "ok".into(),
+            dim: Some(dim),
+            design: Some("nopovm".into()),
+            method: Some("mle".into()),
+            rho: Some(format!("rho/j{line}.npy")),
+            iterations: Some(10 * line),
+            converged: Some(true),
+            log_likelihood: None,
+            purity: Some(1.0),
+            trace: Some(1.0),
+            rank: Some(1),
+            min_eigenvalue: Some(0.0),
+            max_eigenvalue: Some(1.0),
+            eigenvalue_entropy: Some(0.0),
+            fidelity: fid,
+            seconds: Some(secs),
+            worker: Some(worker),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn csv_quoting_follows_rfc_4180() {
+        let mut s = String::new();
+        csv_field("plain", &mut s);
+        s.push('|');
+        csv_field("a,b", &mut s);
+        s.push('|');
+        csv_field("say \"hi\"", &mut s);
+        s.push('|');
+        csv_field("two\r\nlines", &mut s);
+        assert_eq!(s, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\r\nlines\"");
+    }
+
+    #[test]
+    fn summaries_are_rebuilt_in_batch_order_with_per_dimension_figures() {
+        let tmp = tempfile::tempdir().unwrap();
+        let batch = tmp.path().join("b.jsonl");
+        fs::write(&batch, "x\n").unwrap();
+        let out = tmp.path().join("out");
+        let (mut w, _) = ResultsWriter::open(&out, &batch, false).unwrap();
+        // Completion order differs from batch order.
+        w.append(&ok_rec(3, 2, Some(0.5), 1, 2.0)).unwrap();
+        w.append(&ok_rec(1, 2, Some(1.0), 0, 4.0)).unwrap();
+        w.append(&ResultRecord::error(
+            2,
+            None,
+            "line 2: not valid JSON, at \"x\"".into(),
+        ))
+        .unwrap();
+        w.append(&ok_rec(4, 4, None, 0, 1.0)).unwrap();
+        drop(w);
+        let usage = vec![WorkerUsage {
+            slot: 0,
+            jobs: 2,
+            busy_seconds: 5.5,
+            peak_rss_bytes: 100,
+            peak_pss_bytes: 50,
+            pids: vec![11],
+        }];
+        write_summaries(&out, &usage, 999).unwrap();
+        let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
+        let rows: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(rows[0], CSV_HEADER);
+        assert!(rows[1].starts_with("j1,2,nopovm,mle,ok,"), "{}", rows[1]);
+        assert!(rows[1].contains(",-inf,10,true,1,4,0,"), "{}", rows[1]);
+        assert_eq!(
+            rows[2],
+            ",,,,error,,,,,,,,,,,,,\"line 2: not valid JSON, at \"\"x\"\"\""
+        );
+        assert!(rows[3].starts_with("j3,"));
+        assert!(rows[4].starts_with("j4,4,"));
+        assert_eq!(rows[5], "");
+        assert_eq!(rows.len(), 6);
+
+        let s: Summary =
+            serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!((s.jobs, s.ok, s.failed, s.failed_without_dim), (4, 3, 1, 1));
+        assert_eq!(s.supervisor_peak_rss_bytes, 999);
+        let d2 = &s.by_dimension[0];
+        assert_eq!((d2.dim, d2.jobs, d2.ok), (2, 2, 2));
+        assert_eq!(d2.mean_fidelity, Some(0.75));
+        assert_eq!(d2.mean_seconds, Some(3.0));
+        assert_eq!(d2.mean_iterations, Some(20.0));
+        assert_eq!(s.by_dimension[1].mean_fidelity, None);
+        assert_eq!(s.workers, usage);
+        assert_eq!(s.workers_from_results.len(), 2);
+        assert_eq!(s.workers_from_results[0].jobs, 2);
+        assert_eq!(s.workers_from_results[0].busy_seconds, 5.0);
+
+        // Same run again: not counted twice. A resumed run (new pids): added.
+        write_summaries(&out, &usage, 999).unwrap();
+        let s: Summary =
+            serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s.workers, usage);
+        let next = vec![WorkerUsage {
+            slot: 0,
+            jobs: 1,
+            busy_seconds: 1.0,
+            peak_rss_bytes: 300,
+            peak_pss_bytes: 20,
+            pids: vec![12],
+        }];
+        write_summaries(&out, &next, 5).unwrap();
+        let s: Summary =
+            serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(
+            s.workers,
+            vec![WorkerUsage {
+                slot: 0,
+                jobs: 3,
+                busy_seconds: 6.5,
+                peak_rss_bytes: 300,
+                peak_pss_bytes: 50,
+                pids: vec![11, 12]
+            }]
+        );
+    }
+}

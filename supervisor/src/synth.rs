@@ -1,1 +1,221 @@
-//! (being written)
+//! Synthetic batches for `qst gen` and `qst demo`: seeded random states of
+//! several dimensions (pure, full-rank mixed, rank-deficient), Poisson counts
+//! on the `nopovm` set (SPEC 1.3), and each true state as a `.npy` file.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use qst_math::C64;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Poisson, StandardNormal};
+
+use crate::batch::MAX_DIM;
+
+/// What `qst gen` writes.
+#[derive(Clone, Debug)]
+pub struct GenSpec {
+    pub dims: Vec<usize>,
+    /// Jobs per dimension.
+    pub per_dim: usize,
+    /// Mean total count of each job.
+    pub shots: f64,
+    pub seed: u64,
+}
+
+/// The kind of random state of the `i`-th job of a dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateKind {
+    /// ψψ† with ψ a normalized complex Gaussian vector.
+    Pure,
+    /// G G† / Tr(G G†) with G an n×n complex Gaussian matrix (full rank).
+    Mixed,
+    /// G G† / Tr with G of n × ⌈n/2⌉: rank ⌈n/2⌉ < n for n ≥ 3.
+    RankDeficient,
+}
+
+impl StateKind {
+    /// The kind of the `i`-th job (0-based) of a dimension.
+    pub fn of(i: usize) -> Self {
+        match i % 3 {
+            0 => StateKind::Pure,
+            1 => StateKind::Mixed,
+            _ => StateKind::RankDeficient,
+        }
+    }
+}
+
+/// The id of the `i`-th job (0-based) of dimension `n`: `n{n}-{i:04}`.
+pub fn job_id(n: usize, i: usize) -> String {
+    format!("n{n}-{i:04}")
+}
+
+fn gaussian(rng: &mut StdRng) -> C64 {
+    let re: f64 = StandardNormal.sample(rng);
+    let im: f64 = StandardNormal.sample(rng);
+    C64::new(re, im)
+}
+
+/// A random density matrix of `kind`, n×n row-major.
+pub fn random_state(n: usize, kind: StateKind, rng: &mut StdRng) -> Vec<C64> {
+    let r = match kind {
+        StateKind::Pure => 1,
+        StateKind::Mixed => n,
+        StateKind::RankDeficient => n.div_ceil(2),
+    };
+    let g: Vec<C64> = (0..n * r).map(|_| gaussian(rng)).collect();
+    let mut rho = vec![C64::new(0.0, 0.0); n * n];
+    for a in 0..n {
+        for b in 0..n {
+            let mut s = C64::new(0.0, 0.0);
+            for k in 0..r {
+                s += g[a * r + k] * g[b * r + k].conj();
+            }
+            rho[a * n + b] = s;
+        }
+    }
+    let tr: f64 = (0..n).map(|a| rho[a * n + a].re).sum();
+    for z in &mut rho {
+        *z /= tr;
+    }
+    // Exactly Hermitian.
+    for a in 0..n {
+        rho[a * n + a].im = 0.0;
+        for b in a + 1..n {
+            rho[b * n + a] = rho[a * n + b].conj();
+        }
+    }
+    rho
+}
+
+/// p_k = Tr(Π_k ρ) = ψ_k† ρ ψ_k for every `nopovm` projector (SPEC 1.1, 1.3),
+/// using the (at most two) non-zero entries of each ket.
+pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
+    (0..n * n)
+        .map(|k| {
+            let ket = qst_math::nopovm_ket(n, k);
+            let nz: Vec<(usize, C64)> = ket
+                .iter()
+                .enumerate()
+                .filter(|(_, z)| z.norm_sqr() > 0.0)
+                .map(|(i, z)| (i, *z))
+                .collect();
+            let mut p = C64::new(0.0, 0.0);
+            for &(a, pa) in &nz {
+                for &(b, pb) in &nz {
+                    // Π[a,b] ρ[b,a] with Π[a,b] = ψ[a] conj(ψ[b]).
+                    p += pa * pb.conj() * rho[b * n + a];
+                }
+            }
+            p.re.max(0.0)
+        })
+        .collect()
+}
+
+/// Poisson counts with mean `shots · p_k / Σ p`; redrawn (a few times) if all
+/// come out zero.
+pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u64>, String> {
+    let total: f64 = p.iter().sum();
+    if !(total > 0.0) {
+        return Err("failed to simulate counts: every probability is zero".into());
+    }
+    for _ in 0..100 {
+        let mut c = Vec::with_capacity(p.len());
+        for &pk in p {
+            let mean = shots * pk / total;
+            if mean > 0.0 {
+                let d = Poisson::new(mean)
+                    .map_err(|e| format!("failed to simulate counts of mean {mean}: {e}"))?;
+                let x: f64 = d.sample(rng);
+                c.push(x as u64);
+            } else {
+                c.push(0);
+            }
+        }
+        if c.iter().any(|&x| x > 0) {
+            return Ok(c);
+        }
+    }
+    Err(format!(
+        "failed to simulate counts: {shots} shots gave no counts in 100 draws"
+    ))
+}
+
+/// Writes a JSON Lines batch to `out_file` with random states of each
+/// dimension (pure, mixed and rank-deficient in turn), Poisson counts with
+/// mean `shots·p_k/Σp` on the `nopovm` set, every fourth job `linear` and the
+/// rest `mle`, and each truth as `<stem>_truth/<id>.npy` beside the batch
+/// (named by a relative `truth` path). Returns the number of jobs.
+pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
+    if spec.dims.is_empty() {
+        return Err("failed to generate a batch: --dims names no dimension".into());
+    }
+    if let Some(bad) = spec.dims.iter().find(|d| !(2..=MAX_DIM).contains(*d)) {
+        return Err(format!(
+            "failed to generate a batch: dimension {bad} in --dims is outside 2 to {MAX_DIM}"
+        ));
+    }
+    if !(spec.shots.is_finite() && spec.shots >= 1.0 && spec.shots <= 1e15) {
+        return Err(format!(
+            "failed to generate a batch: --shots {} is outside 1 to 1e15",
+            spec.shots
+        ));
+    }
+    let dir = match out_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let stem = out_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            format!(
+                "failed to generate a batch: {} has no file name",
+                out_file.display()
+            )
+        })?;
+    let truth_dir_name = format!("{stem}_truth");
+    let truth_dir = dir.join(&truth_dir_name);
+    fs::create_dir_all(&truth_dir)
+        .map_err(|e| format!("failed to create {}: {e}", truth_dir.display()))?;
+
+    let tmp = dir.join(format!(".{stem}.gen.tmp"));
+    let io = |e: std::io::Error| format!("failed to write {}: {e}", tmp.display());
+    let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
+    writeln!(
+        w,
+        "# qst gen: dims {:?}, {} per dimension, {} shots, seed {}",
+        spec.dims, spec.per_dim, spec.shots, spec.seed
+    )
+    .map_err(io)?;
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let mut jobs = 0;
+    for &n in &spec.dims {
+        for i in 0..spec.per_dim {
+            let id = job_id(n, i);
+            let rho = random_state(n, StateKind::of(i), &mut rng);
+            let truth_path = truth_dir.join(format!("{id}.npy"));
+            qst_npy::write_c16(&truth_path, &[n, n], &rho).map_err(|e| format!("failed to {e}"))?;
+            let p = nopovm_probabilities(n, &rho);
+            let counts = simulate_counts(&p, spec.shots, &mut rng)?;
+            let method = if i % 4 == 3 { "linear" } else { "mle" };
+            let line = serde_json::json!({
+                "id": id,
+                "dim": n,
+                "method": method,
+                "counts": counts,
+                "truth": format!("{truth_dir_name}/{id}.npy"),
+            });
+            writeln!(w, "{line}").map_err(io)?;
+            jobs += 1;
+        }
+    }
+    let f = w
+        .into_inner()
+        .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, out_file)
+        .map_err(|e| format!("failed to write {}: {e}", out_file.display()))?;
+    Ok(jobs)
+}
