@@ -639,7 +639,7 @@ fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
     }
     let mat = qst_math::Mat::from_fn(dim, dim, |i, j| m[i * dim + j]);
     qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL)
-        .map_err(|e| format!("{} is not a density matrix: {e}", path.display()))?;
+        .map_err(|e| format!("{} {e}, so it is not a density matrix", path.display()))?;
     Ok(m.iter().map(|z| (z.re, z.im)).collect())
 }
 
