@@ -116,7 +116,7 @@ pub fn check_density_matrix(rho: MatRef<C64>, tol: f64) -> Result<(), String> {
     }
     let ev = eigenvalues(rho);
     let lmin = ev.first().copied().unwrap_or(f64::NAN);
-    if !(lmin >= -tol) {
+    if lmin.is_nan() || lmin < -tol {
         return Err(format!(
             "is not positive semidefinite: its smallest eigenvalue is {lmin:.3e}"
         ));

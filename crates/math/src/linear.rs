@@ -82,7 +82,7 @@ pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> 
     // A trace that is zero up to the rounding of the least squares counts as
     // zero (dividing by it would only amplify the rounding).
     let frob = x.norm_l2();
-    if !(trace > 1e-12 * frob) {
+    if trace.is_nan() || trace <= 1e-12 * frob {
         return Err(MathError::NonPositiveTrace { trace });
     }
     let x = Mat::from_fn(n, n, |i, j| x[(i, j)] / trace);
@@ -115,4 +115,62 @@ fn nopovm_inverse(n: usize, c: &[f64]) -> Mat<C64> {
         }
     }
     x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// τ with Σ max(v − τ, 0) = 1, by bisection (independent of the sort-based rule).
+    fn tau_bisect(v: &[f64]) -> f64 {
+        let (mut lo, mut hi) = (
+            v.iter().cloned().fold(f64::INFINITY, f64::min) - 1.0,
+            v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        );
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            let s: f64 = v.iter().map(|x| (x - mid).max(0.0)).sum();
+            if s > 1.0 { lo = mid } else { hi = mid }
+        }
+        0.5 * (lo + hi)
+    }
+
+    #[test]
+    fn simplex_projection_matches_bisection() {
+        let cases: [&[f64]; 6] = [
+            &[0.25, 0.25, 0.5],
+            &[-0.3, 0.1, 1.2],
+            &[-2.0, -1.0, 0.0, 3.0],
+            &[0.1, 0.1, 0.1],
+            &[-1e-17, 1e-17, 1.0],
+            &[5.0],
+        ];
+        for v in cases {
+            let mut got = v.to_vec();
+            project_to_simplex(&mut got);
+            let tau = tau_bisect(v);
+            for (g, x) in got.iter().zip(v.iter()) {
+                assert!((g - (x - tau).max(0.0)).abs() < 1e-12, "{v:?} -> {got:?}");
+            }
+            assert!((got.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+            assert!(got.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+
+    #[test]
+    fn density_projection_of_a_diagonal_matrix() {
+        // diag(0.9, 0.4, −0.3): eigenvalues projected to (0.75, 0.25, 0).
+        let x = Mat::from_fn(3, 3, |i, j| {
+            if i == j {
+                C64::new([0.9, 0.4, -0.3][i], 0.0)
+            } else {
+                C64::new(0.0, 0.0)
+            }
+        });
+        let p = project_to_density(x.as_ref()).unwrap();
+        for (i, want) in [0.75, 0.25, 0.0].iter().enumerate() {
+            assert!((p[(i, i)].re - want).abs() < 1e-14);
+        }
+        assert!((0..3).all(|i| (0..3).all(|j| i == j || p[(i, j)].norm() < 1e-14)));
+    }
 }

@@ -110,7 +110,7 @@ impl MleScratch {
         let mut eig = Eigh::new(n);
         eig.compute(g.as_ref(), true)?;
         let (gmin, gmax) = (eig.min(), eig.max());
-        if !(gmin > gmax * 1e-14) {
+        if gmin.is_nan() || gmin <= gmax * 1e-14 {
             return Err(MathError::InvalidProjectors(format!(
                 "the projector set is not informationally complete: Σ Π_k has eigenvalue {gmin:.3e} (largest {gmax:.3e})"
             )));
@@ -199,7 +199,7 @@ fn objective(
     for (qk, &ck) in q.iter_mut().zip(c) {
         *qk *= inv;
         if ck > 0.0 {
-            if !(*qk > 0.0) {
+            if qk.is_nan() || *qk <= 0.0 {
                 return f64::INFINITY;
             }
             f -= ck * ninv * qk.ln();
@@ -309,7 +309,7 @@ pub fn mle_with_scratch(
     if !f0.is_finite() {
         // Only a zero projector has q_k = 0 at σ = I/n.
         let bad = (0..k)
-            .find(|&i| c[i] > 0.0 && !(s.qx[i] > 0.0))
+            .find(|&i| c[i] > 0.0 && (s.qx[i].is_nan() || s.qx[i] <= 0.0))
             .unwrap_or(0);
         return Err(MathError::InvalidProjectors(format!(
             "projector {bad} has probability 0 in every state, but its count is {}",

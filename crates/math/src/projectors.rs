@@ -36,7 +36,11 @@ pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
         // 1/√2 as numpy's 1/np.sqrt(2) (…475, one ulp below FRAC_1_SQRT_2).
         let s = 1.0 / 2f64.sqrt();
         psi[i] = C64::new(s, 0.0);
-        psi[j] = if minus { C64::new(0.0, -s) } else { C64::new(s, 0.0) };
+        psi[j] = if minus {
+            C64::new(0.0, -s)
+        } else {
+            C64::new(s, 0.0)
+        };
     }
     psi
 }
@@ -74,7 +78,7 @@ pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
 pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
     let nn = n * n;
     assert!(
-        nn > 0 && data.len() % nn == 0,
+        nn > 0 && data.len().is_multiple_of(nn),
         "a dense set needs a multiple of n² entries"
     );
     MatRef::from_row_major_slice(data, data.len() / nn, nn)
@@ -90,7 +94,7 @@ pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
         ));
     }
     let nn = n * n;
-    if data.len() % nn != 0 {
+    if !data.len().is_multiple_of(nn) {
         return bad(format!(
             "the projector array has {} entries, which is not a whole number of {n}x{n} matrices",
             data.len()
@@ -297,8 +301,8 @@ pub(crate) fn weighted_sum_into(
         }
         Projectors::Dense { data, .. } => {
             let m = measurement_matrix(n, data);
-            for k in 0..m.nrows() {
-                w.kv[(k, 0)] = C64::new(wt[k], 0.0);
+            for (k, &wk) in wt.iter().enumerate().take(m.nrows()) {
+                w.kv[(k, 0)] = C64::new(wk, 0.0);
             }
             // vec_rowmajor(R) = Mᵀ·w.
             matmul(

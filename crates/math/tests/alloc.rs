@@ -52,7 +52,10 @@ fn count_allocs(f: impl FnOnce()) -> usize {
 #[test]
 fn mle_kernel_allocates_nothing() {
     // The allocator itself is live: a Vec counts.
-    assert_eq!(count_allocs(|| drop(std::hint::black_box(vec![1u8; 10]))), 1);
+    assert_eq!(
+        count_allocs(|| drop(std::hint::black_box(vec![1u8; 10]))),
+        1
+    );
 
     let n = 6;
     let mut r = rng(40);
@@ -70,8 +73,21 @@ fn mle_kernel_allocates_nothing() {
         let truth = random_state(proj.dim(), 2, &mut r);
         let counts = poisson_counts(&probabilities(&proj, truth.as_ref()), 1e3, &mut r);
         let mut scratch = MleScratch::new(&proj).unwrap();
-        let opts = MleOptions { max_iters: 100, fixed_iterations: true, ..Default::default() };
-        mle_with_scratch(&proj, &counts, &MleOptions { max_iters: 5, ..opts.clone() }, &mut scratch).unwrap();
+        let opts = MleOptions {
+            max_iters: 100,
+            fixed_iterations: true,
+            ..Default::default()
+        };
+        mle_with_scratch(
+            &proj,
+            &counts,
+            &MleOptions {
+                max_iters: 5,
+                ..opts.clone()
+            },
+            &mut scratch,
+        )
+        .unwrap();
         let mut stats = None;
         let allocs = count_allocs(|| {
             stats = Some(mle_with_scratch(&proj, &counts, &opts, &mut scratch));

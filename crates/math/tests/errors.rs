@@ -11,16 +11,44 @@ fn counts_errors_for_both_methods() {
     let proj = Projectors::Nopovm { n: 3 };
     let ok = vec![1.0; 9];
     let cases: Vec<(Vec<f64>, MathError, &str)> = vec![
-        (vec![1.0; 8], MathError::CountsLength { expected: 9, got: 8 }, "counts has 8 entries but the projector set has 9"),
-        (vec![1.0; 10], MathError::CountsLength { expected: 9, got: 10 }, "counts has 10 entries but the projector set has 9"),
         (
-            { let mut v = ok.clone(); v[4] = -1.0; v },
-            MathError::BadCount { index: 4, value: -1.0 },
+            vec![1.0; 8],
+            MathError::CountsLength {
+                expected: 9,
+                got: 8,
+            },
+            "counts has 8 entries but the projector set has 9",
+        ),
+        (
+            vec![1.0; 10],
+            MathError::CountsLength {
+                expected: 9,
+                got: 10,
+            },
+            "counts has 10 entries but the projector set has 9",
+        ),
+        (
+            {
+                let mut v = ok.clone();
+                v[4] = -1.0;
+                v
+            },
+            MathError::BadCount {
+                index: 4,
+                value: -1.0,
+            },
             "counts[4] is -1, but counts must be finite and >= 0",
         ),
         (
-            { let mut v = ok.clone(); v[2] = f64::INFINITY; v },
-            MathError::BadCount { index: 2, value: f64::INFINITY },
+            {
+                let mut v = ok.clone();
+                v[2] = f64::INFINITY;
+                v
+            },
+            MathError::BadCount {
+                index: 2,
+                value: f64::INFINITY,
+            },
             "counts[2] is inf, but counts must be finite and >= 0",
         ),
         (vec![0.0; 9], MathError::AllZero, "counts are all zero"),
@@ -36,9 +64,18 @@ fn counts_errors_for_both_methods() {
     // NaN is not equal to itself: match the variant.
     let mut nan = ok.clone();
     nan[7] = f64::NAN;
-    for e in [mle(&proj, &nan, &MleOptions::default()).unwrap_err(), linear(&proj, &nan).unwrap_err()] {
-        assert!(matches!(e, MathError::BadCount { index: 7, value } if value.is_nan()), "{e:?}");
-        assert_eq!(e.to_string(), "counts[7] is NaN, but counts must be finite and >= 0");
+    for e in [
+        mle(&proj, &nan, &MleOptions::default()).unwrap_err(),
+        linear(&proj, &nan).unwrap_err(),
+    ] {
+        assert!(
+            matches!(e, MathError::BadCount { index: 7, value } if value.is_nan()),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "counts[7] is NaN, but counts must be finite and >= 0"
+        );
     }
 }
 
@@ -51,7 +88,10 @@ fn linear_rejects_non_positive_trace() {
     counts[6] = 2.0;
     let e = linear(&Projectors::Nopovm { n }, &counts).unwrap_err();
     assert_eq!(e, MathError::NonPositiveTrace { trace: 0.0 });
-    assert_eq!(e.to_string(), "linear inversion gave a matrix of trace 0 <= 0");
+    assert_eq!(
+        e.to_string(),
+        "linear inversion gave a matrix of trace 0 <= 0"
+    );
     // The same counts against the dense form of the set (least squares).
     let dense = dense_from_kets(n, &spec_kets(n));
     match linear(&Projectors::Dense { n, data: &dense }, &counts).unwrap_err() {
@@ -71,8 +111,24 @@ fn a_zero_projector_with_counts_is_an_error() {
     dense.extend(std::iter::repeat_n(c(0.0, 0.0), n * n));
     let mut counts = vec![1.0; n * n + 1];
     counts[4] = 3.0;
-    let e = mle(&Projectors::Dense { n, data: &dense }, &counts, &MleOptions::default()).unwrap_err();
-    assert_eq!(e.to_string(), "projector 4 has probability 0 in every state, but its count is 3");
+    let e = mle(
+        &Projectors::Dense { n, data: &dense },
+        &counts,
+        &MleOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "projector 4 has probability 0 in every state, but its count is 3"
+    );
     counts[4] = 0.0;
-    assert!(mle(&Projectors::Dense { n, data: &dense }, &counts, &MleOptions::default()).unwrap().converged);
+    assert!(
+        mle(
+            &Projectors::Dense { n, data: &dense },
+            &counts,
+            &MleOptions::default()
+        )
+        .unwrap()
+        .converged
+    );
 }

@@ -7,7 +7,9 @@ use common::*;
 use qst_math::{C64, Mat, check_density_matrix, fidelity, figures};
 
 fn diag(v: &[f64]) -> Mat<C64> {
-    Mat::from_fn(v.len(), v.len(), |i, j| if i == j { c(v[i], 0.0) } else { c(0.0, 0.0) })
+    Mat::from_fn(v.len(), v.len(), |i, j| {
+        if i == j { c(v[i], 0.0) } else { c(0.0, 0.0) }
+    })
 }
 
 /// U·D·U† for a random unitary U (Q of a QR of a Gaussian matrix).
@@ -49,11 +51,23 @@ fn fidelity_closed_forms() {
         let p2 = Mat::from_fn(n, n, |i, j| mix[i] * mix[j].conj());
         assert!((fidelity(p1.as_ref(), p2.as_ref()) - 0.36).abs() < 1e-10);
         assert!((fidelity(p1.as_ref(), p1.as_ref()) - 1.0).abs() < 1e-10);
-        assert!(fidelity(p1.as_ref(), Mat::from_fn(n, n, |i, j| v[i] * v[j].conj()).as_ref()).abs() < 1e-10);
+        assert!(
+            fidelity(
+                p1.as_ref(),
+                Mat::from_fn(n, n, |i, j| v[i] * v[j].conj()).as_ref()
+            )
+            .abs()
+                < 1e-10
+        );
     }
     // Commuting states: F = (Σ √(p_i q_i))², symmetric.
     let (p, q) = ([0.5, 0.25, 0.25], [0.1, 0.6, 0.3]);
-    let want: f64 = p.iter().zip(&q).map(|(a, b)| (a * b as &f64).sqrt()).sum::<f64>().powi(2);
+    let want: f64 = p
+        .iter()
+        .zip(&q)
+        .map(|(a, b)| (a * b as &f64).sqrt())
+        .sum::<f64>()
+        .powi(2);
     let (rp, rq) = (rotate(&diag(&p), 4), rotate(&diag(&q), 4));
     assert!((fidelity(rp.as_ref(), rq.as_ref()) - want).abs() < 1e-10);
     assert!((fidelity(rq.as_ref(), rp.as_ref()) - want).abs() < 1e-10);
@@ -68,14 +82,32 @@ fn density_matrix_check_names_the_failed_property() {
     assert_eq!(check_density_matrix(good.as_ref(), 1e-6), Ok(()));
     let mut h = good.clone();
     h[(0, 1)] += c(0.0, 1e-3);
-    assert!(check_density_matrix(h.as_ref(), 1e-6).unwrap_err().starts_with("is not Hermitian: max|ρ − ρ†| = 1.000e-3"));
+    assert!(
+        check_density_matrix(h.as_ref(), 1e-6)
+            .unwrap_err()
+            .starts_with("is not Hermitian: max|ρ − ρ†| = 1.000e-3")
+    );
     let t = Mat::from_fn(3, 3, |i, j| good[(i, j)] * 1.01);
-    assert!(check_density_matrix(t.as_ref(), 1e-6).unwrap_err().starts_with("has trace 1.01"));
+    assert!(
+        check_density_matrix(t.as_ref(), 1e-6)
+            .unwrap_err()
+            .starts_with("has trace 1.01")
+    );
     let psd = rotate(&diag(&[1.1, -0.1, 0.0]), 7);
-    assert!(check_density_matrix(psd.as_ref(), 1e-6).unwrap_err().starts_with("is not positive semidefinite: its smallest eigenvalue is -1.000e-1"));
+    assert!(
+        check_density_matrix(psd.as_ref(), 1e-6)
+            .unwrap_err()
+            .starts_with("is not positive semidefinite: its smallest eigenvalue is -1.000e-1")
+    );
     let rect = Mat::<C64>::zeros(2, 3);
-    assert_eq!(check_density_matrix(rect.as_ref(), 1e-6).unwrap_err(), "is 2x3, not a square matrix");
+    assert_eq!(
+        check_density_matrix(rect.as_ref(), 1e-6).unwrap_err(),
+        "is 2x3, not a square matrix"
+    );
     let mut nan = good.clone();
     nan[(2, 1)] = c(f64::NAN, 0.0);
-    assert_eq!(check_density_matrix(nan.as_ref(), 1e-6).unwrap_err(), "has a non-finite entry at [2, 1]");
+    assert_eq!(
+        check_density_matrix(nan.as_ref(), 1e-6).unwrap_err(),
+        "has a non-finite entry at [2, 1]"
+    );
 }

@@ -27,13 +27,20 @@ fn dense_of(proj: &Projectors) -> Vec<C64> {
 /// G^{-1/2} R G^{-1/2}'s largest eigenvalue, the long way (SPEC 1.4).
 fn explicit_bound(n: usize, dense: &[C64], counts: &[f64], rho: &Mat<C64>) -> f64 {
     let nn = n * n;
-    let p: Vec<f64> = explicit_probs(n, dense, rho.as_ref()).iter().map(|z| z.re).collect();
+    let p: Vec<f64> = explicit_probs(n, dense, rho.as_ref())
+        .iter()
+        .map(|z| z.re)
+        .collect();
     let tg: f64 = p.iter().sum();
     let total: f64 = counts.iter().sum();
     let mut g = Mat::<C64>::zeros(n, n);
     let mut r = Mat::<C64>::zeros(n, n);
     for (k, pi) in dense.chunks(nn).enumerate() {
-        let w = if counts[k] > 0.0 { counts[k] / (total * p[k] / tg) } else { 0.0 };
+        let w = if counts[k] > 0.0 {
+            counts[k] / (total * p[k] / tg)
+        } else {
+            0.0
+        };
         for a in 0..n {
             for b in 0..n {
                 g[(a, b)] += pi[a * n + b];
@@ -44,7 +51,9 @@ fn explicit_bound(n: usize, dense: &[C64], counts: &[f64], rho: &Mat<C64>) -> f6
     let e = g.self_adjoint_eigen(faer::Side::Lower).unwrap();
     let u = e.U();
     let w = Mat::from_fn(n, n, |i, j| {
-        (0..n).map(|l| u[(i, l)] * u[(j, l)].conj() * e.S()[l].re.powf(-0.5)).sum::<C64>()
+        (0..n)
+            .map(|l| u[(i, l)] * u[(j, l)].conj() * e.S()[l].re.powf(-0.5))
+            .sum::<C64>()
     });
     let m = &w * &r * &w;
     let ev = m.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
@@ -58,26 +67,49 @@ fn noisy_case(proj: &Projectors, truth: &Mat<C64>, shots: f64, seed: u64, label:
     let p = probabilities(proj, truth.as_ref());
     let counts = poisson_counts(&p, shots, &mut r);
     let m = mle(proj, &counts, &MleOptions::default()).unwrap();
-    assert!(m.converged, "{label}: not converged ({} iterations, bound {})", m.iterations, m.bound);
+    assert!(
+        m.converged,
+        "{label}: not converged ({} iterations, bound {})",
+        m.iterations, m.bound
+    );
     let total: f64 = counts.iter().sum();
     assert!(m.bound <= 1e-8 * total, "{label}: bound {}", m.bound);
     let b = explicit_bound(n, &dense, &counts, &m.rho);
-    assert!((b - m.bound).abs() <= 1e-9 * total + 1e-6 * m.bound.abs(), "{label}: bound {} vs {b}", m.bound);
+    assert!(
+        (b - m.bound).abs() <= 1e-9 * total + 1e-6 * m.bound.abs(),
+        "{label}: bound {} vs {b}",
+        m.bound
+    );
     let l_mle = explicit_loglik(n, &dense, &counts, m.rho.as_ref());
-    assert!((l_mle - m.log_likelihood).abs() <= 1e-9 * l_mle.abs(), "{label}: ℓ {l_mle} vs {}", m.log_likelihood);
+    assert!(
+        (l_mle - m.log_likelihood).abs() <= 1e-9 * l_mle.abs(),
+        "{label}: ℓ {l_mle} vs {}",
+        m.log_likelihood
+    );
     let l_truth = explicit_loglik(n, &dense, &counts, truth.as_ref());
     let lin = linear(proj, &counts).unwrap();
     let l_lin = explicit_loglik(n, &dense, &counts, lin.as_ref());
     let slack = 1e-10 * l_mle.abs();
-    assert!(l_mle >= l_truth - slack, "{label}: ℓ(mle) {l_mle} < ℓ(truth) {l_truth}");
-    assert!(l_mle >= l_lin - slack, "{label}: ℓ(mle) {l_mle} < ℓ(linear) {l_lin}");
+    assert!(
+        l_mle >= l_truth - slack,
+        "{label}: ℓ(mle) {l_mle} < ℓ(truth) {l_truth}"
+    );
+    assert!(
+        l_mle >= l_lin - slack,
+        "{label}: ℓ(mle) {l_mle} < ℓ(linear) {l_lin}"
+    );
     // Nothing near the MLE is better either (random density matrices mixed in).
     for _ in 0..20 {
         let other = random_state(n, 1 + r.random_range(0..n), &mut r);
         for eps in [1e-2, 1e-4] {
-            let mix = Mat::from_fn(n, n, |i, j| m.rho[(i, j)] * (1.0 - eps) + other[(i, j)] * eps);
+            let mix = Mat::from_fn(n, n, |i, j| {
+                m.rho[(i, j)] * (1.0 - eps) + other[(i, j)] * eps
+            });
             let l = explicit_loglik(n, &dense, &counts, mix.as_ref());
-            assert!(l <= l_mle + slack, "{label}: a neighbour has ℓ {l} > {l_mle}");
+            assert!(
+                l <= l_mle + slack,
+                "{label}: a neighbour has ℓ {l} > {l_mle}"
+            );
         }
     }
 }
@@ -90,7 +122,13 @@ fn nopovm_poisson_mle_beats_linear_and_truth() {
             let truth = random_state(n, rank, &mut r);
             for shots in [100.0, 1e4] {
                 let seed = r.random();
-                noisy_case(&Projectors::Nopovm { n }, &truth, shots, seed, &format!("nopovm n={n} rank={rank} shots={shots}"));
+                noisy_case(
+                    &Projectors::Nopovm { n },
+                    &truth,
+                    shots,
+                    seed,
+                    &format!("nopovm n={n} rank={rank} shots={shots}"),
+                );
             }
         }
     }
@@ -105,8 +143,20 @@ fn custom_sets_poisson_mle_beats_linear_and_truth() {
         for rank in [1, n] {
             let truth = random_state(n, rank, &mut r);
             let seed = r.random();
-            noisy_case(&Projectors::Kets { n, kets: &kets }, &truth, 500.0, seed, &format!("kets n={n} rank={rank}"));
-            noisy_case(&Projectors::Dense { n, data: &dense }, &truth, 500.0, seed, &format!("dense n={n} rank={rank}"));
+            noisy_case(
+                &Projectors::Kets { n, kets: &kets },
+                &truth,
+                500.0,
+                seed,
+                &format!("kets n={n} rank={rank}"),
+            );
+            noisy_case(
+                &Projectors::Dense { n, data: &dense },
+                &truth,
+                500.0,
+                seed,
+                &format!("dense n={n} rank={rank}"),
+            );
         }
     }
 }
@@ -151,7 +201,11 @@ fn bloch_ball_brute_force_finds_nothing_better_for_n2() {
         while step > 1e-9 {
             let mut improved = false;
             for _ in 0..40 {
-                let d: [f64; 3] = [r.random::<f64>() - 0.5, r.random::<f64>() - 0.5, r.random::<f64>() - 0.5];
+                let d: [f64; 3] = [
+                    r.random::<f64>() - 0.5,
+                    r.random::<f64>() - 0.5,
+                    r.random::<f64>() - 0.5,
+                ];
                 let dn = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
                 let mut v = [0, 1, 2].map(|i| best.0[i] + step * d[i] / dn);
                 let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
@@ -198,8 +252,14 @@ fn zero_counts_and_probabilities_instead_of_counts() {
     for (name, cs, scale) in [("frequencies", &freq, 1.0 / total), ("x1000", &big, 1e3)] {
         let b = mle(&proj, cs, &MleOptions::default()).unwrap();
         assert!(b.converged, "{name}");
-        assert!(fidelity(a.rho.as_ref(), b.rho.as_ref()) > 1.0 - 1e-6, "{name}");
-        assert!((b.log_likelihood - a.log_likelihood * scale).abs() <= 1e-6 * b.log_likelihood.abs(), "{name}");
+        assert!(
+            fidelity(a.rho.as_ref(), b.rho.as_ref()) > 1.0 - 1e-6,
+            "{name}"
+        );
+        assert!(
+            (b.log_likelihood - a.log_likelihood * scale).abs() <= 1e-6 * b.log_likelihood.abs(),
+            "{name}"
+        );
     }
     // ℓ and the certificate as public functions agree with the explicit ones.
     let dense = dense_from_kets(n, &spec_kets(n));
@@ -207,9 +267,18 @@ fn zero_counts_and_probabilities_instead_of_counts() {
     assert!((l - explicit_loglik(n, &dense, &counts, a.rho.as_ref())).abs() < 1e-9 * l.abs());
     let cert = certificate(&proj, &counts, truth.as_ref()).unwrap();
     let want = explicit_bound(n, &dense, &counts, &truth);
-    assert!((cert - want).abs() < 1e-9 * want.abs().max(1.0), "{cert} vs {want}");
+    assert!(
+        (cert - want).abs() < 1e-9 * want.abs().max(1.0),
+        "{cert} vs {want}"
+    );
     // A counted projector with zero probability: ℓ = −∞, bound = +∞.
-    let e0 = Mat::from_fn(n, n, |i, j| if i == 1 && j == 1 { c(1.0, 0.0) } else { c(0.0, 0.0) });
+    let e0 = Mat::from_fn(n, n, |i, j| {
+        if i == 1 && j == 1 {
+            c(1.0, 0.0)
+        } else {
+            c(0.0, 0.0)
+        }
+    });
     let mut cs = vec![0.0; n * n];
     cs[0] = 1.0;
     assert_eq!(log_likelihood(&proj, &cs, e0.as_ref()), f64::NEG_INFINITY);
@@ -223,11 +292,23 @@ fn non_convergence_is_reported_not_hidden() {
     let truth = random_state(n, 1, &mut r);
     let p = probabilities(&Projectors::Nopovm { n }, truth.as_ref());
     let counts = poisson_counts(&p, 1e4, &mut r);
-    let opts = MleOptions { max_iters: 3, ..Default::default() };
+    let opts = MleOptions {
+        max_iters: 3,
+        ..Default::default()
+    };
     let m = mle(&Projectors::Nopovm { n }, &counts, &opts).unwrap();
     assert_eq!(m.iterations, 3);
     assert!(!m.converged && m.bound > 1e-8 * counts.iter().sum::<f64>());
-    let fixed = MleOptions { max_iters: 7, fixed_iterations: true, ..Default::default() };
+    let fixed = MleOptions {
+        max_iters: 7,
+        fixed_iterations: true,
+        ..Default::default()
+    };
     let small = vec![1.0; n * n];
-    assert_eq!(mle(&Projectors::Nopovm { n }, &small, &fixed).unwrap().iterations, 7);
+    assert_eq!(
+        mle(&Projectors::Nopovm { n }, &small, &fixed)
+            .unwrap()
+            .iterations,
+        7
+    );
 }

@@ -54,7 +54,11 @@ fn nopovm_gram_matches_closed_form() {
                 } else {
                     c(0.5, -0.5)
                 };
-                assert!((g[(i, j)] - want).norm() < 1e-14, "n={n} G[{i},{j}] = {}", g[(i, j)]);
+                assert!(
+                    (g[(i, j)] - want).norm() < 1e-14,
+                    "n={n} G[{i},{j}] = {}",
+                    g[(i, j)]
+                );
             }
         }
     }
@@ -72,7 +76,10 @@ fn probabilities_equal_the_spec_double_sum_in_every_form() {
             let want = explicit_probs(n, &dense, rho.as_ref());
             for proj in [
                 Projectors::Nopovm { n },
-                Projectors::Kets { n, kets: &flat_kets },
+                Projectors::Kets {
+                    n,
+                    kets: &flat_kets,
+                },
                 Projectors::Dense { n, data: &dense },
             ] {
                 let p = probabilities(&proj, rho.as_ref());
@@ -104,10 +111,18 @@ fn probabilities_equal_the_spec_double_sum_in_every_form() {
 fn probabilities_distinguish_rho_from_its_transpose() {
     // ρ = |ψ⟩⟨ψ| with ψ = (1, 𝑖)/√2: the (e0 − 𝑖e1)/√2 projector (k = 3) sees
     // p = ½ + Im ρ01 = ½ − ½ = 0, and ρᵀ gives 1.
-    let rho = Mat::from_fn(2, 2, |i, j| [[c(0.5, 0.0), c(0.0, -0.5)], [c(0.0, 0.5), c(0.5, 0.0)]][i][j]);
+    let rho = Mat::from_fn(2, 2, |i, j| {
+        [[c(0.5, 0.0), c(0.0, -0.5)], [c(0.0, 0.5), c(0.5, 0.0)]][i][j]
+    });
     let p = probabilities(&Projectors::Nopovm { n: 2 }, rho.as_ref());
-    assert!((p[3] - 0.0).abs() < 1e-15 && (p[2] - 0.5).abs() < 1e-15, "{p:?}");
-    let pt = probabilities(&Projectors::Nopovm { n: 2 }, transpose(rho.as_ref()).as_ref());
+    assert!(
+        (p[3] - 0.0).abs() < 1e-15 && (p[2] - 0.5).abs() < 1e-15,
+        "{p:?}"
+    );
+    let pt = probabilities(
+        &Projectors::Nopovm { n: 2 },
+        transpose(rho.as_ref()).as_ref(),
+    );
     assert!((pt[3] - 1.0).abs() < 1e-15, "{pt:?}");
 }
 
@@ -163,13 +178,19 @@ fn validation_rejects_each_spec_failure_with_its_sentence() {
 
     // Too few projectors.
     let msg = invalid(validate_dense(n, &good[..8 * 9]));
-    assert!(msg.contains("K = 8") && msg.contains("fewer than n² = 9"), "{msg}");
+    assert!(
+        msg.contains("K = 8") && msg.contains("fewer than n² = 9"),
+        "{msg}"
+    );
 
     // Projector 7 not Hermitian.
     let mut bad = good.clone();
     bad[7 * 9 + 1] += c(3e-3, 0.0);
     let msg = invalid(validate_dense(n, &bad));
-    assert!(msg.starts_with("projector 7 is not Hermitian: max|Π − Π†| = 3.000e-3"), "{msg}");
+    assert!(
+        msg.starts_with("projector 7 is not Hermitian: max|Π − Π†| = 3.000e-3"),
+        "{msg}"
+    );
 
     // Projector 4 not PSD: −Π.
     let mut bad = good.clone();
@@ -177,7 +198,10 @@ fn validation_rejects_each_spec_failure_with_its_sentence() {
         *z = -*z;
     }
     let msg = invalid(validate_dense(n, &bad));
-    assert!(msg.starts_with("projector 4 is not positive semidefinite: λ_min = -1.000e0"), "{msg}");
+    assert!(
+        msg.starts_with("projector 4 is not positive semidefinite: λ_min = -1.000e0"),
+        "{msg}"
+    );
 
     // Not informationally complete: projector 8 replaced by a copy of 0.
     let mut bad = good.clone();
@@ -193,5 +217,8 @@ fn validation_rejects_each_spec_failure_with_its_sentence() {
     let mut bad = good.clone();
     bad[2 * 9 + 4] = c(f64::NAN, 0.0);
     let msg = invalid(validate_dense(n, &bad));
-    assert!(msg.starts_with("projector 2 has a non-finite entry at [1, 1]"), "{msg}");
+    assert!(
+        msg.starts_with("projector 2 has a non-finite entry at [1, 1]"),
+        "{msg}"
+    );
 }

@@ -13,7 +13,11 @@ use qst_math::{
 fn counts_strategy() -> impl Strategy<Value = (usize, Vec<f64>)> {
     (2usize..6).prop_flat_map(|n| {
         // Integer-like counts with many zeros, plus a guaranteed positive one.
-        (Just(n), prop::collection::vec(prop_oneof![Just(0.0), 0.0f64..1000.0], n * n), 0..n * n)
+        (
+            Just(n),
+            prop::collection::vec(prop_oneof![Just(0.0), 0.0f64..1000.0], n * n),
+            0..n * n,
+        )
             .prop_map(|(n, mut v, i)| {
                 v[i] += 1.0;
                 (n, v)
@@ -68,7 +72,10 @@ fn nopovm_projectors_are_rank_one_projectors_and_m_has_full_rank() {
             assert!((tr - c(1.0, 0.0)).norm() < 1e-15, "n={n} k={k} trace {tr}");
             for a in 0..n {
                 for b in 0..n {
-                    assert!((p2[(a, b)] - p[(a, b)]).norm() < 1e-15, "n={n} k={k}: Π² ≠ Π");
+                    assert!(
+                        (p2[(a, b)] - p[(a, b)]).norm() < 1e-15,
+                        "n={n} k={k}: Π² ≠ Π"
+                    );
                     assert!((p[(a, b)] - p[(b, a)].conj()).norm() == 0.0);
                 }
             }
@@ -77,6 +84,10 @@ fn nopovm_projectors_are_rank_one_projectors_and_m_has_full_rank() {
         let tol = nn as f64 * f64::EPSILON * s[0];
         assert_eq!(s.iter().filter(|&&v| v > tol).count(), nn, "n={n}");
         // Well conditioned, not just barely full rank.
-        assert!(s[nn - 1] > 0.1 * s[0] / n as f64, "n={n}: σ_min {}", s[nn - 1]);
+        assert!(
+            s[nn - 1] > 0.1 * s[0] / n as f64,
+            "n={n}: σ_min {}",
+            s[nn - 1]
+        );
     }
 }

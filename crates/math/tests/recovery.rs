@@ -19,7 +19,10 @@ fn exact_counts(proj: &Projectors, rho: &Mat<C64>, scale: f64) -> Vec<f64> {
         }
         Projectors::Dense { data, .. } => data.to_vec(),
     };
-    explicit_probs(n, &dense, rho.as_ref()).iter().map(|p| p.re.max(0.0) * scale).collect()
+    explicit_probs(n, &dense, rho.as_ref())
+        .iter()
+        .map(|p| p.re.max(0.0) * scale)
+        .collect()
 }
 
 fn check(proj: &Projectors, truth: &Mat<C64>, label: &str) {
@@ -29,7 +32,11 @@ fn check(proj: &Projectors, truth: &Mat<C64>, label: &str) {
         let r = mle(proj, &counts, &MleOptions::default()).unwrap();
         let f = fidelity(r.rho.as_ref(), truth.as_ref());
         assert!(f >= 0.9999, "{label} scale {scale}: mle fidelity {f}");
-        assert!(r.converged, "{label} scale {scale}: not converged after {} (bound {})", r.iterations, r.bound);
+        assert!(
+            r.converged,
+            "{label} scale {scale}: not converged after {} (bound {})",
+            r.iterations, r.bound
+        );
         assert_density(r.rho.as_ref(), 1e-10);
         let lin = linear(proj, &counts).unwrap();
         let fl = fidelity(lin.as_ref(), truth.as_ref());
@@ -44,7 +51,11 @@ fn nopovm_noiseless_recovery_all_dims_and_ranks() {
     for n in [2, 3, 4, 5, 8, 16] {
         for rank in [1, 2, n / 2 + 1, n] {
             let truth = random_state(n, rank, &mut r);
-            check(&Projectors::Nopovm { n }, &truth, &format!("nopovm n={n} rank={rank}"));
+            check(
+                &Projectors::Nopovm { n },
+                &truth,
+                &format!("nopovm n={n} rank={rank}"),
+            );
         }
     }
 }
@@ -54,11 +65,31 @@ fn nopovm_noiseless_recovery_of_basis_states_with_zero_counts() {
     // |0⟩ and |n−1⟩ make many p_k exactly 0 (zero counts).
     for n in [2, 4, 8] {
         for i in [0, n - 1] {
-            let truth = Mat::from_fn(n, n, |a, b| if a == i && b == i { c(1.0, 0.0) } else { c(0.0, 0.0) });
-            check(&Projectors::Nopovm { n }, &truth, &format!("nopovm n={n} |{i}⟩"));
+            let truth = Mat::from_fn(n, n, |a, b| {
+                if a == i && b == i {
+                    c(1.0, 0.0)
+                } else {
+                    c(0.0, 0.0)
+                }
+            });
+            check(
+                &Projectors::Nopovm { n },
+                &truth,
+                &format!("nopovm n={n} |{i}⟩"),
+            );
         }
-        let mixed = Mat::from_fn(n, n, |a, b| if a == b { c(1.0 / n as f64, 0.0) } else { c(0.0, 0.0) });
-        check(&Projectors::Nopovm { n }, &mixed, &format!("nopovm n={n} I/n"));
+        let mixed = Mat::from_fn(n, n, |a, b| {
+            if a == b {
+                c(1.0 / n as f64, 0.0)
+            } else {
+                c(0.0, 0.0)
+            }
+        });
+        check(
+            &Projectors::Nopovm { n },
+            &mixed,
+            &format!("nopovm n={n} I/n"),
+        );
     }
 }
 
@@ -70,8 +101,16 @@ fn custom_sets_noiseless_recovery() {
         let dense = random_dense(n, &mut r);
         for rank in [1, 2, n] {
             let truth = random_state(n, rank, &mut r);
-            check(&Projectors::Kets { n, kets: &kets }, &truth, &format!("kets n={n} rank={rank}"));
-            check(&Projectors::Dense { n, data: &dense }, &truth, &format!("dense n={n} rank={rank}"));
+            check(
+                &Projectors::Kets { n, kets: &kets },
+                &truth,
+                &format!("kets n={n} rank={rank}"),
+            );
+            check(
+                &Projectors::Dense { n, data: &dense },
+                &truth,
+                &format!("dense n={n} rank={rank}"),
+            );
         }
     }
 }
@@ -83,15 +122,27 @@ fn reconstruction_gives_rho_not_its_transpose() {
         // A pure state with large complex off-diagonals: F(ρ, ρᵀ) is far from 1.
         let truth = random_state(n, 1, &mut r);
         let tt = transpose(truth.as_ref());
-        assert!(fidelity(truth.as_ref(), tt.as_ref()) < 0.99, "pick another state");
+        assert!(
+            fidelity(truth.as_ref(), tt.as_ref()) < 0.99,
+            "pick another state"
+        );
         let dense = dense_from_kets(n, &spec_kets(n));
-        for proj in [Projectors::Nopovm { n }, Projectors::Dense { n, data: &dense }] {
+        for proj in [
+            Projectors::Nopovm { n },
+            Projectors::Dense { n, data: &dense },
+        ] {
             let counts = exact_counts(&proj, &truth, 1.0);
             let m = mle(&proj, &counts, &MleOptions::default()).unwrap();
             let l = linear(&proj, &counts).unwrap();
             for (name, rho) in [("mle", &m.rho), ("linear", &l)] {
-                assert!(fidelity(rho.as_ref(), truth.as_ref()) > 0.9999, "{name} n={n}");
-                assert!(fidelity(rho.as_ref(), tt.as_ref()) < 0.99, "{name} n={n} gave ρᵀ");
+                assert!(
+                    fidelity(rho.as_ref(), truth.as_ref()) > 0.9999,
+                    "{name} n={n}"
+                );
+                assert!(
+                    fidelity(rho.as_ref(), tt.as_ref()) < 0.99,
+                    "{name} n={n} gave ρᵀ"
+                );
             }
         }
     }
@@ -130,12 +181,24 @@ fn nopovm_fast_path_matches_dense_and_kets_mle() {
         let p = probabilities(&Projectors::Nopovm { n }, truth.as_ref());
         let counts = poisson_counts(&p, 1000.0, &mut r);
         let a = mle(&Projectors::Nopovm { n }, &counts, &MleOptions::default()).unwrap();
-        let b = mle(&Projectors::Dense { n, data: &dense }, &counts, &MleOptions::default()).unwrap();
-        let k = mle(&Projectors::Kets { n, kets: &fk }, &counts, &MleOptions::default()).unwrap();
+        let b = mle(
+            &Projectors::Dense { n, data: &dense },
+            &counts,
+            &MleOptions::default(),
+        )
+        .unwrap();
+        let k = mle(
+            &Projectors::Kets { n, kets: &fk },
+            &counts,
+            &MleOptions::default(),
+        )
+        .unwrap();
         for other in [&b, &k] {
             assert!(other.converged);
             assert!(fidelity(a.rho.as_ref(), other.rho.as_ref()) > 1.0 - 1e-6);
-            assert!((a.log_likelihood - other.log_likelihood).abs() <= 1e-6 * a.log_likelihood.abs());
+            assert!(
+                (a.log_likelihood - other.log_likelihood).abs() <= 1e-6 * a.log_likelihood.abs()
+            );
         }
     }
 }

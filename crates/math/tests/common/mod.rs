@@ -16,7 +16,10 @@ pub fn c(re: f64, im: f64) -> C64 {
 }
 
 fn gauss(rng: &mut impl Rng) -> C64 {
-    c(rng.sample::<f64, _>(StandardNormal), rng.sample::<f64, _>(StandardNormal))
+    c(
+        rng.sample::<f64, _>(StandardNormal),
+        rng.sample::<f64, _>(StandardNormal),
+    )
 }
 
 /// A random density matrix of the given rank (A·A†/Tr, A Gaussian n×rank).
@@ -116,7 +119,12 @@ pub fn explicit_probs(n: usize, dense: &[C64], rho: MatRef<C64>) -> Vec<C64> {
 pub fn explicit_loglik(n: usize, dense: &[C64], counts: &[f64], rho: MatRef<C64>) -> f64 {
     let p: Vec<f64> = explicit_probs(n, dense, rho).iter().map(|z| z.re).collect();
     let tg: f64 = p.iter().sum(); // Tr(Gρ) = Σ_k Tr(Π_k ρ)
-    counts.iter().zip(&p).filter(|(c, _)| **c > 0.0).map(|(c, p)| c * (p / tg).ln()).sum()
+    counts
+        .iter()
+        .zip(&p)
+        .filter(|(c, _)| **c > 0.0)
+        .map(|(c, p)| c * (p / tg).ln())
+        .sum()
 }
 
 /// Poisson counts with mean shots·p_k.
@@ -124,7 +132,11 @@ pub fn poisson_counts(p: &[f64], shots: f64, rng: &mut impl Rng) -> Vec<f64> {
     p.iter()
         .map(|&x| {
             let m = x.max(0.0) * shots;
-            if m > 0.0 { Poisson::new(m).map(|d| d.sample(rng)).unwrap_or(0.0) } else { 0.0 }
+            if m > 0.0 {
+                Poisson::new(m).map(|d| d.sample(rng)).unwrap_or(0.0)
+            } else {
+                0.0
+            }
         })
         .collect()
 }
@@ -141,7 +153,10 @@ pub fn assert_density(rho: MatRef<C64>, tol: f64) {
     for i in 0..n {
         tr += rho[(i, i)].re;
         for j in 0..n {
-            assert!((rho[(i, j)] - rho[(j, i)].conj()).norm() <= tol, "not Hermitian at {i},{j}");
+            assert!(
+                (rho[(i, j)] - rho[(j, i)].conj()).norm() <= tol,
+                "not Hermitian at {i},{j}"
+            );
         }
     }
     assert!((tr - 1.0).abs() <= tol, "trace {tr}");
