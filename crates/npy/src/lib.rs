@@ -3,72 +3,145 @@
 //! header, dtype, shape and length and names what is wrong; writing is atomic
 //! (temporary file in the same directory, fsync, rename); large arrays are
 //! opened as read-only memory maps and handed out as zero-copy views.
+//!
+//! The header dictionary is parsed by `ndarray-npy` (the Python-literal
+//! grammar is its job); this crate guards it first (magic string, version,
+//! header length against the bytes actually present, bracket nesting) so that
+//! no input, however malformed, can make the parser allocate what the file does
+//! not hold, recurse without bound, or panic.
+
+#[cfg(target_endian = "big")]
+compile_error!("qst-npy maps little-endian .npy data directly and needs a little-endian target");
+
+mod header;
+mod mapped;
+mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use header::{NpyHeader, parse_header};
+pub use mapped::MappedC16;
 pub use num_complex::Complex64 as C64;
+pub use write::{c16_file_len, write_c16, write_c16_chunks, write_f8, write_i8};
 
 /// Errors, each one sentence that reads after "failed to …".
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
     #[error("read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("read {path}: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }
 
-/// A read-only memory map of a `<c16` array, header checked.
-pub struct MappedC16 {
-    _private: (),
+impl NpyError {
+    pub(crate) fn format(path: &Path, reason: impl Into<String>) -> Self {
+        NpyError::Format {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        NpyError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    /// The reason alone (without the path), for callers that add their own context.
+    pub fn reason(&self) -> String {
+        match self {
+            NpyError::Io { source, .. } => source.to_string(),
+            NpyError::Format { reason, .. } | NpyError::Write { reason, .. } => reason.clone(),
+        }
+    }
 }
 
-impl MappedC16 {
-    /// Maps `path` read-only; the shape must equal `shape` when given.
-    pub fn open(path: &Path, shape: Option<&[usize]>) -> Result<Self, NpyError> {
-        let _ = (path, shape);
-        todo!()
+/// Formats a shape as numpy prints it: `(3,)`, `(4, 4)`.
+pub fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
     }
-    pub fn shape(&self) -> &[usize] {
-        todo!()
+}
+
+/// Maps `path` read-only and checks its header against one of `descrs` and
+/// its length; returns the map and the header.
+fn map_checked(path: &Path, descrs: &[&str]) -> Result<(memmap2::Mmap, NpyHeader), NpyError> {
+    let file = std::fs::File::open(path).map_err(|e| NpyError::io(path, e))?;
+    let len = file.metadata().map_err(|e| NpyError::io(path, e))?.len();
+    if len < header::MIN_LEN as u64 {
+        return Err(NpyError::format(
+            path,
+            format!("it is {len} bytes long, too short to be a .npy file"),
+        ));
     }
-    /// The data as a zero-copy slice over the map (C order).
-    pub fn as_slice(&self) -> &[C64] {
-        todo!()
-    }
-    /// The data as a zero-copy ndarray view over the map.
-    pub fn view(&self) -> ndarray::ArrayViewD<'_, C64> {
-        todo!()
-    }
+    // SAFETY: the map is read-only; qst never modifies a file in place (files
+    // are replaced by rename), so the mapped bytes stay as they were checked.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| NpyError::io(path, e))?;
+    let header = parse_header(&map).map_err(|reason| NpyError::format(path, reason))?;
+    header
+        .check(descrs, map.len() as u64)
+        .map_err(|reason| NpyError::format(path, reason))?;
+    Ok((map, header))
 }
 
 /// Reads a 1-D `<f8` or `<i8` counts file, converted to f64.
 pub fn read_counts(path: &Path) -> Result<Vec<f64>, NpyError> {
-    let _ = path;
-    todo!()
+    let (map, header) = map_checked(path, &["<f8", "<i8"])?;
+    if header.shape.len() != 1 {
+        return Err(NpyError::format(
+            path,
+            format!(
+                "its shape is {}, but counts must be a 1-D array",
+                shape_str(&header.shape)
+            ),
+        ));
+    }
+    let data = &map[header.data_offset..];
+    let is_float = header.descr == "<f8";
+    Ok(data
+        .chunks_exact(8)
+        .map(|b| {
+            let bytes: [u8; 8] = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+            if is_float {
+                f64::from_le_bytes(bytes)
+            } else {
+                i64::from_le_bytes(bytes) as f64
+            }
+        })
+        .collect())
 }
 
 /// Reads an (n, n) `<c16` matrix (C order) into memory.
 pub fn read_matrix(path: &Path, n: usize) -> Result<Vec<C64>, NpyError> {
-    let _ = (path, n);
-    todo!()
+    let (map, header) = map_checked(path, &["<c16"])?;
+    if header.shape != [n, n] {
+        return Err(NpyError::format(
+            path,
+            format!(
+                "its shape is {}, expected ({n}, {n})",
+                shape_str(&header.shape)
+            ),
+        ));
+    }
+    Ok(map[header.data_offset..]
+        .chunks_exact(16)
+        .map(c64_from_le)
+        .collect())
 }
 
-/// Writes a `<c16` array of `shape` atomically (temp file, fsync, rename).
-pub fn write_c16(path: &Path, shape: &[usize], data: &[C64]) -> Result<(), NpyError> {
-    let _ = (path, shape, data);
-    todo!()
-}
-
-/// Writes a 1-D `<f8` array atomically.
-pub fn write_f8(path: &Path, data: &[f64]) -> Result<(), NpyError> {
-    let _ = (path, data);
-    todo!()
-}
-
-/// Writes a 1-D `<i8` array atomically.
-pub fn write_i8(path: &Path, data: &[i64]) -> Result<(), NpyError> {
-    let _ = (path, data);
-    todo!()
+/// Decodes one little-endian complex128 from 16 bytes.
+pub(crate) fn c64_from_le(b: &[u8]) -> C64 {
+    let mut re = [0u8; 8];
+    let mut im = [0u8; 8];
+    re.copy_from_slice(&b[..8]);
+    im.copy_from_slice(&b[8..16]);
+    C64::new(f64::from_le_bytes(re), f64::from_le_bytes(im))
 }
