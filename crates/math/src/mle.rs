@@ -13,6 +13,7 @@
 //! would decrease or the extrapolated point leaves the domain of ℓ.
 
 use faer::linalg::matmul::matmul;
+use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
@@ -395,7 +396,18 @@ pub fn mle_with_scratch(
                     ONE,
                     Par::Seq,
                 );
-                wxw(s.w.as_ref(), s.xn.as_ref(), &mut s.tmp, &mut s.rn);
+                // W·xn·W = (W·B)(W·B)†: cheaper than two n³ products when
+                // xn has low rank.
+                let mut wb = s.tmp.as_mut().subcols_mut(0, n - first);
+                matmul(wb.rb_mut(), Accum::Replace, s.w.as_ref(), bs, ONE, Par::Seq);
+                matmul(
+                    s.rn.as_mut(),
+                    Accum::Replace,
+                    wb.rb(),
+                    wb.rb().adjoint(),
+                    ONE,
+                    Par::Seq,
+                );
                 let fnew = objective(proj, c, ninv, s.rn.as_ref(), &mut s.qn, &mut s.work);
                 if fnew.is_finite() {
                     gradient(
@@ -490,7 +502,9 @@ pub fn mle_with_scratch(
                 bound: bound * total,
             });
         }
-        // Rounding put the final ρ just past the tolerance: iterate on.
+        // Rounding put the final ρ just past the tolerance: iterate on, and
+        // let any iterate with a smaller in-loop bound replace it.
+        best_bound = bound;
         bound_x = bound.max(opts.tol * 2.0);
     }
 }
