@@ -72,6 +72,8 @@ pub struct MleScratch {
     k: usize,
     /// W = G^{-1/2}.
     w: Mat<C64>,
+    /// G^{1/2}.
+    winv: Mat<C64>,
     x: Mat<C64>,
     xn: Mat<C64>,
     y: Mat<C64>,
@@ -125,11 +127,21 @@ impl MleScratch {
         }
         let mut w = &b * b.adjoint();
         hermitize_in_place(w.as_mut());
+        for j in 0..n {
+            let s = eig.value(j).sqrt();
+            for i in 0..n {
+                b[(i, j)] *= s;
+            }
+        }
+        // G^{1/2} = (U g^{1/4})(U g^{1/4})†.
+        let mut winv = &b * b.adjoint();
+        hermitize_in_place(winv.as_mut());
         let sq = || Mat::<C64>::zeros(n, n);
         Ok(MleScratch {
             n,
             k,
             w,
+            winv,
             x: sq(),
             xn: sq(),
             y: sq(),
@@ -316,6 +328,27 @@ pub fn mle_with_scratch(
             "projector {bad} has probability 0 in every state, but its count is {}",
             c[bad]
         )));
+    }
+    // For `nopovm`, start from the O(n²) linear-inversion estimate instead
+    // (exactly the optimum on noiseless data); mixed with a little I/n when
+    // it gives a counted projector probability 0.
+    if matches!(proj, Projectors::Nopovm { .. }) {
+        for eps in [0.0, 1e-3] {
+            if !linear_start(s, c, eps)? {
+                break;
+            }
+            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.tmp, &mut s.rx);
+            if objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work).is_finite() {
+                break;
+            }
+            // Back to σ = I/n, which is always feasible here.
+            s.x.fill(ZERO);
+            for i in 0..n {
+                s.x[(i, i)] = C64::new(1.0 / n as f64, 0.0);
+            }
+            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.tmp, &mut s.rx);
+            objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work);
+        }
     }
     gradient(
         proj,
@@ -507,6 +540,61 @@ pub fn mle_with_scratch(
         best_bound = bound;
         bound_x = bound.max(opts.tol * 2.0);
     }
+}
+
+/// σ₀ ∝ G^{1/2} ρ₀ G^{1/2} with ρ₀ = (1 − ε)·(the `nopovm` linear-inversion
+/// estimate) + ε·I/n, into `s.x`; false when the estimate has trace ≤ 0.
+fn linear_start(s: &mut MleScratch, c: &[f64], eps: f64) -> Result<bool, MathError> {
+    let n = s.n;
+    let trace: f64 = c[..n].iter().sum();
+    if trace <= 0.0 {
+        return Ok(false);
+    }
+    let z = &mut s.z;
+    for a in 0..n {
+        z[(a, a)] = C64::new(c[a] / trace, 0.0);
+    }
+    let mut k = n;
+    for i in 0..n {
+        for j in i + 1..n {
+            let d = 0.5 * (c[i] + c[j]);
+            let v = C64::new(c[k] - d, c[k + 1] - d) / trace;
+            z[(i, j)] = v;
+            z[(j, i)] = v.conj();
+            k += 2;
+        }
+    }
+    s.eig.compute(s.z.as_ref(), true)?;
+    for (i, l) in s.lam.iter_mut().enumerate() {
+        *l = s.eig.value(i);
+    }
+    project_to_simplex(&mut s.lam);
+    for j in 0..n {
+        let sc = ((1.0 - eps) * s.lam[j]).sqrt();
+        for i in 0..n {
+            s.b[(i, j)] = s.eig.u[(i, j)] * sc;
+        }
+    }
+    matmul(
+        s.xn.as_mut(),
+        Accum::Replace,
+        s.b.as_ref(),
+        s.b.as_ref().adjoint(),
+        ONE,
+        Par::Seq,
+    );
+    for i in 0..n {
+        s.xn[(i, i)].re += eps / n as f64;
+    }
+    wxw(s.winv.as_ref(), s.xn.as_ref(), &mut s.tmp, &mut s.x);
+    let tr: f64 = (0..n).map(|i| s.x[(i, i)].re).sum();
+    for j in 0..n {
+        for i in 0..n {
+            s.x[(i, j)] /= tr;
+        }
+    }
+    hermitize_in_place(s.x.as_mut());
+    Ok(true)
 }
 
 /// ℓ(ρ) of SPEC 1.4 (−∞ when a counted projector has zero probability).
