@@ -56,6 +56,14 @@ fn nopovm_noiseless_recovery_all_dims_and_ranks() {
                 &truth,
                 &format!("nopovm n={n} rank={rank}"),
             );
+            // The same set as a dense array: `mle` starts from I/n there
+            // (not from the linear-inversion estimate), so this runs the
+            // whole iteration on noiseless data.
+            if n <= 8 {
+                let dense = dense_from_kets(n, &spec_kets(n));
+                let proj = Projectors::Dense { n, data: &dense };
+                check(&proj, &truth, &format!("dense nopovm n={n} rank={rank}"));
+            }
         }
     }
 }
