@@ -59,9 +59,11 @@ proptest! {
     }
 }
 
-#[test]
-fn nopovm_projectors_are_rank_one_projectors_and_m_has_full_rank() {
-    for n in [2, 3, 4, 6, 9] {
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nopovm_projectors_are_rank_one_projectors_and_m_has_full_rank(n in 2usize..12) {
         let nn = n * n;
         let mut dense = vec![c(0.0, 0.0); nn * nn];
         for (k, chunk) in dense.chunks_mut(nn).enumerate() {
@@ -69,25 +71,18 @@ fn nopovm_projectors_are_rank_one_projectors_and_m_has_full_rank() {
             let p = Mat::from_fn(n, n, |a, b| chunk[a * n + b]);
             let p2 = &p * &p;
             let tr: C64 = (0..n).map(|i| p[(i, i)]).sum();
-            assert!((tr - c(1.0, 0.0)).norm() < 1e-15, "n={n} k={k} trace {tr}");
+            prop_assert!((tr - c(1.0, 0.0)).norm() < 1e-15, "n={} k={} trace {}", n, k, tr);
             for a in 0..n {
                 for b in 0..n {
-                    assert!(
-                        (p2[(a, b)] - p[(a, b)]).norm() < 1e-15,
-                        "n={n} k={k}: Π² ≠ Π"
-                    );
-                    assert!((p[(a, b)] - p[(b, a)].conj()).norm() == 0.0);
+                    prop_assert!((p2[(a, b)] - p[(a, b)]).norm() < 1e-15, "n={} k={}: Π² ≠ Π", n, k);
+                    prop_assert!((p[(a, b)] - p[(b, a)].conj()).norm() == 0.0);
                 }
             }
         }
         let s = measurement_matrix(n, &dense).singular_values().unwrap();
         let tol = nn as f64 * f64::EPSILON * s[0];
-        assert_eq!(s.iter().filter(|&&v| v > tol).count(), nn, "n={n}");
+        prop_assert_eq!(s.iter().filter(|&&v| v > tol).count(), nn);
         // Well conditioned, not just barely full rank.
-        assert!(
-            s[nn - 1] > 0.1 * s[0] / n as f64,
-            "n={n}: σ_min {}",
-            s[nn - 1]
-        );
+        prop_assert!(s[nn - 1] > 0.1 * s[0] / n as f64, "n={}: σ_min {}", n, s[nn - 1]);
     }
 }
