@@ -117,7 +117,7 @@ pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
 /// come out zero.
 pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u64>, String> {
     let total: f64 = p.iter().sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return Err("failed to simulate counts: every probability is zero".into());
     }
     for _ in 0..100 {
