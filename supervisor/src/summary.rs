@@ -290,7 +290,10 @@ fn num(x: Option<f64>) -> String {
         Some(v) if v == f64::NEG_INFINITY => "-inf".into(),
         Some(v) if v == f64::INFINITY => "inf".into(),
         Some(v) if v.is_nan() => "nan".into(),
-        Some(v) => format!("{v}"),
+        // Shortest round-trip form, with an exponent for tiny and huge
+        // values (as in results.jsonl); −0 as 0.
+        Some(v) => serde_json::to_string(&if v == 0.0 { 0.0 } else { v })
+            .unwrap_or_else(|_| format!("{v:e}")),
         None => String::new(),
     }
 }
@@ -374,6 +377,15 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_written_in_shortest_round_trip_form() {
+        assert_eq!(num(Some(-4.090828323181354e-17)), "-4.090828323181354e-17");
+        assert_eq!(num(Some(-0.0)), "0.0");
+        assert_eq!(num(Some(0.25)), "0.25");
+        assert_eq!(num(Some(f64::NEG_INFINITY)), "-inf");
+        assert_eq!(num(None), "");
+    }
+
+    #[test]
     fn csv_quoting_follows_rfc_4180() {
         let mut s = String::new();
         csv_field("plain", &mut s);
@@ -417,7 +429,7 @@ mod tests {
         let rows: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(rows[0], CSV_HEADER);
         assert!(rows[1].starts_with("j1,2,nopovm,mle,ok,"), "{}", rows[1]);
-        assert!(rows[1].contains(",-inf,10,true,1,4,0,"), "{}", rows[1]);
+        assert!(rows[1].contains(",-inf,10,true,1.0,4.0,0,"), "{}", rows[1]);
         assert_eq!(
             rows[2],
             ",,,,error,,,,,,,,,,,,,\"line 2: not valid JSON, at \"\"x\"\"\""

@@ -144,8 +144,8 @@ pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u6
 
 /// Writes a JSON Lines batch to `out_file` with random states of each
 /// dimension (pure, mixed and rank-deficient in turn), Poisson counts with
-/// mean `shots·p_k/Σp` on the `nopovm` set, every fourth job `linear` and the
-/// rest `mle`, and each truth as `<stem>_truth/<id>.npy` beside the batch
+/// mean `shots·p_k/Σp` on the `nopovm` set, every fourth job of the batch
+/// `linear` and the rest `mle`, and each truth as `<stem>_truth/<id>.npy` beside the batch
 /// (named by a relative `truth` path). Returns the number of jobs.
 pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
     if spec.dims.is_empty() {
@@ -199,7 +199,7 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
             qst_npy::write_c16(&truth_path, &[n, n], &rho).map_err(|e| format!("failed to {e}"))?;
             let p = nopovm_probabilities(n, &rho);
             let counts = simulate_counts(&p, spec.shots, &mut rng)?;
-            let method = if i % 4 == 3 { "linear" } else { "mle" };
+            let method = if jobs % 4 == 3 { "linear" } else { "mle" };
             let line = serde_json::json!({
                 "id": id,
                 "dim": n,
