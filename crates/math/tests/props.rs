@@ -26,7 +26,7 @@ fn counts_strategy() -> impl Strategy<Value = (usize, Vec<f64>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn mle_and_linear_always_return_density_matrices((n, counts) in counts_strategy()) {
