@@ -1,0 +1,356 @@
+//! The in-process projector cache: thread-safe, bounded by bytes,
+//! single-flight, least-recently-used eviction of entries nobody holds.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use qst_math::Projectors;
+use qst_npy::MappedC16;
+use tracing::{debug, info, warn};
+
+use crate::disk::check_custom_shape;
+use crate::{Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Nopovm(usize),
+    Custom {
+        path: PathBuf,
+        bytes: u64,
+        mtime: Option<SystemTime>,
+        n: usize,
+    },
+}
+
+/// One loaded projector set.
+struct Entry {
+    design: &'static str,
+    n: usize,
+    /// What the entry counts against the budget: the mapped file size, or
+    /// for a kets-only `nopovm` set the size of its 2-sparse kets.
+    bytes: u64,
+    /// The checked read-only map; `None` for a kets-only `nopovm` set.
+    map: Option<MappedC16>,
+}
+
+/// A projector set held from a [`ProjectorCache`]; keeps its mapping alive.
+///
+/// While any clone of a handle exists its entry is never evicted, and the
+/// mapping stays valid even if the file is removed or the cache dropped.
+#[derive(Clone)]
+pub struct ProjectorHandle {
+    entry: Arc<Entry>,
+}
+
+impl ProjectorHandle {
+    /// The set, for the math (the fastest form: `nopovm` from kets).
+    pub fn projectors(&self) -> Projectors<'_> {
+        let e = &*self.entry;
+        match (e.design, &e.map) {
+            ("nopovm", _) | (_, None) => Projectors::Nopovm { n: e.n },
+            (_, Some(m)) => Projectors::Dense {
+                n: e.n,
+                data: m.as_slice(),
+            },
+        }
+    }
+
+    /// The dense set over the mapped file, when there is one (a `nopovm` set
+    /// under the byte budget, or a custom set).
+    pub fn dense(&self) -> Option<Projectors<'_>> {
+        self.entry.map.as_ref().map(|m| Projectors::Dense {
+            n: self.entry.n,
+            data: m.as_slice(),
+        })
+    }
+
+    /// The checked read-only map, when there is one.
+    pub fn mapped(&self) -> Option<&MappedC16> {
+        self.entry.map.as_ref()
+    }
+
+    /// The mapped file, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.entry.map.as_ref().map(|m| m.path())
+    }
+
+    /// `nopovm` or `custom`.
+    pub fn design(&self) -> &'static str {
+        self.entry.design
+    }
+
+    /// The dimension n.
+    pub fn dim(&self) -> usize {
+        self.entry.n
+    }
+
+    /// The bytes this set counts against the cache budget.
+    pub fn bytes(&self) -> u64 {
+        self.entry.bytes
+    }
+
+    /// Whether two handles hold the very same loaded set (one load, shared).
+    pub fn same_set(&self, other: &ProjectorHandle) -> bool {
+        Arc::ptr_eq(&self.entry, &other.entry)
+    }
+}
+
+/// Hit, miss and eviction counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+enum Slot {
+    /// Someone is building or opening it; others wait on the condvar.
+    Loading,
+    Ready {
+        entry: Arc<Entry>,
+        last_used: u64,
+    },
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: HashMap<Key, Slot>,
+    clock: u64,
+    bytes: u64,
+    stats: CacheStats,
+}
+
+/// In-process cache: thread-safe, bounded by bytes, single-flight, evicts the
+/// least recently used entries nobody holds.
+///
+/// The budget is the store's `max_bytes`. Entries that callers hold are never
+/// evicted, so while handles are held the total may exceed it (logged).
+pub struct ProjectorCache {
+    store: Store,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+/// Removes a `Loading` slot if its loader fails or panics, so that waiters
+/// do not wait forever.
+struct LoadingGuard<'a> {
+    cache: &'a ProjectorCache,
+    key: Option<Key>,
+}
+
+impl Drop for LoadingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.cache.lock().slots.remove(&key);
+            self.cache.changed.notify_all();
+        }
+    }
+}
+
+/// The size of the 2-sparse kets of the `nopovm` set: two complex
+/// amplitudes per projector.
+fn ket_bytes(n: usize) -> u64 {
+    (n as u64) * (n as u64) * 2 * 16
+}
+
+impl ProjectorCache {
+    pub fn new(store: Store) -> Self {
+        ProjectorCache {
+            store,
+            inner: Mutex::new(Inner::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The store this cache loads from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `nopovm` set of dimension n.
+    pub fn nopovm(&self, n: usize) -> Result<ProjectorHandle, StoreError> {
+        self.get(Key::Nopovm(n), || {
+            let (map, _action) = self.store.prepare_mapped(n)?;
+            let bytes = map.as_ref().map_or(ket_bytes(n), |m| m.file_len());
+            Ok(Entry {
+                design: "nopovm",
+                n,
+                bytes,
+                map,
+            })
+        })
+    }
+
+    /// A custom dense set (header-checked, not re-validated: the supervisor
+    /// validated it).
+    pub fn custom(&self, path: &Path, n: usize) -> Result<ProjectorHandle, StoreError> {
+        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+            what: "read projector file",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let budget = self.store.config.max_bytes;
+        if meta.len() > budget {
+            return Err(StoreError::OverBudget {
+                path: path.to_path_buf(),
+                bytes: meta.len(),
+                budget,
+            });
+        }
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let key = Key::Custom {
+            path: canonical,
+            bytes: meta.len(),
+            mtime: meta.modified().ok(),
+            n,
+        };
+        self.get(key, || {
+            let map = MappedC16::open(path, None)?;
+            check_custom_shape(&map, n).map_err(|reason| StoreError::Invalid {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+            Ok(Entry {
+                design: "custom",
+                n,
+                bytes: map.file_len(),
+                map: Some(map),
+            })
+        })
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.lock().stats.clone()
+    }
+
+    /// The bytes of every entry now in the cache.
+    pub fn resident_bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    fn get(
+        &self,
+        key: Key,
+        load: impl FnOnce() -> Result<Entry, StoreError>,
+    ) -> Result<ProjectorHandle, StoreError> {
+        let mut inner = self.lock();
+        loop {
+            inner.clock += 1;
+            let now = inner.clock;
+            match inner.slots.get_mut(&key) {
+                Some(Slot::Ready { entry, last_used }) => {
+                    *last_used = now;
+                    let entry = Arc::clone(entry);
+                    inner.stats.hits += 1;
+                    let s = &inner.stats;
+                    debug!(
+                        design = entry.design,
+                        n = entry.n,
+                        hits = s.hits,
+                        misses = s.misses,
+                        evictions = s.evictions,
+                        "projector cache hit"
+                    );
+                    return Ok(ProjectorHandle { entry });
+                }
+                Some(Slot::Loading) => {
+                    inner = self
+                        .changed
+                        .wait(inner)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                None => {
+                    inner.slots.insert(key.clone(), Slot::Loading);
+                    inner.stats.misses += 1;
+                    break;
+                }
+            }
+        }
+        drop(inner);
+
+        let mut guard = LoadingGuard {
+            cache: self,
+            key: Some(key),
+        };
+        let entry = Arc::new(load()?);
+        let Some(key) = guard.key.take() else {
+            unreachable!("the guard holds the key until here")
+        };
+        let mut inner = self.lock();
+        let budget = self.store.config.max_bytes;
+        self.evict_to_fit(&mut inner, entry.bytes, budget);
+        inner.bytes += entry.bytes;
+        inner.clock += 1;
+        let now = inner.clock;
+        inner.slots.insert(
+            key,
+            Slot::Ready {
+                entry: Arc::clone(&entry),
+                last_used: now,
+            },
+        );
+        let s = &inner.stats;
+        info!(
+            design = entry.design,
+            n = entry.n,
+            bytes = entry.bytes,
+            path = %entry.map.as_ref().map_or_else(|| "(kets, no file)".to_string(), |m| m.path().display().to_string()),
+            hits = s.hits,
+            misses = s.misses,
+            evictions = s.evictions,
+            cache_bytes = inner.bytes,
+            "loaded projector set"
+        );
+        if inner.bytes > budget {
+            warn!(
+                cache_bytes = inner.bytes,
+                budget, "projector cache over its byte budget: the entries over it are in use"
+            );
+        }
+        drop(inner);
+        self.changed.notify_all();
+        Ok(ProjectorHandle { entry })
+    }
+
+    /// Evicts least recently used entries that nobody holds until `extra`
+    /// more bytes fit the budget, or nothing more can go.
+    fn evict_to_fit(&self, inner: &mut Inner, extra: u64, budget: u64) {
+        while inner.bytes + extra > budget {
+            // Handles are cloned only under this lock, so a count of 1 (the
+            // cache's own) means nobody holds the entry.
+            let victim = inner
+                .slots
+                .iter()
+                .filter_map(|(k, s)| match s {
+                    Slot::Ready { entry, last_used } if Arc::strong_count(entry) == 1 => {
+                        Some((*last_used, k))
+                    }
+                    _ => None,
+                })
+                .min_by_key(|(t, _)| *t)
+                .map(|(_, k)| k.clone());
+            let Some(victim) = victim else { break };
+            if let Some(Slot::Ready { entry, .. }) = inner.slots.remove(&victim) {
+                inner.bytes -= entry.bytes;
+                inner.stats.evictions += 1;
+                let s = &inner.stats;
+                info!(
+                    design = entry.design,
+                    n = entry.n,
+                    bytes = entry.bytes,
+                    hits = s.hits,
+                    misses = s.misses,
+                    evictions = s.evictions,
+                    cache_bytes = inner.bytes,
+                    "evicted projector set"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! The on-disk cache directory: building, checking, listing, verifying and
+//! clearing projector files, and validating custom projector files once.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use qst_npy::{C64, MappedC16, NpyError, shape_str};
+use tracing::{info, warn};
+
+use crate::{StoreConfig, StoreError};
+
+/// How a built-in set is to be used after [`Store::ensure_nopovm`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prepared {
+    /// The checked file.
+    File(PathBuf),
+    /// Over the byte budget: no file; runs from kets.
+    KetsOnly,
+}
+
+/// What [`Store::prepare_nopovm`] had to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildAction {
+    /// The file was there and passed its checks (or another process built it
+    /// while this one waited for the lock).
+    AlreadyValid,
+    /// The file was missing and this process built it.
+    Built,
+    /// The file failed its checks (the reason) and this process rebuilt it.
+    Rebuilt { reason: String },
+    /// Over the byte budget: no file is written.
+    NotWritten,
+}
+
+/// The outcome of [`Store::prepare_nopovm`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preparation {
+    pub prepared: Prepared,
+    pub action: BuildAction,
+}
+
+/// One file of `qst cache ls` / `verify`.
+#[derive(Clone, Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// `None` when good, else why it is bad.
+    pub problem: Option<String>,
+}
+
+/// A custom file is identified by its path, size and modification time.
+type ValidationKey = (PathBuf, u64, Option<SystemTime>, usize);
+
+/// The on-disk cache directory.
+///
+/// Clones share the record of validated custom files and the counters.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub config: StoreConfig,
+    validated: Arc<Mutex<HashMap<ValidationKey, Result<(), String>>>>,
+    builds: Arc<AtomicU64>,
+    validations: Arc<AtomicU64>,
+}
+
+/// Why an existing file cannot be used.
+enum Unusable {
+    Missing,
+    Bad(String),
+}
+
+/// The `n` of a file name `nopovm_n{n}.npy`.
+fn nopovm_dim(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("nopovm_n")?.strip_suffix(".npy")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The shape of the `nopovm` file of dimension n.
+fn nopovm_shape(n: usize) -> [usize; 3] {
+    [n * n, n, n]
+}
+
+/// The little-endian bytes of Π_k of the `nopovm` set, into `bytes`.
+fn expected_slice_bytes(n: usize, k: usize, values: &mut [C64], bytes: &mut Vec<u8>) {
+    qst_math::nopovm_slice(n, k, values);
+    bytes.clear();
+    for z in values.iter() {
+        bytes.extend_from_slice(&z.re.to_le_bytes());
+        bytes.extend_from_slice(&z.im.to_le_bytes());
+    }
+}
+
+/// Compares slice k of a mapped `nopovm` file with its formula, byte for byte.
+fn slice_problem(
+    map: &MappedC16,
+    n: usize,
+    k: usize,
+    values: &mut [C64],
+    bytes: &mut Vec<u8>,
+) -> Option<String> {
+    expected_slice_bytes(n, k, values, bytes);
+    let start = k * bytes.len();
+    let got = &map.data_bytes()[start..start + bytes.len()];
+    if got == bytes.as_slice() {
+        return None;
+    }
+    let at = got
+        .iter()
+        .zip(bytes.iter())
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    let entry = at / 16;
+    Some(format!(
+        "projector {k} differs from the nopovm formula at entry [{}, {}] (data byte {})",
+        entry / n,
+        entry % n,
+        map.header_bytes().len() + start + at
+    ))
+}
+
+/// A few slices to spot-check: the first and last of each kind, plus three
+/// that vary from one open to the next.
+fn sample_slices(n: usize) -> Vec<usize> {
+    let k_all = n * n;
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+        ^ u64::from(std::process::id()).rotate_left(32);
+    let mut x = seed | 1;
+    let mut ks = vec![0, n - 1, n, n + 1, k_all - 2, k_all - 1];
+    for _ in 0..3 {
+        // xorshift64
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ks.push((x % k_all as u64) as usize);
+    }
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
+fn io_err(what: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Store {
+    pub fn new(config: StoreConfig) -> Self {
+        Store {
+            config,
+            validated: Arc::default(),
+            builds: Arc::default(),
+            validations: Arc::default(),
+        }
+    }
+
+    /// `<dir>/nopovm_n{n}.npy`.
+    pub fn nopovm_path(&self, n: usize) -> PathBuf {
+        self.config.dir.join(format!("nopovm_n{n}.npy"))
+    }
+
+    /// The lock file beside `nopovm_n{n}.npy` that serializes building it.
+    pub fn nopovm_lock_path(&self, n: usize) -> PathBuf {
+        self.config.dir.join(format!("nopovm_n{n}.npy.lock"))
+    }
+
+    /// The size of the dense `nopovm` file of dimension n (header and data).
+    pub fn nopovm_file_len(n: usize) -> Option<u64> {
+        qst_npy::c16_file_len(&nopovm_shape(n))
+    }
+
+    /// Whether the dense `nopovm` file of dimension n fits the byte budget.
+    pub fn nopovm_fits_budget(&self, n: usize) -> bool {
+        Self::nopovm_file_len(n).is_some_and(|len| len <= self.config.max_bytes)
+    }
+
+    /// How many files this store (and its clones) has built, for logs and tests.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::SeqCst)
+    }
+
+    /// How many full validations of custom files this store (and its clones)
+    /// has run, for logs and tests.
+    pub fn validations(&self) -> u64 {
+        self.validations.load(Ordering::SeqCst)
+    }
+
+    /// Builds the file if missing (one process builds, racers wait), or checks
+    /// header, length and sampled slices if present, rebuilding a bad file.
+    pub fn ensure_nopovm(&self, n: usize) -> Result<Prepared, StoreError> {
+        self.prepare_nopovm(n).map(|p| p.prepared)
+    }
+
+    /// [`Store::ensure_nopovm`], also saying what it had to do.
+    pub fn prepare_nopovm(&self, n: usize) -> Result<Preparation, StoreError> {
+        let (map, action) = self.prepare_mapped(n)?;
+        let prepared = match map {
+            Some(m) => Prepared::File(m.path().to_path_buf()),
+            None => Prepared::KetsOnly,
+        };
+        Ok(Preparation { prepared, action })
+    }
+
+    /// The work of [`Store::prepare_nopovm`], handing back the checked map.
+    pub(crate) fn prepare_mapped(
+        &self,
+        n: usize,
+    ) -> Result<(Option<MappedC16>, BuildAction), StoreError> {
+        let path = self.nopovm_path(n);
+        if n < 2 {
+            return Err(StoreError::Invalid {
+                path,
+                reason: format!("the nopovm set needs a dimension of at least 2, not {n}"),
+            });
+        }
+        let len = Self::nopovm_file_len(n);
+        if len.is_none_or(|len| len > self.config.max_bytes) {
+            info!(
+                design = "nopovm",
+                n,
+                bytes = len,
+                budget = self.config.max_bytes,
+                "projector file over the cache byte budget: not written, nopovm runs from kets"
+            );
+            return Ok((None, BuildAction::NotWritten));
+        }
+        match self.open_checked(n, &path) {
+            Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
+            Err(Unusable::Missing) => {}
+            Err(Unusable::Bad(reason)) => {
+                warn!(path = %path.display(), %reason, "projector file failed its checks; it will be rebuilt");
+            }
+        }
+        fs::create_dir_all(&self.config.dir)
+            .map_err(|e| io_err("create the cache directory", &self.config.dir, e))?;
+        let lock_path = self.nopovm_lock_path(n);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| io_err("open the lock file", &lock_path, e))?;
+        lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
+        // Another process may have built (or rebuilt) it while this one waited.
+        let action = match self.open_checked(n, &path) {
+            Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
+            Err(Unusable::Missing) => BuildAction::Built,
+            Err(Unusable::Bad(reason)) => BuildAction::Rebuilt { reason },
+        };
+        self.build(n, &path)?;
+        let map = MappedC16::open(&path, Some(&nopovm_shape(n)))?;
+        drop(lock);
+        Ok((Some(map), action))
+    }
+
+    /// Writes `nopovm_n{n}.npy` one slice at a time (temporary file, fsync,
+    /// rename). The caller holds the lock.
+    fn build(&self, n: usize, path: &Path) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let shape = nopovm_shape(n);
+        qst_npy::write_c16_chunks(path, &shape, n * n, |k, out| {
+            qst_math::nopovm_slice(n, k, out)
+        })?;
+        self.builds.fetch_add(1, Ordering::SeqCst);
+        info!(
+            design = "nopovm",
+            n,
+            bytes = Self::nopovm_file_len(n),
+            path = %path.display(),
+            seconds = started.elapsed().as_secs_f64(),
+            "built projector file"
+        );
+        Ok(())
+    }
+
+    /// Opens `path` with header, dtype, shape and length checked, then
+    /// spot-checks sampled slices against the formula.
+    fn open_checked(&self, n: usize, path: &Path) -> Result<MappedC16, Unusable> {
+        let map = match MappedC16::open(path, Some(&nopovm_shape(n))) {
+            Ok(m) => m,
+            Err(NpyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Unusable::Missing);
+            }
+            Err(e) => return Err(Unusable::Bad(e.reason())),
+        };
+        let mut values = vec![C64::new(0.0, 0.0); n * n];
+        let mut bytes = Vec::with_capacity(n * n * 16);
+        for k in sample_slices(n) {
+            if let Some(problem) = slice_problem(&map, n, k, &mut values, &mut bytes) {
+                return Err(Unusable::Bad(problem));
+            }
+        }
+        Ok(map)
+    }
+
+    /// Lists the files in the cache with sizes (no checks). Lock files and
+    /// the hidden temporary files of builds in progress are not listed.
+    pub fn list(&self) -> Result<Vec<FileReport>, StoreError> {
+        let dir = &self.config.dir;
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list the cache directory", dir, e)),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("list the cache directory", dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !name.ends_with(".npy") {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| io_err("read", &entry.path(), e))?;
+            if meta.is_file() {
+                files.push(FileReport {
+                    path: entry.path(),
+                    bytes: meta.len(),
+                    problem: None,
+                });
+            }
+        }
+        files.sort_by_key(|f| {
+            let name = f
+                .path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (nopovm_dim(&name).unwrap_or(usize::MAX), name)
+        });
+        Ok(files)
+    }
+
+    /// Checks every byte of every file against its formula.
+    pub fn verify(&self) -> Result<Vec<FileReport>, StoreError> {
+        let mut files = self.list()?;
+        for f in &mut files {
+            let name = f
+                .path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            f.problem = match nopovm_dim(&name) {
+                Some(n) if n >= 2 => Self::verify_nopovm(&f.path, n).err(),
+                _ => Some("it is not a file qst builds (nopovm_n<n>.npy, n >= 2)".to_string()),
+            };
+            match &f.problem {
+                None => info!(path = %f.path.display(), bytes = f.bytes, "projector file verified"),
+                Some(p) => warn!(path = %f.path.display(), problem = %p, "projector file is bad"),
+            }
+        }
+        Ok(files)
+    }
+
+    fn verify_nopovm(path: &Path, n: usize) -> Result<(), String> {
+        let map = MappedC16::open(path, Some(&nopovm_shape(n))).map_err(|e| e.reason())?;
+        let mut values = vec![C64::new(0.0, 0.0); n * n];
+        let mut bytes = Vec::with_capacity(n * n * 16);
+        for k in 0..n * n {
+            if let Some(problem) = slice_problem(&map, n, k, &mut values, &mut bytes) {
+                return Err(problem);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every file of the cache; returns how many `.npy` files. Also
+    /// removes lock files, and temporary files left by builds that died
+    /// (those of a build in progress, whose lock is held, stay).
+    pub fn clear(&self) -> Result<usize, StoreError> {
+        let dir = &self.config.dir;
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err("list the cache directory", dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("list the cache directory", dir, e))?;
+            if entry
+                .file_type()
+                .map_err(|e| io_err("read", &entry.path(), e))?
+                .is_file()
+            {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let remove = |name: &str| {
+            let path = dir.join(name);
+            fs::remove_file(&path).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(io_err("remove", &path, e)),
+            })
+        };
+        // Temporary files first, while their lock files still exist.
+        for name in names
+            .iter()
+            .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        {
+            let Some(target) = name[1..].rsplitn(3, '.').nth(2) else {
+                continue;
+            };
+            let lock_path = dir.join(format!("{target}.lock"));
+            let in_progress = match File::open(&lock_path) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => false,
+                    Err(std::fs::TryLockError::WouldBlock) => true,
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(io_err("lock", &lock_path, e));
+                    }
+                },
+                Err(_) => false,
+            };
+            if in_progress {
+                info!(file = %name, "left the temporary file of a build in progress");
+            } else {
+                remove(name)?;
+            }
+        }
+        let mut count = 0;
+        for name in &names {
+            if name.starts_with('.') {
+                continue;
+            }
+            if name.ends_with(".npy") {
+                remove(name)?;
+                count += 1;
+            } else if name.ends_with(".npy.lock") {
+                remove(name)?;
+            }
+        }
+        info!(dir = %dir.display(), files = count, "cleared the projector cache");
+        Ok(count)
+    }
+
+    /// Validates a custom projector file (SPEC 1.2) once per (path, size,
+    /// mtime) in this process; over the byte budget is an error.
+    pub fn validate_custom(&self, path: &Path, n: usize) -> Result<(), StoreError> {
+        let meta = fs::metadata(path).map_err(|e| io_err("read projector file", path, e))?;
+        let bytes = meta.len();
+        if bytes > self.config.max_bytes {
+            return Err(StoreError::OverBudget {
+                path: path.to_path_buf(),
+                bytes,
+                budget: self.config.max_bytes,
+            });
+        }
+        let canonical = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let key = (canonical, bytes, meta.modified().ok(), n);
+        let known = self
+            .validated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let result = match known {
+            Some(r) => r,
+            None => {
+                let started = Instant::now();
+                let map = match MappedC16::open(path, None) {
+                    Ok(m) => m,
+                    // Not remembered: the file may become readable.
+                    Err(e @ NpyError::Io { .. }) => return Err(e.into()),
+                    Err(e) => return self.remember(key, Err(e.reason()), path, started),
+                };
+                let r = check_custom_shape(&map, n).and_then(|()| {
+                    qst_math::validate_dense(n, map.as_slice()).map_err(|e| e.to_string())
+                });
+                self.validations.fetch_add(1, Ordering::SeqCst);
+                return self.remember(key, r, path, started);
+            }
+        };
+        result.map_err(|reason| StoreError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    fn remember(
+        &self,
+        key: ValidationKey,
+        result: Result<(), String>,
+        path: &Path,
+        started: Instant,
+    ) -> Result<(), StoreError> {
+        match &result {
+            Ok(()) => info!(
+                path = %path.display(),
+                seconds = started.elapsed().as_secs_f64(),
+                "validated custom projector file"
+            ),
+            Err(reason) => {
+                warn!(path = %path.display(), %reason, "custom projector file is invalid")
+            }
+        }
+        self.validated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, result.clone());
+        result.map_err(|reason| StoreError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+}
+
+/// A custom set must be (K, n, n) with K >= n².
+pub(crate) fn check_custom_shape(map: &MappedC16, n: usize) -> Result<(), String> {
+    match map.shape() {
+        [k, a, b] if *a == n && *b == n && *k >= n * n => Ok(()),
+        other => Err(format!(
+            "its shape is {}, but a projector set of dimension {n} must be (K, {n}, {n}) with K >= {}",
+            shape_str(other),
+            n * n
+        )),
+    }
+}

@@ -1,0 +1,278 @@
+//! The cache directory: building, checking, rebuilding, verifying, budget,
+//! listing and clearing, custom-file validation.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::time::{Duration, SystemTime};
+
+use qst_npy::{C64, MappedC16, write_c16};
+use qst_store::{BuildAction, Prepared, Store, StoreError};
+
+use crate::{max_diff, names, reference_dense, store};
+
+#[test]
+fn builds_once_then_finds_the_file_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 1 << 30);
+    let p = s.prepare_nopovm(4).unwrap();
+    assert_eq!(p.prepared, Prepared::File(s.nopovm_path(4)));
+    assert_eq!(p.action, BuildAction::Built);
+    let p = s.prepare_nopovm(4).unwrap();
+    assert_eq!(p.action, BuildAction::AlreadyValid);
+    assert_eq!(s.builds(), 1);
+    let map = MappedC16::open(&s.nopovm_path(4), Some(&[16, 4, 4])).unwrap();
+    assert!(max_diff(map.as_slice(), &reference_dense(4)) < 1e-15);
+    assert_eq!(
+        fs::metadata(s.nopovm_path(4)).unwrap().len(),
+        Store::nopovm_file_len(4).unwrap()
+    );
+    // Temporary files never show; the lock file sits beside.
+    assert_eq!(names(dir.path()), ["nopovm_n4.npy", "nopovm_n4.npy.lock"]);
+}
+
+#[test]
+fn dimension_below_two_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = store(dir.path(), 1 << 30).ensure_nopovm(1).unwrap_err();
+    assert!(err.to_string().contains("at least 2"), "{err}");
+}
+
+/// Overwrites `bytes` at `offset` in `path`, in place.
+fn patch(path: &std::path::Path, offset: u64, bytes: &[u8]) {
+    let mut f = OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+fn header_text(path: &std::path::Path) -> String {
+    let b = fs::read(path).unwrap();
+    String::from_utf8_lossy(&b[10..128]).into_owned()
+}
+
+#[test]
+fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 1 << 30);
+    s.ensure_nopovm(4).unwrap();
+    let path = s.nopovm_path(4);
+    let good = fs::read(&path).unwrap();
+
+    // Truncated.
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(good.len() as u64 - 100).unwrap();
+    drop(f);
+    let p = s.prepare_nopovm(4).unwrap();
+    match &p.action {
+        BuildAction::Rebuilt { reason } => assert!(reason.contains("truncated"), "{reason}"),
+        other => panic!("expected a rebuild, got {other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), good);
+
+    // Wrong shape in the header (same length, so only the header is wrong).
+    let text = header_text(&path);
+    let at = text.find("(16, 4, 4)").unwrap() as u64 + 10;
+    patch(&path, at, b"(16, 2, 8)");
+    let p = s.prepare_nopovm(4).unwrap();
+    match &p.action {
+        BuildAction::Rebuilt { reason } => {
+            assert!(reason.contains("shape is (16, 2, 8)"), "{reason}")
+        }
+        other => panic!("expected a rebuild, got {other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), good);
+
+    // Wrong dtype.
+    let at = header_text(&path).find("<c16").unwrap() as u64 + 10;
+    patch(&path, at, b">c16");
+    let p = s.prepare_nopovm(4).unwrap();
+    assert!(
+        matches!(&p.action, BuildAction::Rebuilt { reason } if reason.contains("big-endian")),
+        "{p:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), good);
+
+    // Garbage instead of a header.
+    patch(&path, 0, b"not an npy");
+    let p = s.prepare_nopovm(4).unwrap();
+    assert!(
+        matches!(&p.action, BuildAction::Rebuilt { reason } if reason.contains("magic")),
+        "{p:?}"
+    );
+
+    // Wrong data in a slice the open-time spot check always samples (projector 0).
+    patch(&path, 128, &2.0f64.to_le_bytes());
+    let p = s.prepare_nopovm(4).unwrap();
+    assert!(
+        matches!(&p.action, BuildAction::Rebuilt { reason } if reason.contains("projector 0 differs")),
+        "{p:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), good);
+    assert_eq!(s.builds(), 6);
+    assert_eq!(names(dir.path()), ["nopovm_n4.npy", "nopovm_n4.npy.lock"]);
+}
+
+#[test]
+fn verify_finds_a_flipped_data_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 1 << 30);
+    for n in [3, 4, 5] {
+        s.ensure_nopovm(n).unwrap();
+    }
+    let reports = s.verify().unwrap();
+    assert_eq!(reports.len(), 3);
+    assert!(reports.iter().all(|r| r.problem.is_none()), "{reports:?}");
+
+    // Flip the lowest mantissa bit of Π_7[1, 1] of n = 4 (a zero becomes the
+    // smallest subnormal): invisible to any tolerance, not to verify.
+    let path = s.nopovm_path(4);
+    let offset = 128 + (7 * 16 + 1 * 4 + 1) as u64 * 16;
+    let mut byte = [0u8];
+    {
+        use std::io::Read;
+        let mut f = fs::File::open(&path).unwrap();
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        f.read_exact(&mut byte).unwrap();
+    }
+    patch(&path, offset, &[byte[0] ^ 1]);
+    let reports = s.verify().unwrap();
+    let bad: Vec<_> = reports.iter().filter(|r| r.problem.is_some()).collect();
+    assert_eq!(bad.len(), 1, "{reports:?}");
+    assert_eq!(bad[0].path, path);
+    let problem = bad[0].problem.as_deref().unwrap();
+    assert!(
+        problem.contains("projector 7") && problem.contains(&format!("data byte {offset}")),
+        "{problem}"
+    );
+
+    // A file that is not one qst builds is reported too.
+    fs::write(dir.path().join("other.npy"), b"x").unwrap();
+    let reports = s.verify().unwrap();
+    assert_eq!(reports.iter().filter(|r| r.problem.is_some()).count(), 2);
+}
+
+#[test]
+fn over_budget_sets_are_not_written_and_run_from_kets() {
+    let dir = tempfile::tempdir().unwrap();
+    let len8 = Store::nopovm_file_len(8).unwrap();
+    assert_eq!(len8, 128 + 16 * 8u64.pow(4));
+    let s = store(dir.path(), len8 - 1);
+    let p = s.prepare_nopovm(8).unwrap();
+    assert_eq!(
+        (p.prepared, p.action),
+        (Prepared::KetsOnly, BuildAction::NotWritten)
+    );
+    assert!(!s.nopovm_path(8).exists());
+    assert_eq!(
+        s.ensure_nopovm(4).unwrap(),
+        Prepared::File(s.nopovm_path(4))
+    );
+    let s = store(dir.path(), len8);
+    assert_eq!(
+        s.ensure_nopovm(8).unwrap(),
+        Prepared::File(s.nopovm_path(8))
+    );
+}
+
+#[test]
+fn list_and_clear_cover_the_cache_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir.path().join("cache"), 1 << 30);
+    assert!(s.list().unwrap().is_empty());
+    assert_eq!(s.clear().unwrap(), 0);
+    for n in [5, 2, 12] {
+        s.ensure_nopovm(n).unwrap();
+    }
+    // A temporary file left by a build that died.
+    fs::write(
+        dir.path().join("cache/.nopovm_n7.npy.abc123.tmp"),
+        b"partial",
+    )
+    .unwrap();
+    let listed = s.list().unwrap();
+    let got: Vec<(String, u64)> = listed
+        .iter()
+        .map(|f| {
+            (
+                f.path.file_name().unwrap().to_string_lossy().into_owned(),
+                f.bytes,
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = [2, 5, 12]
+        .iter()
+        .map(|&n| {
+            (
+                format!("nopovm_n{n}.npy"),
+                Store::nopovm_file_len(n).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(s.clear().unwrap(), 3);
+    assert!(names(&dir.path().join("cache")).is_empty());
+}
+
+/// Writes the reference nopovm set of dimension n as a custom file.
+fn write_custom(path: &std::path::Path, n: usize) {
+    write_c16(path, &[n * n, n, n], &reference_dense(n)).unwrap();
+}
+
+#[test]
+fn custom_files_are_validated_once_per_path_size_and_mtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 1 << 30);
+    let good = dir.path().join("good.npy");
+    write_custom(&good, 3);
+    s.validate_custom(&good, 3).unwrap();
+    s.validate_custom(&good, 3).unwrap();
+    s.clone().validate_custom(&good, 3).unwrap();
+    assert_eq!(s.validations(), 1);
+    // A changed modification time means a new file: validated again.
+    let f = OpenOptions::new().write(true).open(&good).unwrap();
+    f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
+    drop(f);
+    s.validate_custom(&good, 3).unwrap();
+    assert_eq!(s.validations(), 2);
+
+    // Not Hermitian: Π_4[0, 1] made different from conj(Π_4[1, 0]).
+    let mut data = reference_dense(3);
+    data[4 * 9 + 1] = C64::new(0.5, 0.25);
+    let bad = dir.path().join("bad.npy");
+    write_c16(&bad, &[9, 3, 3], &data).unwrap();
+    let e1 = s.validate_custom(&bad, 3).unwrap_err();
+    let e2 = s.validate_custom(&bad, 3).unwrap_err();
+    assert_eq!(s.validations(), 3, "an invalid file is remembered too");
+    assert!(matches!(e1, StoreError::Invalid { .. }), "{e1:?}");
+    assert_eq!(e1.to_string(), e2.to_string());
+    assert!(e1.to_string().contains("bad.npy"), "{e1}");
+
+    // Too few projectors to be informationally complete by shape.
+    let small = dir.path().join("small.npy");
+    write_c16(&small, &[8, 3, 3], &reference_dense(3)[..72]).unwrap();
+    let e = s.validate_custom(&small, 3).unwrap_err().to_string();
+    assert!(
+        e.contains("shape is (8, 3, 3)") && e.contains("K >= 9"),
+        "{e}"
+    );
+    // The wrong dimension.
+    let e = s.validate_custom(&good, 2).unwrap_err().to_string();
+    assert!(e.contains("dimension 2"), "{e}");
+    // Over the budget.
+    let tight = store(dir.path(), 1000);
+    match tight.validate_custom(&good, 3) {
+        Err(StoreError::OverBudget { bytes, budget, .. }) => {
+            assert_eq!((bytes, budget), (128 + 81 * 16, 1000))
+        }
+        other => panic!("expected over budget, got {other:?}"),
+    }
+    // Missing.
+    let e = s
+        .validate_custom(&dir.path().join("none.npy"), 3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("read projector file") && e.contains("none.npy"),
+        "{e}"
+    );
+}
