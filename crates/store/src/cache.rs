@@ -44,6 +44,17 @@ pub struct ProjectorHandle {
     entry: Arc<Entry>,
 }
 
+impl std::fmt::Debug for ProjectorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectorHandle")
+            .field("design", &self.entry.design)
+            .field("n", &self.entry.n)
+            .field("bytes", &self.entry.bytes)
+            .field("path", &self.path())
+            .finish()
+    }
+}
+
 impl ProjectorHandle {
     /// The set, for the math (the fastest form: `nopovm` from kets).
     pub fn projectors(&self) -> Projectors<'_> {

@@ -169,11 +169,7 @@ fn over_budget_nopovm_runs_from_kets_and_custom_is_an_error() {
 
     let big = dir.path().join("big.npy");
     write_c16(&big, &[64, 8, 8], &reference_dense(8)).unwrap();
-    let e = cache
-        .custom(&big, 8)
-        .err()
-        .expect("over budget")
-        .to_string();
+    let e = cache.custom(&big, 8).expect_err("over budget").to_string();
     assert!(
         e.contains("over the cache budget") && e.contains("big.npy"),
         "{e}"
@@ -182,8 +178,7 @@ fn over_budget_nopovm_runs_from_kets_and_custom_is_an_error() {
     let small = custom_file(dir.path(), 1);
     let e = cache
         .custom(&small, 3)
-        .err()
-        .expect("wrong shape")
+        .expect_err("wrong shape")
         .to_string();
     assert!(e.contains("custom1.npy") && e.contains("(K, 3, 3)"), "{e}");
     // Failed loads are not cached: asking again tries again.

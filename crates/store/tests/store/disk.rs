@@ -125,7 +125,8 @@ fn verify_finds_a_flipped_data_byte() {
     // Flip the lowest mantissa bit of Π_7[1, 1] of n = 4 (a zero becomes the
     // smallest subnormal): invisible to any tolerance, not to verify.
     let path = s.nopovm_path(4);
-    let offset = 128 + (7 * 16 + 1 * 4 + 1) as u64 * 16;
+    let (k, a, b) = (7u64, 1u64, 1u64);
+    let offset = 128 + (k * 16 + a * 4 + b) * 16;
     let mut byte = [0u8];
     {
         use std::io::Read;
