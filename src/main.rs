@@ -100,7 +100,10 @@ struct CacheArgs {
 
 impl CacheArgs {
     fn store(&self) -> Store {
-        Store::new(StoreConfig::resolve(self.cache.as_deref(), self.max_cache_bytes))
+        Store::new(StoreConfig::resolve(
+            self.cache.as_deref(),
+            self.max_cache_bytes,
+        ))
     }
 }
 
@@ -171,7 +174,13 @@ fn exit(code: i32) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Worker { slot, supervisor_pid, cache, max_cache_bytes, log } => {
+        Command::Worker {
+            slot,
+            supervisor_pid,
+            cache,
+            max_cache_bytes,
+            log,
+        } => {
             let args = qst_worker::WorkerArgs {
                 slot,
                 supervisor_pid,
@@ -212,8 +221,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { workers, out, cache } => {
-            let opts = DemoOptions { out, workers, cache: cache.cache, quiet: false };
+        Command::Demo {
+            workers,
+            out,
+            cache,
+        } => {
+            let opts = DemoOptions {
+                out,
+                workers,
+                cache: cache.cache,
+                quiet: false,
+            };
             match demo(&opts) {
                 Ok((report, rows)) => {
                     print!("{}", format_table(&rows));
@@ -226,8 +244,22 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Gen { out, dims, per_dim, shots, seed } => {
-            match generate(&out, &GenSpec { dims, per_dim, shots, seed }) {
+        Command::Gen {
+            out,
+            dims,
+            per_dim,
+            shots,
+            seed,
+        } => {
+            match generate(
+                &out,
+                &GenSpec {
+                    dims,
+                    per_dim,
+                    shots,
+                    seed,
+                },
+            ) {
                 Ok(n) => {
                     println!("wrote {n} jobs to {}", out.display());
                     ExitCode::SUCCESS
@@ -253,7 +285,11 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            if bad { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if bad {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Command::Cache { action } => cache_command(action),
     }

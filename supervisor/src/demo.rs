@@ -17,7 +17,12 @@ pub const DEMO_BATCH: &str = "demo.jsonl";
 
 /// The embedded default batch.
 pub fn demo_spec() -> GenSpec {
-    GenSpec { dims: vec![2, 3, 4, 6, 8, 12, 16, 24, 32], per_dim: 4, shots: 1e5, seed: 20_240_601 }
+    GenSpec {
+        dims: vec![2, 3, 4, 6, 8, 12, 16, 24, 32],
+        per_dim: 6,
+        shots: 1e6,
+        seed: 20_240_601,
+    }
 }
 
 /// What `qst demo` takes.
@@ -75,17 +80,24 @@ fn prepare_dir(out: &Path) -> Result<(), Fatal> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(Fatal::to(format!("read the output directory {}: {e}", out.display())));
+            return Err(Fatal::to(format!(
+                "read the output directory {}: {e}",
+                out.display()
+            )));
         }
     }
-    fs::create_dir_all(out)
-        .map_err(|e| Fatal::to(format!("create the output directory {}: {e}", out.display())))
+    fs::create_dir_all(out).map_err(|e| {
+        Fatal::to(format!(
+            "create the output directory {}: {e}",
+            out.display()
+        ))
+    })
 }
 
 /// Per-dimension rows from `results.jsonl`.
 pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
-    let f = File::open(results)
-        .map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
+    let f =
+        File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
     #[derive(Default)]
     struct Acc {
         jobs: u64,
@@ -96,8 +108,12 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
     let mut by_dim: BTreeMap<usize, Acc> = BTreeMap::new();
     for line in BufReader::new(f).lines() {
         let line = line.map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        let Some(dim) = v.get("dim").and_then(|d| d.as_u64()) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let Some(dim) = v.get("dim").and_then(|d| d.as_u64()) else {
+            continue;
+        };
         let a = by_dim.entry(dim as usize).or_default();
         a.jobs += 1;
         if v.get("status").and_then(|s| s.as_str()) == Some("ok") {
@@ -127,8 +143,12 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
 
 /// The table `qst demo` prints.
 pub fn format_table(rows: &[DimRow]) -> String {
-    let mut s = format!("{:>5}  {:>5}  {:>5}  {:>13}  {:>12}\n", "dim", "jobs", "ok", "mean fidelity", "mean seconds");
-    let opt = |x: Option<f64>, prec: usize| x.map_or_else(|| "-".to_string(), |v| format!("{v:.prec$}"));
+    let mut s = format!(
+        "{:>5}  {:>5}  {:>5}  {:>13}  {:>12}\n",
+        "dim", "jobs", "ok", "mean fidelity", "mean seconds"
+    );
+    let opt =
+        |x: Option<f64>, prec: usize| x.map_or_else(|| "-".to_string(), |v| format!("{v:.prec$}"));
     for r in rows {
         s += &format!(
             "{:>5}  {:>5}  {:>5}  {:>13}  {:>12}\n",
@@ -153,10 +173,14 @@ mod tests {
         fs::write(
             &p,
             concat!(
-                r#"{"line":2,"id":"a","status":"ok","dim":2,"fidelity":0.9,"seconds":1.0}"#, "\n",
-                r#"{"line":3,"id":"b","status":"ok","dim":2,"fidelity":0.7,"seconds":3.0}"#, "\n",
-                r#"{"line":4,"id":"c","status":"error","dim":4,"error":"x"}"#, "\n",
-                r#"{"line":5,"id":null,"status":"error","error":"not JSON"}"#, "\n",
+                r#"{"line":2,"id":"a","status":"ok","dim":2,"fidelity":0.9,"seconds":1.0}"#,
+                "\n",
+                r#"{"line":3,"id":"b","status":"ok","dim":2,"fidelity":0.7,"seconds":3.0}"#,
+                "\n",
+                r#"{"line":4,"id":"c","status":"error","dim":4,"error":"x"}"#,
+                "\n",
+                r#"{"line":5,"id":null,"status":"error","error":"not JSON"}"#,
+                "\n",
             ),
         )
         .unwrap();
@@ -165,7 +189,10 @@ mod tests {
         assert_eq!((rows[0].dim, rows[0].jobs, rows[0].ok), (2, 2, 2));
         assert!((rows[0].mean_fidelity.unwrap() - 0.8).abs() < 1e-12);
         assert!((rows[0].mean_seconds.unwrap() - 2.0).abs() < 1e-12);
-        assert_eq!((rows[1].dim, rows[1].jobs, rows[1].ok, rows[1].mean_fidelity), (4, 1, 0, None));
+        assert_eq!(
+            (rows[1].dim, rows[1].jobs, rows[1].ok, rows[1].mean_fidelity),
+            (4, 1, 0, None)
+        );
         let t = format_table(&rows);
         assert!(t.lines().nth(1).unwrap().contains("0.80000"), "{t}");
     }

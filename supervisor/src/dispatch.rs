@@ -24,7 +24,10 @@ impl BinKey {
             ProjectorSpec::Nopovm => "nopovm".to_string(),
             ProjectorSpec::Custom { path } => format!("custom:{}", path.display()),
         };
-        BinKey { dim: Reverse(job.dim), set }
+        BinKey {
+            dim: Reverse(job.dim),
+            set,
+        }
     }
 }
 
@@ -71,14 +74,20 @@ impl Dispatcher {
     pub fn push(&mut self, job: Job) {
         self.jobs += 1;
         self.bytes += job_bytes(&job);
-        self.bins.entry(BinKey::of(&job)).or_default().push_back(job);
+        self.bins
+            .entry(BinKey::of(&job))
+            .or_default()
+            .push_back(job);
     }
 
     /// Puts back a job to be retried first.
     pub fn push_front(&mut self, job: Job) {
         self.jobs += 1;
         self.bytes += job_bytes(&job);
-        self.bins.entry(BinKey::of(&job)).or_default().push_front(job);
+        self.bins
+            .entry(BinKey::of(&job))
+            .or_default()
+            .push_front(job);
     }
 
     /// The next job for a worker that has served the bins `mine`, while
@@ -105,7 +114,10 @@ impl Dispatcher {
     pub fn drain(&mut self) -> Vec<Job> {
         self.jobs = 0;
         self.bytes = 0;
-        std::mem::take(&mut self.bins).into_values().flatten().collect()
+        std::mem::take(&mut self.bins)
+            .into_values()
+            .flatten()
+            .collect()
     }
 }
 
@@ -130,7 +142,10 @@ mod tests {
     }
 
     fn key(dim: usize) -> BinKey {
-        BinKey { dim: Reverse(dim), set: "nopovm".into() }
+        BinKey {
+            dim: Reverse(dim),
+            set: "nopovm".into(),
+        }
     }
 
     #[test]

@@ -55,12 +55,27 @@ mod tests {
 
     #[test]
     fn messages_read_as_one_sentence() {
-        assert_eq!(worker_died(4, "signal 9"), "worker died 4 times on this job: signal 9");
-        assert_eq!(worker_died(1, "signal 9"), "worker died 1 time on this job: signal 9");
-        assert_eq!(Fatal::to("read batch x: gone").to_string(), "failed to read batch x: gone");
-        let st = std::process::Command::new("sh").args(["-c", "kill -9 $$"]).status().unwrap();
+        assert_eq!(
+            worker_died(4, "signal 9"),
+            "worker died 4 times on this job: signal 9"
+        );
+        assert_eq!(
+            worker_died(1, "signal 9"),
+            "worker died 1 time on this job: signal 9"
+        );
+        assert_eq!(
+            Fatal::to("read batch x: gone").to_string(),
+            "failed to read batch x: gone"
+        );
+        let st = std::process::Command::new("sh")
+            .args(["-c", "kill -9 $$"])
+            .status()
+            .unwrap();
         assert_eq!(describe_exit(&st), "signal 9");
-        let st = std::process::Command::new("sh").args(["-c", "exit 3"]).status().unwrap();
+        let st = std::process::Command::new("sh")
+            .args(["-c", "exit 3"])
+            .status()
+            .unwrap();
         assert_eq!(describe_exit(&st), "exit status 3");
     }
 }

@@ -22,11 +22,21 @@ use crate::errors::describe_exit;
 #[derive(Debug)]
 pub enum WorkerEvent {
     /// A frame from the worker of `slot`, incarnation `incarnation`.
-    Frame { slot: usize, incarnation: u64, msg: FromWorker },
+    Frame {
+        slot: usize,
+        incarnation: u64,
+        msg: FromWorker,
+    },
     /// The worker's pipe ended and the process was reaped: `how` is
     /// `signal 9`, `exit status 0`, …; `stream_error` says if the stream was
     /// torn or undecodable rather than closed cleanly.
-    Exited { slot: usize, incarnation: u64, how: String, clean: bool, stream_error: Option<String> },
+    Exited {
+        slot: usize,
+        incarnation: u64,
+        how: String,
+        clean: bool,
+        stream_error: Option<String>,
+    },
 }
 
 /// How to start workers.
@@ -106,31 +116,49 @@ impl Spawner {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err("start a worker: its pipes were not created".to_string());
         };
-        let reader = std::thread::Builder::new().name(format!("worker-{slot}")).spawn(move || {
-            let mut out = BufReader::new(stdout);
-            let stream_error = loop {
-                match read_frame::<_, FromWorker>(&mut out) {
-                    Ok(Some(msg)) => {
-                        if tx.send(wrap(WorkerEvent::Frame { slot, incarnation, msg })).is_err() {
-                            break None;
+        let reader = std::thread::Builder::new()
+            .name(format!("worker-{slot}"))
+            .spawn(move || {
+                let mut out = BufReader::new(stdout);
+                let stream_error = loop {
+                    match read_frame::<_, FromWorker>(&mut out) {
+                        Ok(Some(msg)) => {
+                            if tx
+                                .send(wrap(WorkerEvent::Frame {
+                                    slot,
+                                    incarnation,
+                                    msg,
+                                }))
+                                .is_err()
+                            {
+                                break None;
+                            }
                         }
+                        Ok(None) => break None,
+                        Err(e) => break Some(e.to_string()),
                     }
-                    Ok(None) => break None,
-                    Err(e) => break Some(e.to_string()),
-                }
-            };
-            drop(out);
-            let (how, clean) = match child.wait() {
-                Ok(st) => (describe_exit(&st), st.success()),
-                Err(e) => (format!("an unknown status (waitpid failed: {e})"), false),
-            };
-            let _ = tx.send(wrap(WorkerEvent::Exited { slot, incarnation, how, clean, stream_error }));
-        });
+                };
+                drop(out);
+                let (how, clean) = match child.wait() {
+                    Ok(st) => (describe_exit(&st), st.success()),
+                    Err(e) => (format!("an unknown status (waitpid failed: {e})"), false),
+                };
+                let _ = tx.send(wrap(WorkerEvent::Exited {
+                    slot,
+                    incarnation,
+                    how,
+                    clean,
+                    stream_error,
+                }));
+            });
         if let Err(e) = reader {
             // Without its reader the worker cannot be heard: stop it.
             crate::platform::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
             return Err(format!("start the reader thread of worker {slot}: {e}"));
         }
-        Ok(WorkerProc { pid, stdin: BufWriter::new(stdin) })
+        Ok(WorkerProc {
+            pid,
+            stdin: BufWriter::new(stdin),
+        })
     }
 }

@@ -35,7 +35,15 @@ impl Progress {
             None
         };
         let now = Instant::now();
-        Progress { total, done: 0, failed: 0, started: now, last_line: now, bar, quiet }
+        Progress {
+            total,
+            done: 0,
+            failed: 0,
+            started: now,
+            last_line: now,
+            bar,
+            quiet,
+        }
     }
 
     /// One job ended.
@@ -65,7 +73,11 @@ impl Progress {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = self.done as f64 / secs;
         let left = self.total.saturating_sub(self.done) as f64;
-        let eta = if rate > 0.0 { format!("{:.0} s", left / rate) } else { "unknown".into() };
+        let eta = if rate > 0.0 {
+            format!("{:.0} s", left / rate)
+        } else {
+            "unknown".into()
+        };
         format!(
             "qst: {}/{} jobs done, {} failed, {:.1} jobs/s, ETA {eta}",
             self.done, self.total, self.failed, rate

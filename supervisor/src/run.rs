@@ -87,10 +87,10 @@ impl RunOptions {
         match &self.out {
             Some(o) => o.clone(),
             None => {
-                let stem = self.batch.file_stem().map_or_else(
-                    || "batch".to_string(),
-                    |s| s.to_string_lossy().into_owned(),
-                );
+                let stem = self
+                    .batch
+                    .file_stem()
+                    .map_or_else(|| "batch".to_string(), |s| s.to_string_lossy().into_owned());
                 self.batch.with_file_name(format!("{stem}.qst"))
             }
         }
@@ -98,7 +98,11 @@ impl RunOptions {
 
     /// The command line that resumes this run.
     pub fn resume_command(&self, out_dir: &Path) -> String {
-        let mut cmd = format!("qst run {} --out {} --resume", quote(&self.batch), quote(out_dir));
+        let mut cmd = format!(
+            "qst run {} --out {} --resume",
+            quote(&self.batch),
+            quote(out_dir)
+        );
         if let Some(w) = self.workers {
             cmd += &format!(" --workers {w}");
         }
@@ -121,7 +125,11 @@ impl RunOptions {
             if let Some(d) = self.csv_dim {
                 cmd += &format!(" --dim {d}");
             }
-            cmd += &format!(" --method {} --design {}", self.csv_method.as_str(), self.csv_design);
+            cmd += &format!(
+                " --method {} --design {}",
+                self.csv_method.as_str(),
+                self.csv_design
+            );
         }
         cmd
     }
@@ -129,7 +137,10 @@ impl RunOptions {
 
 fn quote(p: &Path) -> String {
     let s = p.display().to_string();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,".contains(&b))
+    {
         s
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -207,7 +218,10 @@ struct Supervisor {
 /// could not run (exit 2): nothing was started.
 pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let out_dir = std::path::absolute(opts.out_dir()).map_err(|e| {
-        Fatal::to(format!("resolve the output directory {}: {e}", opts.out_dir().display()))
+        Fatal::to(format!(
+            "resolve the output directory {}: {e}",
+            opts.out_dir().display()
+        ))
     })?;
     let mut store_config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
     store_config.dir = std::path::absolute(&store_config.dir).unwrap_or(store_config.dir);
@@ -219,11 +233,16 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         csv_design: opts.csv_design.clone(),
     };
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
-    let (writer, done_lines) = ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
+    let (writer, done_lines) =
+        ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
     let log_dir = std::path::absolute(&log_dir).unwrap_or(log_dir);
-    fs::create_dir_all(&log_dir)
-        .map_err(|e| Fatal::to(format!("create the log directory {}: {e}", log_dir.display())))?;
+    fs::create_dir_all(&log_dir).map_err(|e| {
+        Fatal::to(format!(
+            "create the log directory {}: {e}",
+            log_dir.display()
+        ))
+    })?;
     init_log(&log_dir.join("supervisor.log"))?;
     let exe = std::env::current_exe()
         .map_err(|e| Fatal::to(format!("find the qst executable to start workers: {e}")))?;
@@ -295,7 +314,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         bad_dims,
         dispatcher: Dispatcher::new(),
         slots: (0..n_slots).map(|_| Slot::default()).collect(),
-        usage: (0..n_slots).map(|slot| WorkerUsage { slot, ..Default::default() }).collect(),
+        usage: (0..n_slots)
+            .map(|slot| WorkerUsage {
+                slot,
+                ..Default::default()
+            })
+            .collect(),
         retries: HashMap::new(),
         progress: Progress::new(total, opts.quiet),
         interrupted: None,
@@ -335,9 +359,16 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         eprintln!("qst: {e}");
         exit_code = 1;
     }
-    info!("run ended written={} supervisor_peak_rss_bytes={peak}", sup.written);
+    info!(
+        "run ended written={} supervisor_peak_rss_bytes={peak}",
+        sup.written
+    );
     if let Some(sig) = sup.interrupted {
-        let name = if sig == Signal::SIGTERM as i32 { "SIGTERM" } else { "SIGINT" };
+        let name = if sig == Signal::SIGTERM as i32 {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        };
         eprintln!(
             "qst: interrupted by {name}; results so far are in {}. To resume:\n  {}",
             out_dir.display(),
@@ -347,7 +378,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     } else if exit_code == 0 && any_error(&out_dir.join(RESULTS_FILE)) {
         exit_code = 1;
     }
-    Ok(RunReport { exit_code, out_dir, interrupted: sup.interrupted, results_written: sup.written })
+    Ok(RunReport {
+        exit_code,
+        out_dir,
+        interrupted: sup.interrupted,
+        results_written: sup.written,
+    })
 }
 
 fn init_log(path: &Path) -> Result<(), Fatal> {
@@ -367,17 +403,21 @@ fn init_log(path: &Path) -> Result<(), Fatal> {
 
 /// Whether any line of `results.jsonl` is an error.
 fn any_error(results: &Path) -> bool {
-    let Ok(f) = File::open(results) else { return true };
+    let Ok(f) = File::open(results) else {
+        return true;
+    };
     BufReader::new(f).lines().map_while(Result::ok).any(|l| {
-        serde_json::from_str::<serde_json::Value>(&l)
-            .map_or(true, |v| v.get("status").and_then(|s| s.as_str()) != Some("ok"))
+        serde_json::from_str::<serde_json::Value>(&l).map_or(true, |v| {
+            v.get("status").and_then(|s| s.as_str()) != Some("ok")
+        })
     })
 }
 
 impl Supervisor {
     fn finished(&self) -> bool {
-        let stopping =
-            self.interrupted.is_some() || self.write_error.is_some() || (self.batch.is_none() && self.dispatcher.is_empty());
+        let stopping = self.interrupted.is_some()
+            || self.write_error.is_some()
+            || (self.batch.is_none() && self.dispatcher.is_empty());
         stopping && self.slots.iter().all(|s| s.proc_.is_none())
     }
 
@@ -404,7 +444,9 @@ impl Supervisor {
     /// Reads the batch into the dispatcher's window; bad lines get their error now.
     fn fill(&mut self) {
         while self.dispatcher.has_room() {
-            let Some(batch) = self.batch.as_mut() else { return };
+            let Some(batch) = self.batch.as_mut() else {
+                return;
+            };
             let Some(entry) = batch.next() else {
                 self.batch = None;
                 return;
@@ -427,10 +469,20 @@ impl Supervisor {
 
     fn spawn(&mut self, slot: usize) {
         let incarnation = self.slots[slot].incarnation + 1;
-        match self.spawner.spawn(slot, incarnation, self.tx.clone(), wrap_worker) {
+        match self
+            .spawner
+            .spawn(slot, incarnation, self.tx.clone(), wrap_worker)
+        {
             Ok(proc_) => {
-                info!("spawned slot={slot} pid={} incarnation={incarnation}", proc_.pid);
-                self.slots[slot] = Slot { incarnation, proc_: Some(proc_), ..Default::default() };
+                info!(
+                    "spawned slot={slot} pid={} incarnation={incarnation}",
+                    proc_.pid
+                );
+                self.slots[slot] = Slot {
+                    incarnation,
+                    proc_: Some(proc_),
+                    ..Default::default()
+                };
             }
             Err(e) => {
                 warn!("spawn slot={slot} failed: {e}");
@@ -481,7 +533,10 @@ impl Supervisor {
             self.send_stop(slot);
             return;
         };
-        info!("dispatch line={} id={} dim={} slot={slot}", job.line, job.id, job.dim);
+        info!(
+            "dispatch line={} id={} dim={} slot={slot}",
+            job.line, job.id, job.dim
+        );
         let s = &mut self.slots[slot];
         s.served.insert(BinKey::of(&job));
         let msg = ToWorker::Run(job);
@@ -491,16 +546,17 @@ impl Supervisor {
             // The worker is gone; its exit event retries the job.
             warn!("send to slot={slot} failed: {e}");
         }
-        s.job = Some(Running { job, started: Instant::now() });
+        s.job = Some(Running {
+            job,
+            started: Instant::now(),
+        });
     }
 
     fn send_stop(&mut self, slot: usize) {
         let s = &mut self.slots[slot];
-        if let Some(p) = s.proc_.as_mut() {
-            if !s.stopping {
-                s.stopping = true;
-                let _ = p.send(&ToWorker::Stop);
-            }
+        if let (Some(p), false) = (s.proc_.as_mut(), s.stopping) {
+            s.stopping = true;
+            let _ = p.send(&ToWorker::Stop);
         }
     }
 
@@ -514,13 +570,23 @@ impl Supervisor {
 
     fn on_worker(&mut self, ev: WorkerEvent) {
         match ev {
-            WorkerEvent::Frame { slot, incarnation, msg } => {
+            WorkerEvent::Frame {
+                slot,
+                incarnation,
+                msg,
+            } => {
                 if self.slots[slot].incarnation != incarnation {
                     return;
                 }
                 self.on_frame(slot, msg);
             }
-            WorkerEvent::Exited { slot, incarnation, how, clean, stream_error } => {
+            WorkerEvent::Exited {
+                slot,
+                incarnation,
+                how,
+                clean,
+                stream_error,
+            } => {
                 if self.slots[slot].incarnation != incarnation {
                     return;
                 }
@@ -544,7 +610,10 @@ impl Supervisor {
                     return;
                 };
                 if run.job.line != line {
-                    warn!("slot={slot} reported line={line} but runs line={}", run.job.line);
+                    warn!(
+                        "slot={slot} reported line={line} but runs line={}",
+                        run.job.line
+                    );
                 }
                 self.retries.remove(&run.job.line);
                 let rec = match outcome {
@@ -565,13 +634,18 @@ impl Supervisor {
                 }
                 self.dispatch(slot);
             }
-            FromWorker::Usage { peak_rss_bytes, pss_bytes } => {
+            FromWorker::Usage {
+                peak_rss_bytes,
+                pss_bytes,
+            } => {
                 let u = &mut self.usage[slot];
                 u.peak_rss_bytes = u.peak_rss_bytes.max(peak_rss_bytes);
                 u.peak_pss_bytes = u.peak_pss_bytes.max(pss_bytes);
             }
             FromWorker::ProjectorFileBad { line, reason } => {
-                let Some(run) = self.slots[slot].job.take() else { return };
+                let Some(run) = self.slots[slot].job.take() else {
+                    return;
+                };
                 warn!("slot={slot} line={line}: projector file failed its checks: {reason}");
                 self.progress_note(&format!(
                     "qst: job {}: projector file failed its checks ({reason}); rebuilding it",
@@ -583,7 +657,10 @@ impl Supervisor {
                 let rebuilt = self.store.ensure_nopovm(run.job.dim);
                 match rebuilt {
                     Ok(_) if tries <= self.opts.max_retries.max(1) => {
-                        info!("rebuilt dim={} after a bad file; retrying line={line}", run.job.dim);
+                        info!(
+                            "rebuilt dim={} after a bad file; retrying line={line}",
+                            run.job.dim
+                        );
                         self.dispatcher.push_front(run.job);
                     }
                     Ok(_) => {
@@ -634,9 +711,15 @@ impl Supervisor {
             self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
             if timed_out {
                 let secs = self.opts.job_timeout.unwrap_or(0.0);
-                self.record(ResultRecord::job_error(&run.job, errors::job_timed_out(secs)));
+                self.record(ResultRecord::job_error(
+                    &run.job,
+                    errors::job_timed_out(secs),
+                ));
             } else if self.hard_stop {
-                info!("line={} left without a result (stopped by a second signal)", run.job.line);
+                info!(
+                    "line={} left without a result (stopped by a second signal)",
+                    run.job.line
+                );
             } else {
                 let tries = self.retries.entry(run.job.line).or_insert(0);
                 *tries += 1;
@@ -646,7 +729,10 @@ impl Supervisor {
                     let msg = errors::worker_died(tries, &how);
                     self.record(ResultRecord::job_error(&run.job, msg));
                 } else {
-                    info!("line={} retry {tries} after its worker died with {how}", run.job.line);
+                    info!(
+                        "line={} retry {tries} after its worker died with {how}",
+                        run.job.line
+                    );
                     self.dispatcher.push_front(run.job);
                 }
             }
@@ -692,14 +778,19 @@ impl Supervisor {
         let now = Instant::now();
         for (slot, s) in self.slots.iter_mut().enumerate() {
             let Some(p) = &s.proc_ else { continue };
-            if let (Some(limit), Some(run), false) = (self.opts.job_timeout, &s.job, s.timed_out) {
-                if run.started.elapsed().as_secs_f64() > limit {
-                    warn!("line={} id={} over --job-timeout {limit} s: stopping slot={slot}", run.job.line, run.job.id);
-                    s.timed_out = true;
-                    s.stopping = true;
-                    s.kill_at = Some(now + TERM_GRACE);
-                    platform::signal_group(p.pid, Signal::SIGTERM);
-                }
+            let over = match (self.opts.job_timeout, &s.job, s.timed_out) {
+                (Some(limit), Some(run), false) => run.started.elapsed().as_secs_f64() > limit,
+                _ => false,
+            };
+            if let (true, Some(run)) = (over, &s.job) {
+                warn!(
+                    "line={} id={} over --job-timeout: stopping slot={slot}",
+                    run.job.line, run.job.id
+                );
+                s.timed_out = true;
+                s.stopping = true;
+                s.kill_at = Some(now + TERM_GRACE);
+                platform::signal_group(p.pid, Signal::SIGTERM);
             }
             if s.kill_at.is_some_and(|t| now >= t) {
                 s.kill_at = None;

@@ -19,10 +19,26 @@ fn s(p: &Path) -> &str {
 fn assert_one_ok_result_per_line(out: &Path, batch: &Path) {
     let by_line = results_by_line(out);
     let lines: BTreeSet<u64> = job_lines(batch).into_iter().collect();
-    assert_eq!(by_line.keys().copied().collect::<BTreeSet<_>>(), lines, "result lines differ from job lines");
+    assert_eq!(
+        by_line.keys().copied().collect::<BTreeSet<_>>(),
+        lines,
+        "result lines differ from job lines"
+    );
     for r in by_line.values() {
         assert_eq!(r["status"], "ok", "{r}");
     }
+}
+
+/// Waits until the two workers' logs show that both `ids` have started.
+fn poll_slow_jobs_started(logs: &Path, ids: &[&str]) {
+    poll("the slow jobs to start", LONG, || {
+        let started: Vec<String> = (0..2)
+            .flat_map(|i| started_jobs(&logs.join(format!("worker-{i}.log"))))
+            .collect();
+        ids.iter()
+            .all(|id| started.iter().any(|s| s == id))
+            .then_some(())
+    });
 }
 
 #[test]
@@ -30,7 +46,16 @@ fn kill9_of_random_workers_loses_no_job() {
     let t = Tmp::new();
     let batch = t.generate("b.jsonl", "24,32", 100, 5);
     let out = t.join("out");
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "2", "--max-retries", "1000"]);
+    let mut run = t.spawn(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "2",
+        "--max-retries",
+        "1000",
+    ]);
     let sup = run.pid();
     let mut kills = 0;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -53,7 +78,9 @@ fn kill9_of_random_workers_loses_no_job() {
         if kill(Pid::from_raw(victim as i32), Signal::SIGKILL).is_ok() {
             kills += 1;
         }
-        poll("the killed worker to be gone", LONG, || (!alive(victim)).then_some(()));
+        poll("the killed worker to be gone", LONG, || {
+            (!alive(victim)).then_some(())
+        });
         // Let some work happen between kills.
         let before = result_count(&out);
         poll("progress after a kill", LONG, || {
@@ -62,10 +89,15 @@ fn kill9_of_random_workers_loses_no_job() {
         });
     }
     let st = run.wait(LONG);
-    assert!(kills >= 10, "only {kills} workers were killed before the batch ended");
+    assert!(
+        kills >= 10,
+        "only {kills} workers were killed before the batch ended"
+    );
     assert!(st.success(), "qst run: {st:?} {}", run.stderr_text());
     assert_one_ok_result_per_line(&out, &batch);
-    let starts: usize = (0..2).map(|slot| worker_pids(&out.join(format!("logs/worker-{slot}.log"))).len()).sum();
+    let starts: usize = (0..2)
+        .map(|slot| worker_pids(&out.join(format!("logs/worker-{slot}.log"))).len())
+        .sum();
     assert!(starts >= 2 + 10, "{starts} worker starts for {kills} kills");
 }
 
@@ -80,22 +112,48 @@ fn sigint_and_sigterm_then_resume_equal_an_uninterrupted_run() {
     let out = t.join("parts");
     // SIGINT after a few results: exit 130 and the command that resumes.
     let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "2"]);
-    poll("4 results", LONG, || (result_count(&out) >= 4).then_some(()));
+    poll("4 results", LONG, || {
+        (result_count(&out) >= 4).then_some(())
+    });
     run.signal(Signal::SIGINT);
     assert_eq!(run.wait(LONG).code(), Some(130), "{}", run.stderr_text());
     let said = run.stderr_text();
-    assert!(said.contains("--resume") && said.contains(s(&out)), "no resume command in {said:?}");
+    assert!(
+        said.contains("--resume") && said.contains(s(&out)),
+        "no resume command in {said:?}"
+    );
     let after_first = result_count(&out);
-    assert!(after_first < job_lines(&batch).len(), "the interrupted run finished everything");
+    assert!(
+        after_first < job_lines(&batch).len(),
+        "the interrupted run finished everything"
+    );
 
     // Resume, then SIGTERM further on: exit 143.
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "2", "--resume"]);
-    poll("more results", LONG, || (result_count(&out) >= after_first + 4).then_some(()));
+    let mut run = t.spawn(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "2",
+        "--resume",
+    ]);
+    poll("more results", LONG, || {
+        (result_count(&out) >= after_first + 4).then_some(())
+    });
     run.signal(Signal::SIGTERM);
     assert_eq!(run.wait(LONG).code(), Some(143), "{}", run.stderr_text());
 
     // Resume to the end.
-    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "2", "--resume"]);
+    let o = t.run(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "2",
+        "--resume",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     assert_one_ok_result_per_line(&out, &batch);
@@ -104,13 +162,25 @@ fn sigint_and_sigterm_then_resume_equal_an_uninterrupted_run() {
     assert_eq!(a.len(), b.len());
     for (line, ra) in &a {
         let rb = &b[line];
-        for key in ["id", "status", "dim", "method", "iterations", "converged", "rho"] {
+        for key in [
+            "id",
+            "status",
+            "dim",
+            "method",
+            "iterations",
+            "converged",
+            "rho",
+        ] {
             assert_eq!(ra[key], rb[key], "line {line}: {key}");
         }
         let n = ra["dim"].as_u64().unwrap() as usize;
         let ma = qst_npy::read_matrix(&whole.join(ra["rho"].as_str().unwrap()), n).unwrap();
         let mb = qst_npy::read_matrix(&out.join(rb["rho"].as_str().unwrap()), n).unwrap();
-        let d = ma.iter().zip(&mb).map(|(x, y)| (x - y).norm()).fold(0.0, f64::max);
+        let d = ma
+            .iter()
+            .zip(&mb)
+            .map(|(x, y)| (x - y).norm())
+            .fold(0.0, f64::max);
         assert!(d < 1e-12, "line {line}: ρ differs by {d}");
     }
     // summary.csv is rebuilt from all results: a header and one row per line.
@@ -130,21 +200,31 @@ fn a_second_sigint_ends_running_jobs_at_once() {
     args.extend(SMALL_CACHE);
     let mut run = t.spawn(&args);
     let logs = out.join("logs");
-    poll("both slow jobs to start", LONG, || {
-        let started: Vec<String> =
-            (0..2).flat_map(|i| started_jobs(&logs.join(format!("worker-{i}.log")))).collect();
-        (started.len() == 2).then_some(())
-    });
-    let pids: Vec<u32> = (0..2).map(|i| worker_pids(&logs.join(format!("worker-{i}.log")))[0]).collect();
+    poll_slow_jobs_started(&logs, &["slow-a", "slow-b"]);
+    let pids: Vec<u32> = (0..2)
+        .map(|i| worker_pids(&logs.join(format!("worker-{i}.log")))[0])
+        .collect();
     run.signal(Signal::SIGINT);
     poll("the supervisor to take the first signal", LONG, || {
-        read(&logs.join("supervisor.log")).contains("stop dispatching").then_some(())
+        read(&logs.join("supervisor.log"))
+            .contains("stop dispatching")
+            .then_some(())
     });
     run.signal(Signal::SIGINT);
     assert_eq!(run.wait(LONG).code(), Some(130), "{}", run.stderr_text());
-    assert_eq!(result_count(&out), 0, "stopped jobs must have no result (they run on --resume)");
+    // The quick jobs ran before; the stopped slow ones have no result (they run on --resume).
+    let ids: Vec<String> = results(&out)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !ids.iter().any(|id| id.starts_with("slow")),
+        "stopped jobs got results: {ids:?}"
+    );
     for pid in pids {
-        poll("the stopped worker to be gone", LONG, || (!alive(pid)).then_some(()));
+        poll("the stopped worker to be gone", LONG, || {
+            (!alive(pid)).then_some(())
+        });
     }
 }
 
@@ -154,17 +234,34 @@ fn a_worker_killed_mid_job_leaves_a_log_naming_the_job() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[slow_job("the-slow-one")]);
     let out = t.join("out");
-    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "1", "--max-retries", "0"];
+    let mut args = vec![
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "1",
+        "--max-retries",
+        "0",
+    ];
     args.extend(SMALL_CACHE);
     let mut run = t.spawn(&args);
     let log = out.join("logs/worker-0.log");
-    poll("the job to start", LONG, || (!started_jobs(&log).is_empty()).then_some(()));
+    poll("the job to start", LONG, || {
+        (!started_jobs(&log).is_empty()).then_some(())
+    });
     let pid = worker_pids(&log)[0];
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
     assert_eq!(run.wait(LONG).code(), Some(1), "{}", run.stderr_text());
     let text = read(&log);
     let last = text.lines().last().unwrap();
-    assert!(last.contains("start job=the-slow-one") && last.contains(&format!("pid={pid}")), "last line: {last}");
+    assert!(
+        last.contains("job=the-slow-one") && last.contains(&format!("pid={pid}")),
+        "last line: {last}"
+    );
+    assert!(text.contains(&format!(
+        "start job=the-slow-one line=1 dim={SLOW_DIM} method=mle"
+    )));
     let r = &results(&out)[0];
     assert_eq!(r["status"], "error");
     assert_eq!(r["error"], "worker died 1 time on this job: signal 9");
@@ -178,15 +275,32 @@ fn a_job_over_the_timeout_gets_its_error_and_the_batch_finishes() {
     lines.extend((0..6).map(|i| quick_job(&format!("q{i}"), i)));
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "2", "--job-timeout", "1"];
+    let mut args = vec![
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "2",
+        "--job-timeout",
+        "1",
+    ];
     args.extend(SMALL_CACHE);
     let o = t.run(&args);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let by_line = results_by_line(&out);
     assert_eq!(by_line.len(), 7);
     let slow = &by_line[&1];
     assert_eq!(slow["status"], "error");
-    assert!(slow["error"].as_str().unwrap().contains("--job-timeout"), "{slow}");
+    assert!(
+        slow["error"].as_str().unwrap().contains("--job-timeout"),
+        "{slow}"
+    );
     assert!((2..=7).all(|l| by_line[&l]["status"] == "ok"));
 }
 
@@ -198,23 +312,44 @@ fn a_changed_batch_on_resume_and_an_unwritable_out_exit_2() {
     let out = t.join("out");
     let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    write_lines(&batch, &[quick_job("a", 1), quick_job("b", 2), quick_job("c", 3)]);
+    write_lines(
+        &batch,
+        &[quick_job("a", 1), quick_job("b", 2), quick_job("c", 3)],
+    );
     let o = t.run(&["run", s(&batch), "--out", s(&out), "--resume"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("changed"), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(result_count(&out), 2, "a refused resume must not touch the results");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("changed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        result_count(&out),
+        2,
+        "a refused resume must not touch the results"
+    );
 
     // An output directory that cannot be created (its parent is a file).
     fs::write(t.join("a-file"), "x").unwrap();
     let logs = t.join("logs");
     let bad = t.join("a-file/out");
     let o = t.run(&["run", s(&batch), "--out", s(&bad), "--logs", s(&logs)]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let workers_logged = fs::read_dir(&logs).map_or(0, |d| d.count());
     assert_eq!(workers_logged, 0, "no worker may start");
 
     // An unreadable batch.
-    let o = t.run(&["run", s(&t.join("missing.jsonl")), "--out", s(&t.join("o2"))]);
+    let o = t.run(&[
+        "run",
+        s(&t.join("missing.jsonl")),
+        "--out",
+        s(&t.join("o2")),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!t.join("o2").exists());
 }
@@ -229,13 +364,15 @@ fn kill9_of_the_supervisor_leaves_no_worker() {
     args.extend(SMALL_CACHE);
     let mut run = t.spawn(&args);
     let logs = out.join("logs");
-    let pids = poll("both workers to run a job", LONG, || {
-        let started: usize = (0..2).map(|i| started_jobs(&logs.join(format!("worker-{i}.log"))).len()).sum();
-        (started == 2).then(|| (0..2).map(|i| worker_pids(&logs.join(format!("worker-{i}.log")))[0]).collect::<Vec<_>>())
-    });
+    poll_slow_jobs_started(&logs, &["s1", "s2"]);
+    let pids: Vec<u32> = (0..2)
+        .map(|i| worker_pids(&logs.join(format!("worker-{i}.log")))[0])
+        .collect();
     run.signal(Signal::SIGKILL);
     run.wait(LONG);
     for pid in pids {
-        poll("the orphaned worker to exit", LONG, || (!alive(pid)).then_some(()));
+        poll("the orphaned worker to exit", LONG, || {
+            (!alive(pid)).then_some(())
+        });
     }
 }

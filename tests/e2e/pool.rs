@@ -13,7 +13,11 @@ use crate::util::*;
 
 /// ρ (or any (n, n) `.npy`) as (re, im) pairs, read by the npy crate.
 fn matrix(path: &Path, n: usize) -> Vec<(f64, f64)> {
-    qst_npy::read_matrix(path, n).expect("read matrix").iter().map(|c| (c.re, c.im)).collect()
+    qst_npy::read_matrix(path, n)
+        .expect("read matrix")
+        .iter()
+        .map(|c| (c.re, c.im))
+        .collect()
 }
 
 /// Tr(ρσ) for Hermitian ρ, σ (real).
@@ -29,7 +33,11 @@ fn overlap(n: usize, rho: &[(f64, f64)], sigma: &[(f64, f64)]) -> f64 {
 }
 
 fn frobenius_distance(rho: &[(f64, f64)], sigma: &[(f64, f64)]) -> f64 {
-    rho.iter().zip(sigma).map(|(x, y)| (x.0 - y.0).powi(2) + (x.1 - y.1).powi(2)).sum::<f64>().sqrt()
+    rho.iter()
+        .zip(sigma)
+        .map(|(x, y)| (x.0 - y.0).powi(2) + (x.1 - y.1).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 #[test]
@@ -37,7 +45,14 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
     let t = Tmp::new();
     let batch = t.generate("mixed.jsonl", "2,3,4,8,16,24", 6, 11);
     let out = t.join("out");
-    let mut run = t.spawn(&["run", batch.to_str().unwrap(), "--out", out.to_str().unwrap(), "--workers", "2"]);
+    let mut run = t.spawn(&[
+        "run",
+        batch.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--workers",
+        "2",
+    ]);
     let sup = run.pid();
     let logs = out.join("logs");
     let (w0, w1) = (logs.join("worker-0.log"), logs.join("worker-1.log"));
@@ -52,10 +67,20 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
         assert_ne!(pid, sup, "a worker has the supervisor's PID");
         assert!(alive(pid), "worker {pid} is not running");
         let cmd = cmdline(pid);
-        assert_eq!(cmd.get(1).map(String::as_str), Some("worker"), "worker {pid} cmdline {cmd:?}");
-        assert!(cmd.iter().any(|a| a == &sup.to_string()), "cmdline {cmd:?} names no supervisor PID");
+        assert_eq!(
+            cmd.get(1).map(String::as_str),
+            Some("worker"),
+            "worker {pid} cmdline {cmd:?}"
+        );
+        assert!(
+            cmd.iter().any(|a| a == &sup.to_string()),
+            "cmdline {cmd:?} names no supervisor PID"
+        );
         let status = read(Path::new(&format!("/proc/{pid}/status")));
-        assert!(status.contains(&format!("PPid:\t{sup}\n")), "worker {pid} is not the supervisor's child");
+        assert!(
+            status.contains(&format!("PPid:\t{sup}\n")),
+            "worker {pid} is not the supervisor's child"
+        );
     }
     assert_ne!(pids[0], pids[1]);
     run.signal(Signal::SIGCONT);
@@ -65,7 +90,10 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
     // Exactly one result per job line, all ok.
     let by_line = results_by_line(&out);
     let lines = job_lines(&batch);
-    assert_eq!(by_line.keys().copied().collect::<BTreeSet<_>>(), lines.iter().copied().collect());
+    assert_eq!(
+        by_line.keys().copied().collect::<BTreeSet<_>>(),
+        lines.iter().copied().collect()
+    );
     let mut slots_used = BTreeSet::new();
     let mut ids_by_slot: HashMap<u64, Vec<String>> = HashMap::new();
     for r in by_line.values() {
@@ -81,14 +109,30 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
         // Independently: ρ on disk is close to the truth, and for a pure
         // truth F = Tr(ρσ).
         let rho = matrix(&out.join(r["rho"].as_str().unwrap()), n);
-        let truth = matrix(&batch.parent().unwrap().join(format!("mixed_truth/{id}.npy")), n);
-        assert!(frobenius_distance(&rho, &truth) < 0.35, "{id}: ρ far from the truth");
+        let truth = matrix(
+            &batch
+                .parent()
+                .unwrap()
+                .join(format!("mixed_truth/{id}.npy")),
+            n,
+        );
+        assert!(
+            frobenius_distance(&rho, &truth) < 0.35,
+            "{id}: ρ far from the truth"
+        );
         if (overlap(n, &truth, &truth) - 1.0).abs() < 1e-9 {
             let f2 = overlap(n, &rho, &truth);
-            assert!((f - f2).abs() < 1e-6, "{id}: fidelity {f} but Tr(ρσ) = {f2}");
+            assert!(
+                (f - f2).abs() < 1e-6,
+                "{id}: fidelity {f} but Tr(ρσ) = {f2}"
+            );
         }
     }
-    assert_eq!(slots_used, BTreeSet::from([0, 1]), "both workers should have run jobs");
+    assert_eq!(
+        slots_used,
+        BTreeSet::from([0, 1]),
+        "both workers should have run jobs"
+    );
 
     // Each worker's log names its jobs; affinity: a worker loads no more
     // projector sets than the distinct dimensions it served.
@@ -97,16 +141,34 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
         let started = started_jobs(log);
         for id in &ids_by_slot[&slot] {
             assert!(started.contains(id), "worker-{slot}.log does not name {id}");
-            assert!(text.contains(&format!("done job={id} ")), "worker-{slot}.log has no done line for {id}");
+            assert!(
+                text.contains(&format!("done job={id} ")),
+                "worker-{slot}.log has no done line for {id}"
+            );
         }
-        let dims: BTreeSet<&str> =
-            text.lines().filter(|l| l.contains(" start job=")).filter_map(|l| field(l, "dim")).collect();
-        let loads = text.lines().filter(|l| l.contains("loaded projector set")).count();
-        assert!(loads >= 1 && loads <= dims.len(), "worker-{slot}: {loads} loads for dims {dims:?}");
+        let dims: BTreeSet<&str> = text
+            .lines()
+            .filter(|l| l.contains(" start job="))
+            .filter_map(|l| field(l, "dim"))
+            .collect();
+        let loads = text
+            .lines()
+            .filter(|l| l.contains("cache miss: loaded set"))
+            .count();
+        assert!(
+            loads >= 1 && loads <= dims.len(),
+            "worker-{slot}: {loads} loads for dims {dims:?}"
+        );
     }
     // The supervisor logs one dispatch line per job.
     let sup_log = read(&logs.join("supervisor.log"));
-    assert_eq!(sup_log.lines().filter(|l| l.contains("dispatch line=")).count(), lines.len());
+    assert_eq!(
+        sup_log
+            .lines()
+            .filter(|l| l.contains("dispatch line="))
+            .count(),
+        lines.len()
+    );
 }
 
 #[test]
@@ -124,12 +186,21 @@ fn streaming_100k_jobs_keep_the_supervisor_under_200_mib() {
     fs::write(&batch, text).unwrap();
     let out = t.join("big.qst");
     let o = t.run(&["run", batch.to_str().unwrap(), "--workers", "2"]);
-    assert!(o.status.success(), "qst run failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "qst run failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(result_count(&out), 100_000);
     let summary: serde_json::Value =
         serde_json::from_str(&read(&out.join("summary.json"))).expect("summary.json");
-    let peak = summary["supervisor_peak_rss_bytes"].as_u64().expect("supervisor_peak_rss_bytes");
-    assert!(peak > 0 && peak < 200 << 20, "supervisor peak RSS {peak} bytes");
+    let peak = summary["supervisor_peak_rss_bytes"]
+        .as_u64()
+        .expect("supervisor_peak_rss_bytes");
+    assert!(
+        peak > 0 && peak < 200 << 20,
+        "supervisor peak RSS {peak} bytes"
+    );
 }
 
 /// Splits RFC 4180 text into records of fields.
@@ -176,8 +247,16 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
     let cols: Vec<Vec<f64>> = (1..=5).map(|c| test_counts(n, c, 1e6)).collect();
     let mut text = String::new();
     for k in 0..n * n {
-        let cells: Vec<String> = (0..5)
-            .map(|c| if c == 2 && k == 7 { String::new() } else { format!("{}", cols[c][k]) })
+        let cells: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(c, col)| {
+                if c == 2 && k == 7 {
+                    String::new()
+                } else {
+                    format!("{}", col[k])
+                }
+            })
             .collect();
         text += &cells.join(",");
         text += "\r\n";
@@ -185,8 +264,20 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
     let csv = t.join("lab data.csv");
     fs::write(&csv, format!("\u{feff}{text}")).unwrap();
     let out = t.join("lab.qst");
-    let o = t.run(&["run", csv.to_str().unwrap(), "--out", out.to_str().unwrap(), "--workers", "2"]);
-    assert_eq!(o.status.code(), Some(1), "one column is bad: {}", String::from_utf8_lossy(&o.stderr));
+    let o = t.run(&[
+        "run",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--workers",
+        "2",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one column is bad: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let by_line = results_by_line(&out);
     assert_eq!(by_line.len(), 5);
     for c in 1..=5u64 {
@@ -199,7 +290,10 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
         assert_eq!(r["status"], "ok", "{r}");
         let rho = matrix(&out.join(r["rho"].as_str().unwrap()), n);
         let d = frobenius_distance(&rho, &test_state(n, c));
-        assert!(d < 5e-3, "column {c}: ρ is {d} from the state that made the counts");
+        assert!(
+            d < 5e-3,
+            "column {c}: ρ is {d} from the state that made the counts"
+        );
     }
     let summary = read(&out.join("summary.csv"));
     let rows = parse_rfc4180(&summary);
@@ -210,9 +304,21 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
     );
     assert_eq!(rows.len(), 6);
     assert!(rows.iter().all(|r| r.len() == 18), "{rows:?}");
-    let err_row = rows.iter().find(|r| r[0] == "lab_data-3").expect("row of column 3");
-    assert_eq!(err_row[17], by_line[&3]["error"].as_str().unwrap(), "error field round trip");
-    assert!(rows[1..].iter().filter(|r| r[4] == "ok").all(|r| r[17].is_empty()));
+    let err_row = rows
+        .iter()
+        .find(|r| r[0] == "lab_data-3")
+        .expect("row of column 3");
+    assert_eq!(
+        err_row[17],
+        by_line[&3]["error"].as_str().unwrap(),
+        "error field round trip"
+    );
+    assert!(
+        rows[1..]
+            .iter()
+            .filter(|r| r[4] == "ok")
+            .all(|r| r[17].is_empty())
+    );
 }
 
 /// Writes the `nopovm` set of dimension n as a dense custom file, built here
@@ -257,7 +363,13 @@ fn mapping_rss_pss(pid: u32, file: &Path) -> (u64, u64) {
         if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             inside = line.trim_end().ends_with(name);
         } else if inside {
-            let kb = |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024;
+            let kb = |l: &str| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    * 1024
+            };
             if line.starts_with("Rss:") {
                 rss += kb(line);
             } else if line.starts_with("Pss:") {
@@ -277,12 +389,24 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
     let batch = t.join("custom.jsonl");
     let mut text = String::new();
     for i in 0..16 {
-        text += &job_json(&format!("c{i:02}"), n, &test_counts(n, i, 1e7), r#","projectors":"custom_n32.npy""#);
+        text += &job_json(
+            &format!("c{i:02}"),
+            n,
+            &test_counts(n, i, 1e7),
+            r#","projectors":"custom_n32.npy""#,
+        );
         text += "\n";
     }
     fs::write(&batch, text).unwrap();
     let out = t.join("out");
-    let mut run = t.spawn(&["run", batch.to_str().unwrap(), "--out", out.to_str().unwrap(), "--workers", "2"]);
+    let mut run = t.spawn(&[
+        "run",
+        batch.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--workers",
+        "2",
+    ]);
     let logs = out.join("logs");
     let (w0, w1) = (logs.join("worker-0.log"), logs.join("worker-1.log"));
     // Once each worker has finished a job (touching the whole set), freeze the
@@ -297,7 +421,10 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
     let (_, sup_pss) = mapping_rss_pss(run.pid(), &canon);
     run.signal(Signal::SIGCONT);
     for (pid, (rss, _)) in pids.iter().zip(&figures) {
-        assert!(*rss as f64 >= 0.9 * size as f64, "worker {pid} has {rss} of {size} bytes resident");
+        assert!(
+            *rss as f64 >= 0.9 * size as f64,
+            "worker {pid} has {rss} of {size} bytes resident"
+        );
     }
     let workers_pss: u64 = figures.iter().map(|f| f.1).sum();
     let total = workers_pss + sup_pss;
@@ -305,12 +432,19 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
         (workers_pss as f64) < 1.25 * size as f64,
         "two workers' PSS of the file is {workers_pss} for a {size}-byte file (not shared?)"
     );
-    assert!((total as f64) > 0.75 * size as f64 && (total as f64) < 1.25 * size as f64, "total PSS {total}");
+    assert!(
+        (total as f64) > 0.75 * size as f64 && (total as f64) < 1.25 * size as f64,
+        "total PSS {total}"
+    );
     let st = run.wait(LONG);
     assert!(st.success(), "qst run failed: {}", run.stderr_text());
     let res = results(&out);
     assert_eq!(res.len(), 16);
-    assert!(res.iter().all(|r| r["status"] == "ok" && r["design"] == "custom"), "{res:?}");
+    assert!(
+        res.iter()
+            .all(|r| r["status"] == "ok" && r["design"] == "custom"),
+        "{res:?}"
+    );
 }
 
 #[test]
@@ -319,10 +453,19 @@ fn demo_prints_its_table_and_exits_0() {
     let out = t.join("demo");
     let o = t.run(&["demo", "--workers", "2", "--out", out.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "qst demo failed: {}{}", stdout, String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "qst demo failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut lines = stdout.lines();
     let header = lines.next().unwrap();
-    assert!(header.contains("dim") && header.contains("mean fidelity") && header.contains("mean seconds"));
+    assert!(
+        header.contains("dim")
+            && header.contains("mean fidelity")
+            && header.contains("mean seconds")
+    );
     let mut dims = Vec::new();
     for line in lines.by_ref().take_while(|l| !l.starts_with("results:")) {
         let cells: Vec<&str> = line.split_whitespace().collect();
@@ -334,6 +477,12 @@ fn demo_prints_its_table_and_exits_0() {
     }
     assert_eq!(dims.first(), Some(&2));
     assert_eq!(dims.last(), Some(&32));
-    assert!(stdout.contains(&format!("results: {}", out.display())), "{stdout}");
-    assert_eq!(result_count(&out), dims.len() * 4);
+    assert!(
+        stdout.contains(&format!("results: {}", out.display())),
+        "{stdout}"
+    );
+    assert_eq!(
+        result_count(&out),
+        dims.len() * qst_supervisor::demo::demo_spec().per_dim
+    );
 }

@@ -33,7 +33,9 @@ impl Tmp {
         } else {
             tempfile::Builder::new().prefix("qst-e2e-").tempdir()
         };
-        Tmp { dir: dir.expect("create a temp dir") }
+        Tmp {
+            dir: dir.expect("create a temp dir"),
+        }
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -44,12 +46,17 @@ impl Tmp {
     /// `qst ARGS` with `QST_CACHE_DIR` set to this directory's `cache/`.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(qst_bin());
-        c.args(args).env("QST_CACHE_DIR", self.join("cache")).current_dir(self.path());
+        c.args(args)
+            .env("QST_CACHE_DIR", self.join("cache"))
+            .current_dir(self.path());
         c
     }
     /// Runs qst to the end.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().expect("run qst")
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qst")
     }
     /// Starts qst in the background; its stderr goes to `stderr-<n>.txt`.
     pub fn spawn(&self, args: &[&str]) -> Running {
@@ -63,7 +70,10 @@ impl Tmp {
             .stderr(err)
             .spawn()
             .expect("start qst");
-        Running { child: Some(child), stderr: err_path }
+        Running {
+            child: Some(child),
+            stderr: err_path,
+        }
     }
     /// `qst gen` into `name`, returning its path.
     pub fn generate(&self, name: &str, dims: &str, per_dim: usize, seed: u64) -> PathBuf {
@@ -81,7 +91,11 @@ impl Tmp {
             "--seed",
             &seed.to_string(),
         ]);
-        assert!(out.status.success(), "qst gen failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "qst gen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         path
     }
 }
@@ -115,7 +129,10 @@ impl Running {
                 let _ = child.kill();
                 let _ = child.wait();
                 self.child = None;
-                panic!("qst did not exit within {limit:?}; stderr: {}", self.stderr_text());
+                panic!(
+                    "qst did not exit within {limit:?}; stderr: {}",
+                    self.stderr_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -155,7 +172,9 @@ pub const LONG: Duration = Duration::from_secs(300);
 /// Every line of `out/results.jsonl`, parsed (a torn last line is skipped).
 pub fn results(out: &Path) -> Vec<Value> {
     let text = fs::read_to_string(out.join("results.jsonl")).unwrap_or_default();
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Complete lines in `out/results.jsonl`.
@@ -168,7 +187,10 @@ pub fn results_by_line(out: &Path) -> HashMap<u64, Value> {
     let mut m = HashMap::new();
     for r in results(out) {
         let line = r["line"].as_u64().expect("line");
-        assert!(m.insert(line, r.clone()).is_none(), "line {line} has two results");
+        assert!(
+            m.insert(line, r.clone()).is_none(),
+            "line {line} has two results"
+        );
     }
     m
 }
@@ -190,7 +212,8 @@ pub fn read(p: &Path) -> String {
 
 /// `key=value` of a log line.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// PIDs of the workers a slot's log says started, in order.
@@ -216,7 +239,9 @@ pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the parenthesized command name.
-            let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
         Err(_) => false,
@@ -226,13 +251,19 @@ pub fn alive(pid: u32) -> bool {
 /// The direct children of `pid` that are alive.
 pub fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(dir) = fs::read_dir("/proc") else { return out };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
         let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let mut it = rest.split_whitespace();
         let state = it.next();
         let ppid = it.next().and_then(|p| p.parse::<u32>().ok());
@@ -274,7 +305,10 @@ pub fn nopovm_probs(n: usize, rho: &[(f64, f64)]) -> Vec<f64> {
 /// A JSON Lines job line.
 pub fn job_json(id: &str, n: usize, counts: &[f64], extra: &str) -> String {
     let counts: Vec<String> = counts.iter().map(|c| format!("{c}")).collect();
-    format!(r#"{{"id":"{id}","dim":{n},"counts":[{}]{extra}}}"#, counts.join(","))
+    format!(
+        r#"{{"id":"{id}","dim":{n},"counts":[{}]{extra}}}"#,
+        counts.join(",")
+    )
 }
 
 /// A deterministic mixed state: ρ ∝ diag(1..n) plus a coherence between

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use qst_math::{C64, Mat, MleOptions};
-use qst_shared::{FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame};
+use qst_shared::{
+    FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame,
+};
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
 
@@ -51,7 +53,10 @@ pub fn run(args: &WorkerArgs) -> i32 {
     }
     faer::set_global_parallelism(faer::Par::Seq);
     let pid = std::process::id();
-    info!("worker started slot={} pid={pid} supervisor={}", args.slot, args.supervisor_pid);
+    info!(
+        "worker started slot={} pid={pid} supervisor={}",
+        args.slot, args.supervisor_pid
+    );
     match serve(args, pid) {
         Ok(()) => {
             info!("worker stopping slot={} pid={pid}", args.slot);
@@ -95,7 +100,10 @@ fn init_log(path: &Path) -> Result<(), String> {
 }
 
 fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
-    let store = Store::new(StoreConfig { dir: args.cache_dir.clone(), max_bytes: args.max_cache_bytes });
+    let store = Store::new(StoreConfig {
+        dir: args.cache_dir.clone(),
+        max_bytes: args.max_cache_bytes,
+    });
     let cache = ProjectorCache::new(store);
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
@@ -116,12 +124,11 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
         );
         let reply = match run_job(&cache, &job) {
             Ok(figures) => {
-                match figures.converged {
-                    Some(false) => warn!(
-                        "job={} reached max_iters={} without converging",
+                if figures.converged == Some(false) {
+                    warn!(
+                        "job={} reached max_iters={} without converging pid={pid}",
                         job.id, job.max_iters
-                    ),
-                    _ => {}
+                    );
                 }
                 info!(
                     "done job={} line={} dim={} method={} iterations={} seconds={:.6} pid={pid}",
@@ -129,18 +136,35 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
                     job.line,
                     job.dim,
                     job.method.as_str(),
-                    figures.iterations.map_or_else(|| "-".to_string(), |i| i.to_string()),
+                    figures
+                        .iterations
+                        .map_or_else(|| "-".to_string(), |i| i.to_string()),
                     figures.seconds
                 );
-                FromWorker::Done { line: job.line, outcome: Ok(figures) }
+                FromWorker::Done {
+                    line: job.line,
+                    outcome: Ok(figures),
+                }
             }
             Err(JobFailure::Job(msg)) => {
-                warn!("failed job={} line={} error={msg} pid={pid}", job.id, job.line);
-                FromWorker::Done { line: job.line, outcome: Err(msg) }
+                warn!(
+                    "failed job={} line={} error={msg} pid={pid}",
+                    job.id, job.line
+                );
+                FromWorker::Done {
+                    line: job.line,
+                    outcome: Err(msg),
+                }
             }
             Err(JobFailure::Projectors(reason)) => {
-                warn!("bad projector file job={} line={} error={reason} pid={pid}", job.id, job.line);
-                FromWorker::ProjectorFileBad { line: job.line, reason }
+                warn!(
+                    "bad projector file job={} line={} error={reason} pid={pid}",
+                    job.id, job.line
+                );
+                FromWorker::ProjectorFileBad {
+                    line: job.line,
+                    reason,
+                }
             }
         };
         write_frame(&mut output, &reply).map_err(|e| e.to_string())?;
@@ -175,17 +199,22 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     };
     if cache.stats().misses > before {
         info!(
-            "loaded projector set design={} dim={} job={}",
+            "cache miss: loaded set design={} dim={} job={} pid={}",
             job.projectors.design_name(),
             job.dim,
-            job.id
+            job.id,
+            std::process::id()
         );
     }
     let proj = handle.projectors();
     let n = job.dim;
     let (rho, iterations, converged) = match job.method {
         Method::Mle => {
-            let opts = MleOptions { max_iters: job.max_iters, tol: job.tol, fixed_iterations: false };
+            let opts = MleOptions {
+                max_iters: job.max_iters,
+                tol: job.tol,
+                fixed_iterations: false,
+            };
             let r = qst_math::mle(&proj, &job.counts, &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (r.rho, Some(r.iterations), Some(r.converged))

@@ -54,7 +54,10 @@ mod tests {
         assert!(peak >= 8 << 20, "peak {peak}");
         assert!(rss <= peak, "rss {rss} > peak {peak}");
         assert!(pss > 0 && pss <= rss, "pss {pss} rss {rss}");
-        assert_eq!(kb_field("VmHWM:\t  12 kB\nVmRSS: 3 kB\n", "VmRSS"), Some(3072));
+        assert_eq!(
+            kb_field("VmHWM:\t  12 kB\nVmRSS: 3 kB\n", "VmRSS"),
+            Some(3072)
+        );
         assert_eq!(peak_rss_bytes(Some(u32::MAX)), None);
     }
 }
