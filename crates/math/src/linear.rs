@@ -14,20 +14,23 @@ pub fn project_to_simplex(v: &mut [f64]) {
     if n == 0 {
         return;
     }
+    // Work relative to the largest value, so that huge inputs keep their
+    // differences (the largest always stays in the support: τ₁ = v_max − 1).
+    let top = v[n - 1];
+    let (mut sum, mut tau) = (0.0, -1.0);
     // Largest r such that the r largest values, shifted by τ_r, stay positive.
-    let (mut sum, mut tau) = (0.0, 0.0);
-    for r in 1..=n {
-        let x = v[n - r];
-        sum += x;
-        let t = (sum - 1.0) / r as f64;
+    for r in 2..=n {
+        let x = v[n - r] - top;
+        let t = (sum + x - 1.0) / r as f64;
         if x - t > 0.0 {
+            sum += x;
             tau = t;
         } else {
             break;
         }
     }
     for x in v.iter_mut() {
-        *x = (*x - tau).max(0.0);
+        *x = (*x - top - tau).max(0.0);
     }
 }
 
@@ -137,20 +140,27 @@ mod tests {
 
     #[test]
     fn simplex_projection_matches_bisection() {
-        let cases: [&[f64]; 6] = [
+        let cases: [&[f64]; 8] = [
             &[0.25, 0.25, 0.5],
             &[-0.3, 0.1, 1.2],
             &[-2.0, -1.0, 0.0, 3.0],
             &[0.1, 0.1, 0.1],
             &[-1e-17, 1e-17, 1.0],
             &[5.0],
+            // Huge values (a long gradient step): only differences count.
+            &[1e200, 3e204, 5e204],
+            &[-1e300, 1e300 - 1e285, 1e300],
         ];
         for v in cases {
             let mut got = v.to_vec();
             project_to_simplex(&mut got);
-            let tau = tau_bisect(v);
-            for (g, x) in got.iter().zip(v.iter()) {
-                assert!((g - (x - tau).max(0.0)).abs() < 1e-12, "{v:?} -> {got:?}");
+            if v[v.len() - 1] < 1e100 {
+                let tau = tau_bisect(v);
+                for (g, x) in got.iter().zip(v.iter()) {
+                    assert!((g - (x - tau).max(0.0)).abs() < 1e-12, "{v:?} -> {got:?}");
+                }
+            } else {
+                assert_eq!(got[v.len() - 1], 1.0, "{v:?} -> {got:?}");
             }
             assert!((got.iter().sum::<f64>() - 1.0).abs() < 1e-12);
             assert!(got.windows(2).all(|w| w[0] <= w[1]));

@@ -382,6 +382,7 @@ pub fn mle_with_scratch(
     let mut y_is_x = true;
     let mut theta = 1.0f64;
     let mut t = 1.0f64;
+    let mut t_fit = 1.0f64;
     let mut stalled = false;
     // The iterate with the smallest certificate so far (the iteration is not
     // monotone in ℓ; the certificate bounds its distance to the optimum).
@@ -471,6 +472,9 @@ pub fn mle_with_scratch(
                     let (curv, d2) =
                         curvature(g.as_ref(), s.gn.as_ref(), s.xn.as_ref(), y.as_ref());
                     if curv <= d2 / t {
+                        // The step the measured curvature would allow (∞ on
+                        // a flat stretch); the next step may grow towards it.
+                        t_fit = if curv > 0.0 { d2 / curv } else { f64::INFINITY };
                         break;
                     }
                 }
@@ -513,7 +517,10 @@ pub fn mle_with_scratch(
                     y_is_x = true;
                 }
             }
-            t *= 1.25;
+            // Grow the step: by 1.25, or up to 10× while the curvature
+            // measured on the last step allows it (a start near the boundary
+            // of the domain needs tiny steps that the iteration soon outgrows).
+            t = (t * 1.25).max(t_fit.min(t * 10.0));
         }
         // ρ = W σ W / Tr(W σ W), Hermitian; the figures at exactly that ρ.
         let tr: f64 = (0..n).map(|i| s.rb[(i, i)].re).sum();

@@ -312,3 +312,46 @@ fn non_convergence_is_reported_not_hidden() {
         7
     );
 }
+
+#[test]
+fn few_counts_and_sparse_counts_converge() {
+    // Very low counts: most c_k = 0, the optimum deep on the boundary.
+    let mut r = rng(25);
+    for case in 0..200 {
+        let n = [2, 3, 4, 5, 6, 8, 12][case % 7];
+        let truth = random_state(n, 1 + r.random_range(0..n), &mut r);
+        let p = probabilities(&Projectors::Nopovm { n }, truth.as_ref());
+        let mut counts = poisson_counts(&p, [1.0, 3.0, 10.0, 100.0][case % 4], &mut r);
+        if counts.iter().all(|&c| c == 0.0) {
+            counts[case % (n * n)] = 1.0;
+        }
+        let m = mle(&Projectors::Nopovm { n }, &counts, &MleOptions::default()).unwrap();
+        assert!(
+            m.converged,
+            "case {case} n={n}: bound {} after {}",
+            m.bound, m.iterations
+        );
+        assert_density(m.rho.as_ref(), 1e-10);
+    }
+    // A case that once stalled: seven single counts at n = 8.
+    let mut counts = vec![0.0; 64];
+    for k in [7, 13, 21, 32, 41, 42, 58] {
+        counts[k] = 1.0;
+    }
+    let m = mle(
+        &Projectors::Nopovm { n: 8 },
+        &counts,
+        &MleOptions::default(),
+    )
+    .unwrap();
+    assert!(m.converged, "bound {} after {}", m.bound, m.iterations);
+    let dense = dense_from_kets(8, &spec_kets(8));
+    let d = mle(
+        &Projectors::Dense { n: 8, data: &dense },
+        &counts,
+        &MleOptions::default(),
+    )
+    .unwrap();
+    assert!(d.converged);
+    assert!((d.log_likelihood - m.log_likelihood).abs() < 1e-6);
+}
