@@ -1,6 +1,8 @@
 //! Prints iterations, wall time and fidelity of `mle` on `nopovm` for
-//! noiseless and Poisson-noisy counts of random states, and the time per
-//! fixed iteration: `cargo run --release -p qst-math --example mle_timing -- 4 16 32 64`.
+//! noiseless and Poisson-noisy counts of random states:
+//! `cargo run --release -p qst-math --example mle_timing -- 4 16 32 64`.
+//! With `dense` among the arguments the set is passed as a dense array, so
+//! `mle` starts from I/n instead of the linear-inversion estimate.
 
 use std::time::Instant;
 
@@ -30,9 +32,21 @@ fn main() {
     } else {
         dims
     };
+    let dense_form = std::env::args().any(|a| a == "dense");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for &n in &dims {
-        let proj = Projectors::Nopovm { n };
+        let mut dense = Vec::new();
+        if dense_form {
+            dense = vec![C64::new(0.0, 0.0); n * n * n * n];
+            for (k, chunk) in dense.chunks_mut(n * n).enumerate() {
+                qst_math::nopovm_slice(n, k, chunk);
+            }
+        }
+        let proj = if dense_form {
+            Projectors::Dense { n, data: &dense }
+        } else {
+            Projectors::Nopovm { n }
+        };
         for (label, rank) in [("pure", 1), ("rank2", 2), ("full", n)] {
             let truth = random_state(n, rank, &mut rng);
             let p = probabilities(&proj, truth.as_ref());
