@@ -163,7 +163,7 @@ impl Drop for LoadingGuard<'_> {
 /// The size of the 2-sparse kets of the `nopovm` set: two complex
 /// amplitudes per projector.
 fn ket_bytes(n: usize) -> u64 {
-    (n as u64) * (n as u64) * 2 * 16
+    (n as u64).saturating_mul(n as u64).saturating_mul(32)
 }
 
 impl ProjectorCache {

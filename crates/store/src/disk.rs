@@ -81,9 +81,9 @@ fn nopovm_dim(name: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-/// The shape of the `nopovm` file of dimension n.
-fn nopovm_shape(n: usize) -> [usize; 3] {
-    [n * n, n, n]
+/// The shape of the `nopovm` file of dimension n (`None` if n² overflows).
+fn nopovm_shape(n: usize) -> Option<[usize; 3]> {
+    Some([n.checked_mul(n)?, n, n])
 }
 
 /// The little-endian bytes of Π_k of the `nopovm` set, into `bytes`.
@@ -176,7 +176,7 @@ impl Store {
 
     /// The size of the dense `nopovm` file of dimension n (header and data).
     pub fn nopovm_file_len(n: usize) -> Option<u64> {
-        qst_npy::c16_file_len(&nopovm_shape(n))
+        qst_npy::c16_file_len(&nopovm_shape(n)?)
     }
 
     /// Whether the dense `nopovm` file of dimension n fits the byte budget.
@@ -259,7 +259,7 @@ impl Store {
             Err(Unusable::Bad(reason)) => BuildAction::Rebuilt { reason },
         };
         self.build(n, &path)?;
-        let map = MappedC16::open(&path, Some(&nopovm_shape(n)))?;
+        let map = MappedC16::open(&path, Some(&[n * n, n, n]))?;
         drop(lock);
         Ok((Some(map), action))
     }
@@ -268,8 +268,7 @@ impl Store {
     /// rename). The caller holds the lock.
     fn build(&self, n: usize, path: &Path) -> Result<(), StoreError> {
         let started = Instant::now();
-        let shape = nopovm_shape(n);
-        qst_npy::write_c16_chunks(path, &shape, n * n, |k, out| {
+        qst_npy::write_c16_chunks(path, &[n * n, n, n], n * n, |k, out| {
             qst_math::nopovm_slice(n, k, out)
         })?;
         self.builds.fetch_add(1, Ordering::SeqCst);
@@ -287,7 +286,8 @@ impl Store {
     /// Opens `path` with header, dtype, shape and length checked, then
     /// spot-checks sampled slices against the formula.
     fn open_checked(&self, n: usize, path: &Path) -> Result<MappedC16, Unusable> {
-        let map = match MappedC16::open(path, Some(&nopovm_shape(n))) {
+        // Callers checked the budget, so n² fits.
+        let map = match MappedC16::open(path, Some(&[n * n, n, n])) {
             Ok(m) => m,
             Err(NpyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Unusable::Missing);
@@ -364,7 +364,9 @@ impl Store {
     }
 
     fn verify_nopovm(path: &Path, n: usize) -> Result<(), String> {
-        let map = MappedC16::open(path, Some(&nopovm_shape(n))).map_err(|e| e.reason())?;
+        let shape = nopovm_shape(n).ok_or_else(|| format!("its dimension {n} is too large"))?;
+        // Opening checks the shape against the file's length before anything is allocated.
+        let map = MappedC16::open(path, Some(&shape)).map_err(|e| e.reason())?;
         let mut values = vec![C64::new(0.0, 0.0); n * n];
         let mut bytes = Vec::with_capacity(n * n * 16);
         for k in 0..n * n {

@@ -277,3 +277,22 @@ fn custom_files_are_validated_once_per_path_size_and_mtime() {
         "{e}"
     );
 }
+
+#[test]
+fn absurd_dimensions_are_handled_without_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 1 << 30);
+    // n² overflows: no file, kets only (the math then rejects the job's counts).
+    assert_eq!(s.ensure_nopovm(1 << 33).unwrap(), Prepared::KetsOnly);
+    assert_eq!(Store::nopovm_file_len(1 << 33), None);
+    // A cache file whose name claims such a dimension is reported bad.
+    fs::write(dir.path().join("nopovm_n8589934592.npy"), b"\x93NUMPY").unwrap();
+    fs::write(dir.path().join("nopovm_n70000.npy"), b"\x93NUMPY").unwrap();
+    let reports = s.verify().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r.problem.is_some()), "{reports:?}");
+    assert!(
+        reports[1].problem.as_deref().unwrap().contains("too large"),
+        "{reports:?}"
+    );
+}
