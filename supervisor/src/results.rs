@@ -73,15 +73,19 @@ impl ResultRecord {
             rho: Some(rho),
             iterations: figures.iterations,
             converged: figures.converged,
-            log_likelihood: if ll.is_finite() { Some(ll) } else { None },
-            purity: Some(figures.purity),
-            trace: Some(figures.trace),
+            log_likelihood: if ll.is_finite() {
+                Some(no_negative_zero(ll))
+            } else {
+                None
+            },
+            purity: Some(no_negative_zero(figures.purity)),
+            trace: Some(no_negative_zero(figures.trace)),
             rank: Some(figures.rank),
-            min_eigenvalue: Some(figures.min_eigenvalue),
-            max_eigenvalue: Some(figures.max_eigenvalue),
-            eigenvalue_entropy: Some(figures.eigenvalue_entropy),
-            fidelity: figures.fidelity,
-            seconds: Some(figures.seconds),
+            min_eigenvalue: Some(no_negative_zero(figures.min_eigenvalue)),
+            max_eigenvalue: Some(no_negative_zero(figures.max_eigenvalue)),
+            eigenvalue_entropy: Some(no_negative_zero(figures.eigenvalue_entropy)),
+            fidelity: figures.fidelity.map(no_negative_zero),
+            seconds: Some(no_negative_zero(figures.seconds)),
             worker: Some(worker),
             error: None,
         }
@@ -124,6 +128,11 @@ impl ResultRecord {
             )
         })
     }
+}
+
+/// −0 (e.g. an entropy of −0·ln 1) as 0.
+fn no_negative_zero(x: f64) -> f64 {
+    if x == 0.0 { 0.0 } else { x }
 }
 
 fn finite(x: Option<f64>) -> Option<f64> {
@@ -546,6 +555,31 @@ mod tests {
         for (i, l) in lines.iter().enumerate() {
             let r: ResultRecord = serde_json::from_str(l).unwrap();
             assert_eq!(r.line, i as u64 + 1);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn resume_keeps_every_complete_line_whatever_the_cut(cut_frac in 0.0f64..1.0) {
+            let tmp = tempfile::tempdir().unwrap();
+            let batch = write_batch(tmp.path(), "x\n");
+            let out = tmp.path().join("out");
+            let (mut w, _) = ResultsWriter::open(&out, &batch, false).unwrap();
+            for line in 1..=6 {
+                w.append(&ResultRecord::error(line, Some("a,\"b\""), format!("error {line}"))).unwrap();
+            }
+            drop(w);
+            let path = out.join(RESULTS_FILE);
+            let full = fs::read(&path).unwrap();
+            let cut = ((full.len() as f64) * cut_frac) as usize;
+            fs::write(&path, &full[..cut]).unwrap();
+            let whole = full[..cut].iter().filter(|&&b| b == b'\n').count();
+            let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
+            proptest::prop_assert_eq!(done, (1..=whole as u64).collect::<HashSet<u64>>());
+            let kept = fs::read(&path).unwrap();
+            let end = full[..cut].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            proptest::prop_assert_eq!(&kept[..], &full[..end]);
         }
     }
 
