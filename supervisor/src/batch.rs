@@ -819,6 +819,80 @@ mod tests {
         }
     }
 
+    /// The `nopovm` set of n = 2 plus `extra` copies of Π = e1e1†, dense.
+    fn custom_set(extra: usize) -> Vec<qst_math::C64> {
+        use qst_math::C64;
+        let h = 1.0 / 2f64.sqrt();
+        let z = C64::new(0.0, 0.0);
+        let mut kets = vec![
+            [C64::new(1.0, 0.0), z],
+            [z, C64::new(1.0, 0.0)],
+            [C64::new(h, 0.0), C64::new(h, 0.0)],
+            [C64::new(h, 0.0), C64::new(0.0, -h)],
+        ];
+        kets.extend(std::iter::repeat_n([z, C64::new(1.0, 0.0)], extra));
+        kets.iter()
+            .flat_map(|k| {
+                [
+                    k[0] * k[0].conj(),
+                    k[0] * k[1].conj(),
+                    k[1] * k[0].conj(),
+                    k[1] * k[1].conj(),
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn custom_projector_files_are_validated_once_and_set_k() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = custom_set(1);
+        qst_npy::write_c16(&tmp.path().join("five.npy"), &[5, 2, 2], &good).unwrap();
+        let mut bad = custom_set(0);
+        bad[3] = qst_math::C64::new(-1.0, 0.0); // Π_0 = diag(1, -1): not PSD
+        qst_npy::write_c16(&tmp.path().join("bad.npy"), &[4, 2, 2], &bad).unwrap();
+        let mut p = parser(tmp.path());
+        for i in 0..3 {
+            let line =
+                format!(r#"{{"id":"c{i}","dim":2,"counts":[1,2,3,4,5],"projectors":"five.npy"}}"#);
+            let Some(Entry::Job(j)) = p.parse_line(i + 1, line.as_bytes()) else {
+                panic!("line {i}")
+            };
+            assert_eq!(
+                j.projectors,
+                ProjectorSpec::Custom {
+                    path: tmp.path().join("five.npy")
+                }
+            );
+            assert_eq!(j.counts.len(), 5);
+        }
+        let r = err_of(p.parse_line(
+            4,
+            br#"{"id":"c4","dim":2,"counts":[1,2,3,4],"projectors":"five.npy"}"#,
+        ));
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap()
+                .contains("field counts has 4 entries, but the custom projector set needs 5")
+        );
+        assert_eq!(r.design.as_deref(), Some("custom"));
+        for i in 5..7 {
+            let line =
+                format!(r#"{{"id":"c{i}","dim":2,"counts":[1,2,3,4],"projectors":"bad.npy"}}"#);
+            let r = err_of(p.parse_line(i, line.as_bytes()));
+            let msg = r.error.unwrap();
+            assert!(
+                msg.contains("field projectors") && msg.contains("semidefinite"),
+                "{msg}"
+            );
+        }
+        let r = err_of(p.parse_line(8, br#"{"id":"c8","dim":2,"counts":[1,2,3,4,5],"projectors":"five.npy","design":"nopovm"}"#));
+        assert!(r.error.unwrap().contains("field design"));
+        // Two files, each validated once, however many jobs name them.
+        assert_eq!(p.store.validations(), 2);
+    }
+
     #[test]
     fn error_records_carry_what_is_known() {
         let tmp = tempfile::tempdir().unwrap();
