@@ -376,3 +376,50 @@ fn kill9_of_the_supervisor_leaves_no_worker() {
         });
     }
 }
+
+#[test]
+fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    // Dimension 48 runs first (largest first; 400 iterations each, as its
+    // tolerance is out of reach); dimension 3's file is prebuilt, then damaged
+    // before the worker first needs it.
+    let slow = r#","max_iters":400,"tol":1e-300"#;
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| job_json(&format!("big{i}"), 48, &test_counts(48, i, 1e7), slow))
+        .collect();
+    lines.extend((0..3).map(|i| job_json(&format!("small{i}"), 3, &test_counts(3, i, 1e6), "")));
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    let log = out.join("logs/worker-0.log");
+    poll("the first job to start", LONG, || {
+        (!started_jobs(&log).is_empty()).then_some(())
+    });
+    let file = t.join("cache/nopovm_n3.npy");
+    let len = fs::metadata(&file).expect("prebuilt file").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 16)
+        .unwrap();
+    let st = run.wait(LONG);
+    assert!(st.success(), "{}", run.stderr_text());
+    assert_one_ok_result_per_line(&out, &batch);
+    assert!(
+        started_jobs(&log).first().unwrap().starts_with("big"),
+        "dimension 48 must run first"
+    );
+    assert!(
+        read(&log).contains("failed its checks"),
+        "the bad file was not reported"
+    );
+    assert_eq!(
+        fs::metadata(&file).unwrap().len(),
+        len,
+        "the file was not rebuilt"
+    );
+    let v = t.run(&["cache", "verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
