@@ -185,8 +185,12 @@ mod tests {
             d.push(job(n, 64));
             n += 1;
         }
-        // 64² counts of 8 bytes each: the byte bound stops it first.
-        assert!(n as usize * 64 * 64 * 8 >= WINDOW_BYTES && (n as usize) < WINDOW_JOBS);
+        // 64² counts of 8 bytes each: the byte bound stops it first, at the
+        // first job that reaches it.
+        let each = job_bytes(&job(0, 64));
+        assert!(each > 64 * 64 * 8);
+        assert_eq!(n as usize, WINDOW_BYTES.div_ceil(each));
+        assert!((n as usize) < WINDOW_JOBS);
         assert_eq!(d.drain().len(), n as usize);
         assert!(d.has_room());
     }

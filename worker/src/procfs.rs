@@ -48,12 +48,13 @@ mod tests {
         // Touch 8 MiB so the figures are well above zero.
         let v = vec![1u8; 8 << 20];
         assert_eq!(v.iter().map(|&b| b as u64).sum::<u64>(), 8 << 20);
-        let peak = peak_rss_bytes(None).unwrap();
         let rss = rss_bytes(None).unwrap();
         let pss = pss_bytes(None).unwrap();
-        assert!(peak >= 8 << 20, "peak {peak}");
-        assert!(rss <= peak, "rss {rss} > peak {peak}");
-        assert!(pss > 0 && pss <= rss, "pss {pss} rss {rss}");
+        let peak = peak_rss_bytes(None).unwrap();
+        assert!(rss >= 8 << 20, "rss {rss}");
+        // The counters are sampled at different moments: allow some slack.
+        assert!(rss <= peak + (1 << 20), "rss {rss} > peak {peak}");
+        assert!(pss > 0 && pss <= rss + (1 << 20), "pss {pss} rss {rss}");
         assert_eq!(
             kb_field("VmHWM:\t  12 kB\nVmRSS: 3 kB\n", "VmRSS"),
             Some(3072)
