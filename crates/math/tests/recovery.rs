@@ -56,7 +56,7 @@ fn nopovm_noiseless_recovery_all_dims_and_ranks() {
                 &truth,
                 &format!("nopovm n={n} rank={rank}"),
             );
-            // The same set as a dense array: `mle` starts from I/n there
+            // The same set as a dense array and as kets: `mle` starts from I/n there
             // (not from the linear-inversion estimate), so this runs the
             // whole iteration on noiseless data.
             if n <= 8 {
@@ -64,6 +64,9 @@ fn nopovm_noiseless_recovery_all_dims_and_ranks() {
                 let proj = Projectors::Dense { n, data: &dense };
                 check(&proj, &truth, &format!("dense nopovm n={n} rank={rank}"));
             }
+            let kets = flat(&spec_kets(n));
+            let proj = Projectors::Kets { n, kets: &kets };
+            check(&proj, &truth, &format!("kets nopovm n={n} rank={rank}"));
         }
     }
 }
