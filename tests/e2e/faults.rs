@@ -423,3 +423,42 @@ fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run()
     let v = t.run(&["cache", "verify"]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
+
+#[test]
+fn a_job_whose_worker_dies_more_than_max_retries_times_gets_its_error() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[slow_job("doomed"), quick_job("fine", 1)]);
+    let out = t.join("out");
+    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "1"];
+    args.extend(SMALL_CACHE);
+    let mut run = t.spawn(&args);
+    let log = out.join("logs/worker-0.log");
+    // Kill each worker as soon as it has started the doomed job: the default
+    // --max-retries 3 allows 3 retries, so the 4th death ends it.
+    for death in 1..=4 {
+        let pid = poll("the doomed job to start again", LONG, || {
+            let text = read(&log);
+            let starts = text
+                .lines()
+                .filter(|l| l.contains("start job=doomed "))
+                .count();
+            (starts == death)
+                .then(|| worker_pids(&log).last().copied())
+                .flatten()
+        });
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        poll("the killed worker to be gone", LONG, || {
+            (!alive(pid)).then_some(())
+        });
+    }
+    assert_eq!(run.wait(LONG).code(), Some(1), "{}", run.stderr_text());
+    let by_line = results_by_line(&out);
+    assert_eq!(
+        by_line[&1]["error"],
+        "worker died 4 times on this job: signal 9"
+    );
+    assert_eq!(by_line[&2]["status"], "ok");
+    // The slot's log is appended by each respawned worker.
+    assert!(worker_pids(&log).len() >= 5, "{:?}", worker_pids(&log));
+}
