@@ -17,7 +17,11 @@ fn iteration(c: &mut Criterion) {
     g.sample_size(10);
     for n in dims() {
         let counts = qst_bench::counts_for(n);
-        let opts = MleOptions { max_iters: 10, fixed_iterations: true, ..Default::default() };
+        let opts = MleOptions {
+            max_iters: 10,
+            fixed_iterations: true,
+            ..Default::default()
+        };
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             b.iter(|| mle(&qst_bench::nopovm(n), &counts, &opts))
         });

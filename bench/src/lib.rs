@@ -34,7 +34,10 @@ pub fn counts_for(n: usize) -> Vec<f64> {
         counts.push(p.re.max(0.0));
     }
     let total: f64 = counts.iter().sum();
-    counts.iter().map(|c| (c * 1000.0 * (n * n) as f64 / total).round()).collect()
+    counts
+        .iter()
+        .map(|c| (c * 1000.0 * (n * n) as f64 / total).round())
+        .collect()
 }
 
 /// The projector set benchmarked: `nopovm` of dimension n, from its kets.

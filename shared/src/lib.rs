@@ -96,7 +96,10 @@ pub enum FromWorker {
     Hello { pid: u32 },
     /// A job ended; `Err` is one sentence naming the field (it reads after
     /// "job <id>: ").
-    Done { line: u64, outcome: Result<JobFigures, String> },
+    Done {
+        line: u64,
+        outcome: Result<JobFigures, String>,
+    },
     /// Resource figures, sent with each `Done`.
     Usage { peak_rss_bytes: u64, pss_bytes: u64 },
     /// The job's built-in projector file failed its checks when the worker
@@ -175,8 +178,14 @@ mod tests {
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();
         write_frame(&mut buf, &ToWorker::Stop).unwrap();
         let mut r = &buf[..];
-        assert_eq!(read_frame::<_, ToWorker>(&mut r).unwrap(), Some(ToWorker::Run(job)));
-        assert_eq!(read_frame::<_, ToWorker>(&mut r).unwrap(), Some(ToWorker::Stop));
+        assert_eq!(
+            read_frame::<_, ToWorker>(&mut r).unwrap(),
+            Some(ToWorker::Run(job))
+        );
+        assert_eq!(
+            read_frame::<_, ToWorker>(&mut r).unwrap(),
+            Some(ToWorker::Stop)
+        );
         assert_eq!(read_frame::<_, ToWorker>(&mut r).unwrap(), None);
         // A torn frame is an error, not a clean end.
         let mut torn = &buf[..buf.len() - 1];

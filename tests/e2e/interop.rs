@@ -44,7 +44,9 @@ fn results(out: &Path) -> Vec<Value> {
 }
 
 fn by_id<'a>(rs: &'a [Value], id: &str) -> &'a Value {
-    rs.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no result for {id}"))
+    rs.iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no result for {id}"))
 }
 
 /// Runs `qst run` on `batch` with a private cache; returns (out dir, cache dir).
@@ -122,7 +124,11 @@ fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
                 .iter()
                 .map(|p| {
                     let mean = shots * p / total;
-                    if mean > 0.0 { Poisson::new(mean).unwrap().sample(&mut rng) as i64 } else { 0 }
+                    if mean > 0.0 {
+                        Poisson::new(mean).unwrap().sample(&mut rng) as i64
+                    } else {
+                        0
+                    }
                 })
                 .collect();
             qst_npy::write_i8(&d.join(format!("counts{s}.npy")), &counts).unwrap();
@@ -147,13 +153,18 @@ fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
             // The MLE is at least as likely as the linear-inversion result.
             let lin = &by_id(&rs, &format!("linear{s}"))["log_likelihood"];
             if let Some(l) = lin.as_f64() {
-                assert!(r["log_likelihood"].as_f64().unwrap() >= l - 1e-9 * l.abs(), "{r} vs {lin}");
+                assert!(
+                    r["log_likelihood"].as_f64().unwrap() >= l - 1e-9 * l.abs(),
+                    "{r} vs {lin}"
+                );
             }
         }
         println!("{}", run_ok(c));
         if n == 2 {
             let mut b = python("check_bloch.py");
-            b.arg(&proj).arg(out.join("rho/mle0.npy")).arg(d.join("counts0.npy"));
+            b.arg(&proj)
+                .arg(out.join("rho/mle0.npy"))
+                .arg(d.join("counts0.npy"));
             println!("{}", run_ok(b));
         }
     }

@@ -7,7 +7,11 @@ use std::time::Instant;
 use qst_math::{MleOptions, mle};
 
 fn time(n: usize, iters: u64, counts: &[f64]) -> f64 {
-    let opts = MleOptions { max_iters: iters, fixed_iterations: true, ..Default::default() };
+    let opts = MleOptions {
+        max_iters: iters,
+        fixed_iterations: true,
+        ..Default::default()
+    };
     let t = Instant::now();
     let r = mle(&qst_bench::nopovm(n), counts, &opts);
     let s = t.elapsed().as_secs_f64();
