@@ -4,6 +4,9 @@ same number of workers. Prints the ratio and writes bench/results/batch.json.
 
 usage: python bench/run_batch.py [--dims 16,32] [--per-dim 4] [--workers 2]
        [--tol 1e-8] [--qst target/release/qst] [--skip-python] [--scaling]
+       [--hard-max-dim 16]
+Odd-numbered samples of dimension <= --hard-max-dim are nearly rank-deficient
+(both methods must iterate); all others are well mixed.
 --scaling also times qst with 1 worker, for the 1 -> W workers speed-up.
 """
 import argparse
@@ -23,17 +26,23 @@ import reference  # noqa: E402
 from nopovm import nopovm_kets  # noqa: E402
 
 
-def make_batch(dims, per_dim, seed):
-    """Full-rank states (the interior optimum where R-rho-R converges at all),
+def make_batch(dims, per_dim, seed, hard_max_dim):
+    """Full-rank states (interior optima, where R-rho-R converges at all),
     Poisson counts with about 1000 per projector."""
     rng = np.random.default_rng(seed)
     jobs = []
     for n in dims:
         psi = nopovm_kets(n)
         for s in range(per_dim):
-            A = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+            # Even samples: well mixed. Odd samples: rank n/2 plus 10 % white
+            # noise, whose small eigenvalues make both methods iterate.
+            # (R-rho-R needs over 10 minutes a job on those above n = 16, so
+            # above --hard-max-dim every sample is well mixed.)
+            hard = s % 2 == 1 and n <= hard_max_dim
+            r, mix = (max(1, n // 2), 0.1) if hard else (n, 0.3)
+            A = rng.normal(size=(n, r)) + 1j * rng.normal(size=(n, r))
             rho = A @ A.conj().T
-            rho = 0.7 * rho / np.trace(rho).real + 0.3 * np.eye(n) / n
+            rho = (1 - mix) * rho / np.trace(rho).real + mix * np.eye(n) / n
             p = np.einsum("ka,ab,kb->k", psi.conj(), rho, psi).real
             counts = rng.poisson(1000 * n * n * p / p.sum())
             jobs.append({"id": f"n{n}-{s}", "dim": n, "counts": counts.tolist()})
@@ -60,12 +69,13 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--qst", default="target/release/qst")
+    ap.add_argument("--hard-max-dim", type=int, default=16)
     ap.add_argument("--skip-python", action="store_true")
     ap.add_argument("--scaling", action="store_true")
     ap.add_argument("--out", default="bench/results/batch.json")
     a = ap.parse_args()
     dims = [int(x) for x in a.dims.split(",")]
-    jobs = make_batch(dims, a.per_dim, a.seed)
+    jobs = make_batch(dims, a.per_dim, a.seed, a.hard_max_dim)
     tmp = tempfile.mkdtemp(prefix="qst-bench-")
     batch = os.path.join(tmp, "batch.jsonl")
     with open(batch, "w") as f:

@@ -3,22 +3,22 @@
 
 use qst_math::{C64, Projectors};
 
-/// Noiseless-ish counts of a full-rank state for `nopovm` of dimension n:
-/// c_k = 1000·n²·p_k(ρ) for a fixed ρ with complex off-diagonals
-/// (deterministic, no RNG, so every run benchmarks the same problem).
+/// Noisy counts of a rank-n/2 state for `nopovm` of dimension n: about
+/// 1000·n²·p_k(ρ) for a fixed ρ with complex off-diagonals, with Poisson-like
+/// noise from a fixed seed, so every run benchmarks the same problem.
 pub fn counts_for(n: usize) -> Vec<f64> {
+    // ρ ∝ Σ_{j<r} v_j v_j†, rank r = n/2 (at least 1): a boundary optimum, so
+    // the linear estimate is not a state and the MLE has to iterate.
+    let r = (n / 2).max(1);
     let mut rho = vec![C64::new(0.0, 0.0); n * n];
-    for a in 0..n {
-        for b in 0..n {
-            // A Hermitian, diagonally dominant (so positive definite) matrix.
-            let v = if a == b {
-                C64::new(n as f64 + a as f64, 0.0)
-            } else {
-                let (x, y) = (((a * 7 + b * 3) % 11) as f64, ((a * 5 + b * 13) % 7) as f64);
-                let z = C64::new(x / 11.0, y / 7.0) * 0.5;
-                if a < b { z } else { z.conj() }
-            };
-            rho[a * n + b] = v;
+    for j in 0..r {
+        let v: Vec<C64> = (0..n)
+            .map(|a| C64::from_polar(1.0 + ((a * 7 + j * 3) % 5) as f64, (a * (j + 1)) as f64 * 0.7))
+            .collect();
+        for a in 0..n {
+            for b in 0..n {
+                rho[a * n + b] += v[a] * v[b].conj();
+            }
         }
     }
     let mut counts = Vec::with_capacity(n * n);
@@ -33,10 +33,23 @@ pub fn counts_for(n: usize) -> Vec<f64> {
         }
         counts.push(p.re.max(0.0));
     }
+    // Poisson-like noise (mean m, standard deviation √m) from a fixed
+    // xorshift stream and Box–Muller, so the MLE has real work to do.
     let total: f64 = counts.iter().sum();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ n as u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
     counts
         .iter()
-        .map(|c| (c * 1000.0 * (n * n) as f64 / total).round())
+        .map(|c| {
+            let m = c * 1000.0 * (n * n) as f64 / total;
+            let z = (-2.0 * uniform().ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos();
+            (m + m.sqrt() * z).round().max(0.0)
+        })
         .collect()
 }
 

@@ -428,6 +428,11 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
     }
     let workers_pss: u64 = figures.iter().map(|f| f.1).sum();
     let total = workers_pss + sup_pss;
+    println!(
+        "workers' summed PSS of the {size}-byte file: {workers_pss} bytes = {:.3}x; with the supervisor's: {:.3}x",
+        workers_pss as f64 / size as f64,
+        total as f64 / size as f64
+    );
     assert!(
         (workers_pss as f64) < 1.25 * size as f64,
         "two workers' PSS of the file is {workers_pss} for a {size}-byte file (not shared?)"
