@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use qst_shared::Method;
-use qst_store::{Store, StoreConfig};
+use qst_store::{BuildAction, Store, StoreConfig};
 use qst_supervisor::demo::{DemoOptions, demo, format_table};
 use qst_supervisor::errors::EXIT_CANNOT_RUN;
 use qst_supervisor::run::{RunOptions, run};
@@ -274,10 +274,22 @@ fn main() -> ExitCode {
             let store = cache.store();
             let mut bad = false;
             for n in dims {
-                match store.ensure_nopovm(n) {
-                    Ok(qst_store::Prepared::File(p)) => println!("dim {n}: {}", p.display()),
-                    Ok(qst_store::Prepared::KetsOnly) => {
-                        println!("dim {n}: over the cache byte budget; runs from kets, no file")
+                match store.prepare_nopovm(n) {
+                    Ok(prep) => {
+                        let what = match prep.action {
+                            BuildAction::AlreadyValid => "checked".to_string(),
+                            BuildAction::Built => "built".to_string(),
+                            BuildAction::Rebuilt { reason } => format!("rebuilt ({reason})"),
+                            BuildAction::NotWritten => {
+                                "over the cache byte budget; runs from kets, no file".to_string()
+                            }
+                        };
+                        match prep.prepared {
+                            qst_store::Prepared::File(p) => {
+                                println!("dim {n}: {what}: {}", p.display())
+                            }
+                            qst_store::Prepared::KetsOnly => println!("dim {n}: {what}"),
+                        }
                     }
                     Err(e) => {
                         eprintln!("qst: dim {n}: failed to {e}");
