@@ -13,7 +13,12 @@ pub fn counts_for(n: usize) -> Vec<f64> {
     let mut rho = vec![C64::new(0.0, 0.0); n * n];
     for j in 0..r {
         let v: Vec<C64> = (0..n)
-            .map(|a| C64::from_polar(1.0 + ((a * 7 + j * 3) % 5) as f64, (a * (j + 1)) as f64 * 0.7))
+            .map(|a| {
+                C64::from_polar(
+                    1.0 + ((a * 7 + j * 3) % 5) as f64,
+                    (a * (j + 1)) as f64 * 0.7,
+                )
+            })
             .collect();
         for a in 0..n {
             for b in 0..n {
