@@ -13,6 +13,11 @@ fn qst() -> Command {
 /// The interpreter with numpy (`QST_PYTHON`, set by test.sh); fails, never skips.
 fn python(script: &str) -> Command {
     let py = std::env::var("QST_PYTHON").unwrap_or_else(|_| "python3".into());
+    // A relative QST_PYTHON is relative to where the tests were started.
+    let py = match std::env::current_dir() {
+        Ok(cwd) if py.contains('/') => cwd.join(&py).display().to_string(),
+        _ => py,
+    };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
     let ok = Command::new(&py)
         .args(["-c", "import numpy"])
@@ -168,4 +173,39 @@ fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
             println!("{}", run_ok(b));
         }
     }
+}
+
+/// Python's own json and csv modules find in summary.csv exactly the numbers
+/// of results.jsonl (both are rebuilt from the same results; no float drifts
+/// by an ulp on the way).
+#[test]
+fn summary_csv_carries_exactly_the_numbers_of_results_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = dir.path().join("g.jsonl");
+    let mut g = qst();
+    g.args([
+        "gen",
+        "--dims",
+        "2,3,8",
+        "--per-dim",
+        "8",
+        "--seed",
+        "5",
+        "--out",
+    ])
+    .arg(&batch);
+    run_ok(g);
+    let out = dir.path().join("out");
+    let mut r = qst();
+    r.arg("run")
+        .arg(&batch)
+        .arg("--out")
+        .arg(&out)
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .args(["--workers", "2"]);
+    run_ok(r);
+    let mut c = python("check_summary.py");
+    c.arg(&out);
+    println!("{}", run_ok(c));
 }
