@@ -244,6 +244,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         ))
     })?;
     init_log(&log_dir.join("supervisor.log"))?;
+    // Signals are caught from here on: one that arrives during the passes
+    // over the batch or the prebuild waits in the channel and stops the run
+    // before any job is dispatched.
+    let (tx, rx) = unbounded();
+    let signal_handle = platform::forward_signals(tx.clone(), wrap_signal).map_err(Fatal::to)?;
     let exe = std::env::current_exe()
         .map_err(|e| Fatal::to(format!("find the qst executable to start workers: {e}")))?;
     let workers = opts
@@ -292,8 +297,6 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     }
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
 
-    let (tx, rx) = unbounded();
-    let signal_handle = platform::forward_signals(tx.clone(), wrap_signal).map_err(Fatal::to)?;
     let spawner = Spawner {
         exe,
         cache_dir: store_config.dir.clone(),

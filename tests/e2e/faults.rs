@@ -462,3 +462,46 @@ fn a_job_whose_worker_dies_more_than_max_retries_times_gets_its_error() {
     // The slot's log is appended by each respawned worker.
     assert!(worker_pids(&log).len() >= 5, "{:?}", worker_pids(&log));
 }
+
+/// A SIGINT that arrives while the supervisor is still reading the batch
+/// (before any job is dispatched) is caught, not fatal: exit 130, the resume
+/// command, no worker left, and no result line written for any job.
+#[test]
+fn a_sigint_while_the_batch_is_still_being_read_stops_cleanly() {
+    let t = Tmp::new();
+    // 150 000 lines: the first pass over them takes long enough to be hit.
+    let batch = t.join("big.jsonl");
+    let line = |i: usize| {
+        format!(
+            "{{\"id\":\"j{i}\",\"dim\":2,\"counts\":[10,20,30,{}],\"method\":\"linear\"}}\n",
+            40 + i % 7
+        )
+    };
+    fs::write(&batch, (0..150_000).map(line).collect::<String>()).unwrap();
+    let out = t.join("out");
+    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "2"]);
+    let log = out.join("logs/supervisor.log");
+    // The "run batch=" line is logged after the handler is installed and
+    // before the first pass starts.
+    poll("the run to start", LONG, || {
+        read(&log).contains("run batch=").then_some(())
+    });
+    run.signal(Signal::SIGINT);
+    assert_eq!(run.wait(LONG).code(), Some(130), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text().contains("--resume"),
+        "{}",
+        run.stderr_text()
+    );
+    assert!(
+        result_count(&out) < 150_000,
+        "the interrupted run finished everything"
+    );
+    // Any worker that was started has exited.
+    let logs = out.join("logs");
+    for slot in 0..2 {
+        for pid in worker_pids(&logs.join(format!("worker-{slot}.log"))) {
+            poll("the worker to exit", LONG, || (!alive(pid)).then_some(()));
+        }
+    }
+}
