@@ -99,8 +99,6 @@ pub struct MleScratch {
     xb: Mat<C64>,
     rb: Mat<C64>,
     z: Mat<C64>,
-    tmp: Mat<C64>,
-    r: Mat<C64>,
     b: Mat<C64>,
     rho: Mat<C64>,
     eig: Eigh,
@@ -108,8 +106,8 @@ pub struct MleScratch {
     qx: Vec<f64>,
     qn: Vec<f64>,
     qy: Vec<f64>,
-    wt: Vec<f64>,
-    work: ProjWork,
+    /// Buffers of [`gradient`] and [`objective`].
+    buf: GradBufs,
 }
 
 impl MleScratch {
@@ -167,8 +165,6 @@ impl MleScratch {
             xb: sq(),
             rb: sq(),
             z: sq(),
-            tmp: sq(),
-            r: sq(),
             b: sq(),
             rho: sq(),
             eig,
@@ -176,8 +172,12 @@ impl MleScratch {
             qx: vec![0.0; k],
             qn: vec![0.0; k],
             qy: vec![0.0; k],
-            wt: vec![0.0; k],
-            work: ProjWork::new(proj),
+            buf: GradBufs {
+                wt: vec![0.0; k],
+                r: sq(),
+                tmp: sq(),
+                work: ProjWork::new(proj),
+            },
         })
     }
 
@@ -234,25 +234,32 @@ fn objective(
     f
 }
 
+/// Work buffers of [`gradient`] (and, `work`, of [`objective`]).
+struct GradBufs {
+    /// The weights c_k/(N q_k).
+    wt: Vec<f64>,
+    /// R = Σ w_k Π_k.
+    r: Mat<C64>,
+    /// Scratch of the W·R·W products (also used by other n×n products).
+    tmp: Mat<C64>,
+    work: ProjWork,
+}
+
 /// g = W R W with R = Σ (c_k/(N q_k)) Π_k (terms with c_k = 0 are 0).
-#[allow(clippy::too_many_arguments)]
 fn gradient(
     proj: &Projectors,
     c: &[f64],
     ninv: f64,
     q: &[f64],
-    wt: &mut [f64],
     w: MatRef<C64>,
-    r: &mut Mat<C64>,
-    tmp: &mut Mat<C64>,
     g: &mut Mat<C64>,
-    work: &mut ProjWork,
+    b: &mut GradBufs,
 ) {
-    for ((wk, &ck), &qk) in wt.iter_mut().zip(c).zip(q) {
+    for ((wk, &ck), &qk) in b.wt.iter_mut().zip(c).zip(q) {
         *wk = if ck > 0.0 { ck * ninv / qk } else { 0.0 };
     }
-    weighted_sum_into(proj, wt, r.as_mut(), work);
-    wxw(w, r.as_ref(), tmp, g);
+    weighted_sum_into(proj, &b.wt, b.r.as_mut(), &mut b.work);
+    wxw(w, b.r.as_ref(), &mut b.tmp, g);
 }
 
 /// (⟨g − gn, xn − y⟩, ‖xn − y‖²_F) for Hermitian matrices.
@@ -330,8 +337,8 @@ pub fn mle_with_scratch(
     for i in 0..n {
         s.x[(i, i)] = C64::new(1.0 / n as f64, 0.0);
     }
-    wxw(s.w.as_ref(), s.x.as_ref(), &mut s.tmp, &mut s.rx);
-    let f0 = objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work);
+    wxw(s.w.as_ref(), s.x.as_ref(), &mut s.buf.tmp, &mut s.rx);
+    let f0 = objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.buf.work);
     if !f0.is_finite() {
         // Only a zero projector has q_k = 0 at σ = I/n.
         let bad = (0..k)
@@ -350,8 +357,8 @@ pub fn mle_with_scratch(
             if !linear_start(s, c, eps)? {
                 break;
             }
-            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.tmp, &mut s.rx);
-            if objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work).is_finite() {
+            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.buf.tmp, &mut s.rx);
+            if objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.buf.work).is_finite() {
                 break;
             }
             // Back to σ = I/n, which is always feasible here.
@@ -359,22 +366,11 @@ pub fn mle_with_scratch(
             for i in 0..n {
                 s.x[(i, i)] = C64::new(1.0 / n as f64, 0.0);
             }
-            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.tmp, &mut s.rx);
-            objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.work);
+            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.buf.tmp, &mut s.rx);
+            objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.buf.work);
         }
     }
-    gradient(
-        proj,
-        c,
-        ninv,
-        &s.qx,
-        &mut s.wt,
-        s.w.as_ref(),
-        &mut s.r,
-        &mut s.tmp,
-        &mut s.gx,
-        &mut s.work,
-    );
+    gradient(proj, c, ninv, &s.qx, s.w.as_ref(), &mut s.gx, &mut s.buf);
     s.eig.compute(s.gx.as_ref(), false)?;
     let mut bound_x = s.eig.max().ln();
 
@@ -397,18 +393,7 @@ pub fn mle_with_scratch(
             }
             iterations += 1;
             if !y_is_x {
-                gradient(
-                    proj,
-                    c,
-                    ninv,
-                    &s.qy,
-                    &mut s.wt,
-                    s.w.as_ref(),
-                    &mut s.r,
-                    &mut s.tmp,
-                    &mut s.gy,
-                    &mut s.work,
-                );
+                gradient(proj, c, ninv, &s.qy, s.w.as_ref(), &mut s.gy, &mut s.buf);
             }
             let (y, g) = if y_is_x { (&s.x, &s.gx) } else { (&s.y, &s.gy) };
             // Backtracking projected-gradient step from y. The step is
@@ -445,7 +430,7 @@ pub fn mle_with_scratch(
                 );
                 // W·xn·W = (W·B)(W·B)†: cheaper than two n³ products when
                 // xn has low rank.
-                let mut wb = s.tmp.as_mut().subcols_mut(0, n - first);
+                let mut wb = s.buf.tmp.as_mut().subcols_mut(0, n - first);
                 matmul(wb.rb_mut(), Accum::Replace, s.w.as_ref(), bs, ONE, Par::Seq);
                 matmul(
                     s.rn.as_mut(),
@@ -455,20 +440,9 @@ pub fn mle_with_scratch(
                     ONE,
                     Par::Seq,
                 );
-                let fnew = objective(proj, c, ninv, s.rn.as_ref(), &mut s.qn, &mut s.work);
+                let fnew = objective(proj, c, ninv, s.rn.as_ref(), &mut s.qn, &mut s.buf.work);
                 if fnew.is_finite() {
-                    gradient(
-                        proj,
-                        c,
-                        ninv,
-                        &s.qn,
-                        &mut s.wt,
-                        s.w.as_ref(),
-                        &mut s.r,
-                        &mut s.tmp,
-                        &mut s.gn,
-                        &mut s.work,
-                    );
+                    gradient(proj, c, ninv, &s.qn, s.w.as_ref(), &mut s.gn, &mut s.buf);
                     let (curv, d2) =
                         curvature(g.as_ref(), s.gn.as_ref(), s.xn.as_ref(), y.as_ref());
                     if curv <= d2 / t {
@@ -511,7 +485,7 @@ pub fn mle_with_scratch(
             }
             y_is_x = beta <= 0.0;
             if !y_is_x {
-                let fy = objective(proj, c, ninv, s.ry.as_ref(), &mut s.qy, &mut s.work);
+                let fy = objective(proj, c, ninv, s.ry.as_ref(), &mut s.qy, &mut s.buf.work);
                 if !fy.is_finite() {
                     theta = 1.0;
                     y_is_x = true;
@@ -530,19 +504,8 @@ pub fn mle_with_scratch(
             }
         }
         hermitize_in_place(s.rho.as_mut());
-        let f = objective(proj, c, ninv, s.rho.as_ref(), &mut s.qn, &mut s.work);
-        gradient(
-            proj,
-            c,
-            ninv,
-            &s.qn,
-            &mut s.wt,
-            s.w.as_ref(),
-            &mut s.r,
-            &mut s.tmp,
-            &mut s.gy,
-            &mut s.work,
-        );
+        let f = objective(proj, c, ninv, s.rho.as_ref(), &mut s.qn, &mut s.buf.work);
+        gradient(proj, c, ninv, &s.qn, s.w.as_ref(), &mut s.gy, &mut s.buf);
         s.eig.compute(s.gy.as_ref(), false)?;
         let bound = s.eig.max().ln();
         let converged = bound <= opts.tol;
@@ -606,7 +569,7 @@ fn linear_start(s: &mut MleScratch, c: &[f64], eps: f64) -> Result<bool, MathErr
     for i in 0..n {
         s.xn[(i, i)].re += eps / n as f64;
     }
-    wxw(s.winv.as_ref(), s.xn.as_ref(), &mut s.tmp, &mut s.x);
+    wxw(s.winv.as_ref(), s.xn.as_ref(), &mut s.buf.tmp, &mut s.x);
     let tr: f64 = (0..n).map(|i| s.x[(i, i)].re).sum();
     for j in 0..n {
         for i in 0..n {
@@ -629,7 +592,7 @@ pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f6
 pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Result<f64, MathError> {
     let total = check_counts(proj.count(), counts)?;
     let mut s = MleScratch::new(proj)?;
-    let f = objective(proj, counts, 1.0 / total, rho, &mut s.qn, &mut s.work);
+    let f = objective(proj, counts, 1.0 / total, rho, &mut s.qn, &mut s.buf.work);
     if !f.is_finite() {
         return Ok(f64::INFINITY);
     }
@@ -638,12 +601,9 @@ pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Resul
         counts,
         1.0 / total,
         &s.qn,
-        &mut s.wt,
         s.w.as_ref(),
-        &mut s.r,
-        &mut s.tmp,
         &mut s.gy,
-        &mut s.work,
+        &mut s.buf,
     );
     s.eig.compute(s.gy.as_ref(), false)?;
     Ok(total * s.eig.max().ln())
