@@ -1,41 +1,58 @@
-//! Maximum likelihood (SPEC 1.4) by accelerated projected gradient in the
-//! whitened space σ ∝ G^{1/2} ρ G^{1/2}, with the SPEC's certificate as the
-//! stopping rule, on caller-owned scratch space.
+//! Maximum likelihood (SPEC 1.4) by L-BFGS on a square factor of ρ, with the
+//! SPEC's certificate as the stopping rule, on caller-owned scratch space.
 //!
-//! With W = G^{-1/2} and E_k = W Π_k W (so Σ E_k = I), every density matrix σ
-//! gives ρ = WσW / Tr(WσW) and q_k(ρ) = p_k(ρ)/Tr(Gρ) = Tr(E_k σ). So
-//! ℓ/N = Σ (c_k/N) ln Tr(E_k σ) is concave in σ over the density matrices, its
-//! gradient is W R W with R = Σ (c_k/(N q_k)) Π_k, and the certificate is
-//! N·ln λ_max(W R W).
+//! ℓ(ρ) = Σ c_k ln(p_k(ρ)/Tr(Gρ)) does not change under ρ → sρ, so with
+//! ρ̃ = BB† for any n×n matrix B it is a smooth function of B with no
+//! constraint at all: every B ≠ 0 stands for the density matrix
+//! ρ = BB†/Tr(BB†), and no projection (no eigen-decomposition) is needed
+//! inside the iteration. We minimize F = −ℓ/N. With T = Tr(Gρ̃) = Σ p_k(ρ̃),
+//! q_k = p_k(ρ̃)/T and R = Σ (c_k/(N q_k)) Π_k (the R of the certificate),
 //!
-//! The iteration is FISTA-style accelerated projected gradient (Shang, Zhang,
-//! Ng, PRA 95, 062336 (2017)): a step σ ← P(y + t·WRW(y)), P the projection
-//! onto density matrices (eigen-decomposition, eigenvalues projected onto
-//! the simplex), then momentum y = σ + β(σ − σ_prev). Two choices keep it
-//! exact to rounding all the way to the 1e-8 certificate, where ℓ itself is
-//! flat to within its own rounding (the certificate is first order in the
-//! distance to the optimum, ℓ second order):
-//! - the backtracking test compares gradients, not values of ℓ: a step is
-//!   accepted when ⟨∇(y) − ∇(σ), σ − y⟩ ≤ ‖σ − y‖²/t (local curvature ≤ 1/t);
-//! - momentum restarts on the gradient-mapping test ⟨y − σ, σ − σ_prev⟩ > 0
-//!   (O'Donoghue & Candès), or when the extrapolated y leaves the domain of ℓ
-//!   (a counted projector with q_k ≤ 0).
+//!   ∇_B F = (2/T)·(G − R)·B,
 //!
-//! The iterate with the smallest certificate is returned. `nopovm` starts
-//! from its O(n²) closed-form linear-inversion estimate (the optimum itself
-//! on noiseless data), other sets from σ = I/n.
+//! and the certificate is N·ln λ_max(WRW), W = G^{-1/2}. Every local
+//! minimum of F is global: if B is invertible, ∇ = 0 gives R = G
+//! (λ_max = 1); if not, the step B + ε·v·u† with Bu = 0 changes ρ̃ by ε²vv†
+//! only, and F not decreasing along it for every v gives G − R ⪰ 0, i.e.
+//! λ_max(WRW) ≤ 1. (The textbook RρR iteration is gradient descent on this
+//! same factor with a fixed step.)
+//!
+//! The variable is A with B = P·A: P = I for `nopovm` (its G is
+//! well-conditioned: λ_max/λ_min ≈ 2.1 for every n), P = W for other sets
+//! (whitened, so the iteration does not feel an ill-conditioned G; the two
+//! extra n³ products are small next to their n⁴ probabilities). Each
+//! iteration costs ρ̃ = BB†, the probabilities, R, one product (G − R)·B, and
+//! the L-BFGS two-loop recursion: O(n³) for `nopovm`, dominated by two n×n
+//! products. The step length is found by a line search whose tests use
+//! directional derivatives as well as values: close to the optimum, F is flat
+//! to within its own rounding long before the certificate (first order in
+//! the distance to the optimum, F second order) reaches 1e-8.
+//!
+//! Convergence is tested without an eigen-decomposition: λ_max(WRW) ≤ e^tol
+//! exactly when e^tol·G − R ⪰ 0 (a congruence by W), which a Cholesky
+//! factorization decides. A cheaper necessary condition screens it first:
+//! with M = WRW ⪰ 0 and Tr(Mσ) = 1 (σ = G^{1/2}ρG^{1/2}), λ_max(M) ≤ 1 + ε
+//! implies ‖(M − I)σ^{1/2}‖_F ≤ √((1+ε)ε) + ε, and ‖(M − I)σ^{1/2}‖_F is
+//! √T/2 times ‖∇_A F‖ when whitened, at least √T/(2√λ_max(G)) times
+//! ‖∇_B F‖ otherwise. The returned ρ's bound is then computed exactly (an
+//! eigen-decomposition), once.
 
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
 use faer::linalg::matmul::matmul;
-use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
-use crate::linear::project_to_simplex;
 use crate::projectors::{ProjWork, probs_into, weighted_sum_into};
 use crate::{C64, MathError, Projectors, check_counts, gram};
 
 const ONE: C64 = C64::new(1.0, 0.0);
 const ZERO: C64 = C64::new(0.0, 0.0);
+
+/// Correction pairs kept by L-BFGS.
+const MEMORY: usize = 6;
+/// Trial steps of one line search before it gives up.
+const MAX_TRIALS: usize = 40;
 
 /// Options of [`mle`].
 #[derive(Clone, Debug)]
@@ -77,42 +94,101 @@ pub struct MleStats {
     pub bound: f64,
 }
 
-/// Every buffer the MLE kernel needs for one projector set, so that
-/// [`mle_with_scratch`] allocates nothing. Holds W = G^{-1/2} of the set it
-/// was made for: reuse it only with that same set (any number of jobs).
-pub struct MleScratch {
+/// What stays fixed for one projector set.
+struct SetData {
     n: usize,
     k: usize,
+    /// G = Σ Π_k.
+    g: Mat<C64>,
     /// W = G^{-1/2}.
     w: Mat<C64>,
-    /// G^{1/2}.
-    winv: Mat<C64>,
-    x: Mat<C64>,
-    xn: Mat<C64>,
-    y: Mat<C64>,
-    rx: Mat<C64>,
-    rn: Mat<C64>,
-    ry: Mat<C64>,
-    gx: Mat<C64>,
-    gy: Mat<C64>,
-    gn: Mat<C64>,
-    xb: Mat<C64>,
-    rb: Mat<C64>,
-    z: Mat<C64>,
+    /// Whether the variable is A = G^{1/2}B (else B itself).
+    whiten: bool,
+    /// ‖(M − I)σ^{1/2}‖_F ≥ screen·√T·‖∇F‖/2 (see the module doc).
+    screen: f64,
+}
+
+/// Buffers of one evaluation of F and ∇F.
+struct Eval {
+    /// ρ̃ = BB†; after the probabilities, scratch of the gradient.
+    rt: Mat<C64>,
+    /// B = W·A (whitened sets).
     b: Mat<C64>,
-    rho: Mat<C64>,
+    /// The weights c_k/(N q_k).
+    wt: Vec<f64>,
+    work: ProjWork,
+}
+
+/// One point of the iteration: the variable, its F, T, q, ∇F and G − R.
+struct Point {
+    a: Mat<C64>,
+    f: f64,
+    t: f64,
+    q: Vec<f64>,
+    grad: Mat<C64>,
+    /// G − R.
+    gmr: Mat<C64>,
+}
+
+impl Point {
+    fn new(n: usize, k: usize) -> Self {
+        Point {
+            a: Mat::zeros(n, n),
+            f: 0.0,
+            t: 0.0,
+            q: vec![0.0; k],
+            grad: Mat::zeros(n, n),
+            gmr: Mat::zeros(n, n),
+        }
+    }
+}
+
+/// The L-BFGS correction pairs (a ring of the last [`MEMORY`]).
+struct History {
+    s: Vec<Mat<C64>>,
+    y: Vec<Mat<C64>>,
+    /// 1/⟨s, y⟩.
+    rho: Vec<f64>,
+    /// Two-loop coefficients.
+    alpha: Vec<f64>,
+    len: usize,
+    head: usize,
+}
+
+impl History {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.head = 0;
+    }
+    /// Index of the i-th newest pair (0 = newest).
+    fn newest(&self, i: usize) -> usize {
+        (self.head + MEMORY - 1 - i) % MEMORY
+    }
+}
+
+/// Every buffer the MLE kernel needs for one projector set, so that
+/// [`mle_with_scratch`] allocates nothing. Holds G and W = G^{-1/2} of the
+/// set it was made for: reuse it only with that same set (any number of jobs).
+pub struct MleScratch {
+    set: SetData,
+    eval: Eval,
+    x: Point,
+    xn: Point,
+    /// Search direction.
+    d: Mat<C64>,
+    hist: History,
+    chol: Mat<C64>,
+    chol_buf: MemBuffer,
+    /// Scratch of the exact certificate.
+    m: Mat<C64>,
     eig: Eigh,
-    lam: Vec<f64>,
-    qx: Vec<f64>,
-    qn: Vec<f64>,
-    qy: Vec<f64>,
-    /// Buffers of [`gradient`] and [`objective`].
-    buf: GradBufs,
+    rho: Mat<C64>,
 }
 
 impl MleScratch {
-    /// Allocates the buffers for `proj` and computes its W = G^{-1/2}; fails
-    /// when G is not positive definite (the set is not informationally complete).
+    /// Allocates the buffers for `proj` and computes its G and W = G^{-1/2};
+    /// fails when G is not positive definite (the set is not informationally
+    /// complete).
     pub fn new(proj: &Projectors) -> Result<Self, MathError> {
         let (n, k) = (proj.dim(), proj.count());
         if n == 0 || k == 0 {
@@ -129,6 +205,7 @@ impl MleScratch {
                 "the projector set is not informationally complete: Σ Π_k has eigenvalue {gmin:.3e} (largest {gmax:.3e})"
             )));
         }
+        // W = (U g^{-1/4})(U g^{-1/4})†.
         let mut b = eig.u.clone();
         for j in 0..n {
             let s = eig.value(j).powf(-0.25);
@@ -138,46 +215,43 @@ impl MleScratch {
         }
         let mut w = &b * b.adjoint();
         hermitize_in_place(w.as_mut());
-        for j in 0..n {
-            let s = eig.value(j).sqrt();
-            for i in 0..n {
-                b[(i, j)] *= s;
-            }
-        }
-        // G^{1/2} = (U g^{1/4})(U g^{1/4})†.
-        let mut winv = &b * b.adjoint();
-        hermitize_in_place(winv.as_mut());
+        let whiten = !matches!(proj, Projectors::Nopovm { .. });
         let sq = || Mat::<C64>::zeros(n, n);
         Ok(MleScratch {
-            n,
-            k,
-            w,
-            winv,
-            x: sq(),
-            xn: sq(),
-            y: sq(),
-            rx: sq(),
-            rn: sq(),
-            ry: sq(),
-            gx: sq(),
-            gy: sq(),
-            gn: sq(),
-            xb: sq(),
-            rb: sq(),
-            z: sq(),
-            b: sq(),
-            rho: sq(),
-            eig,
-            lam: vec![0.0; n],
-            qx: vec![0.0; k],
-            qn: vec![0.0; k],
-            qy: vec![0.0; k],
-            buf: GradBufs {
+            set: SetData {
+                n,
+                k,
+                g,
+                w,
+                whiten,
+                screen: if whiten { 1.0 } else { 1.0 / gmax.sqrt() },
+            },
+            eval: Eval {
+                rt: sq(),
+                b: sq(),
                 wt: vec![0.0; k],
-                r: sq(),
-                tmp: sq(),
                 work: ProjWork::new(proj),
             },
+            x: Point::new(n, k),
+            xn: Point::new(n, k),
+            d: sq(),
+            hist: History {
+                s: (0..MEMORY).map(|_| sq()).collect(),
+                y: (0..MEMORY).map(|_| sq()).collect(),
+                rho: vec![0.0; MEMORY],
+                alpha: vec![0.0; MEMORY],
+                len: 0,
+                head: 0,
+            },
+            chol: sq(),
+            chol_buf: MemBuffer::new(cholesky_in_place_scratch::<C64>(
+                n,
+                Par::Seq,
+                Default::default(),
+            )),
+            m: sq(),
+            eig,
+            rho: sq(),
         })
     }
 
@@ -199,26 +273,51 @@ fn hermitize_in_place(mut x: MatMut<C64>) {
     }
 }
 
-/// out = W·s·W.
-fn wxw(w: MatRef<C64>, s: MatRef<C64>, tmp: &mut Mat<C64>, out: &mut Mat<C64>) {
-    matmul(tmp.as_mut(), Accum::Replace, w, s, ONE, Par::Seq);
-    matmul(out.as_mut(), Accum::Replace, tmp.as_ref(), w, ONE, Par::Seq);
+/// ⟨a, b⟩ = Re Tr(a†b): the real inner product the iteration works in.
+fn dot(a: &Mat<C64>, b: &Mat<C64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..a.ncols() {
+        for (x, y) in a.col_as_slice(j).iter().zip(b.col_as_slice(j)) {
+            s += x.re * y.re + x.im * y.im;
+        }
+    }
+    s
 }
 
-/// f = −ℓ/N at the (unnormalized) ρ̃ = `r`; leaves q_k in `q`. +∞ when a
-/// counted projector has q_k ≤ 0.
+/// y ← y + s·x.
+fn axpy(s: f64, x: &Mat<C64>, y: &mut Mat<C64>) {
+    for j in 0..x.ncols() {
+        for (yv, xv) in y.col_as_slice_mut(j).iter_mut().zip(x.col_as_slice(j)) {
+            *yv += xv * s;
+        }
+    }
+}
+
+/// out ← a + s·d.
+fn step(a: &Mat<C64>, s: f64, d: &Mat<C64>, out: &mut Mat<C64>) {
+    for j in 0..a.ncols() {
+        let (aj, dj) = (a.col_as_slice(j), d.col_as_slice(j));
+        for ((o, av), dv) in out.col_as_slice_mut(j).iter_mut().zip(aj).zip(dj) {
+            *o = av + dv * s;
+        }
+    }
+}
+
+/// F = −Σ (c_k/N) ln q_k at ρ̃ (probabilities q_k = p_k(ρ̃)/T left in `q`),
+/// and T = Σ p_k(ρ̃) = Tr(Gρ̃). None when a counted projector has q_k ≤ 0
+/// (ℓ = −∞) or T is not a positive number.
 fn objective(
     proj: &Projectors,
     c: &[f64],
     ninv: f64,
-    r: MatRef<C64>,
+    rt: MatRef<C64>,
     q: &mut [f64],
     work: &mut ProjWork,
-) -> f64 {
-    probs_into(proj, r, q, work);
+) -> Option<(f64, f64)> {
+    probs_into(proj, rt, q, work);
     let sum: f64 = q.iter().sum();
     if !(sum > 0.0 && sum.is_finite()) {
-        return f64::INFINITY;
+        return None;
     }
     let inv = 1.0 / sum;
     let mut f = 0.0;
@@ -226,75 +325,223 @@ fn objective(
         *qk *= inv;
         if ck > 0.0 {
             if qk.is_nan() || *qk <= 0.0 {
-                return f64::INFINITY;
+                return None;
             }
             f -= ck * ninv * qk.ln();
         }
     }
-    f
+    Some((f, sum))
 }
 
-/// Work buffers of [`gradient`] (and, `work`, of [`objective`]).
-struct GradBufs {
-    /// The weights c_k/(N q_k).
-    wt: Vec<f64>,
-    /// R = Σ w_k Π_k.
-    r: Mat<C64>,
-    /// Scratch of the W·R·W products (also used by other n×n products).
-    tmp: Mat<C64>,
-    work: ProjWork,
-}
-
-/// g = W R W with R = Σ (c_k/(N q_k)) Π_k (terms with c_k = 0 are 0).
-fn gradient(
+/// out = Σ_k (c_k/(N q_k)) Π_k = R (terms with c_k = 0 are 0).
+fn r_matrix(
     proj: &Projectors,
     c: &[f64],
     ninv: f64,
     q: &[f64],
-    w: MatRef<C64>,
-    g: &mut Mat<C64>,
-    b: &mut GradBufs,
+    wt: &mut [f64],
+    out: MatMut<C64>,
+    work: &mut ProjWork,
 ) {
-    for ((wk, &ck), &qk) in b.wt.iter_mut().zip(c).zip(q) {
+    for ((wk, &ck), &qk) in wt.iter_mut().zip(c).zip(q) {
         *wk = if ck > 0.0 { ck * ninv / qk } else { 0.0 };
     }
-    weighted_sum_into(proj, &b.wt, b.r.as_mut(), &mut b.work);
-    wxw(w, b.r.as_ref(), &mut b.tmp, g);
+    weighted_sum_into(proj, wt, out, work);
 }
 
-/// (⟨g − gn, xn − y⟩, ‖xn − y‖²_F) for Hermitian matrices.
-fn curvature(g: MatRef<C64>, gn: MatRef<C64>, xn: MatRef<C64>, y: MatRef<C64>) -> (f64, f64) {
-    let (mut ip, mut nn) = (0.0, 0.0);
-    for j in 0..g.ncols() {
-        for i in 0..g.nrows() {
-            let dg = g[(i, j)] - gn[(i, j)];
-            let d = xn[(i, j)] - y[(i, j)];
-            ip += dg.re * d.re + dg.im * d.im;
-            nn += d.re * d.re + d.im * d.im;
+/// F, T, q, G − R and ∇F at `p.a`, into `p`; false where F = +∞.
+fn evaluate(
+    proj: &Projectors,
+    c: &[f64],
+    ninv: f64,
+    set: &SetData,
+    e: &mut Eval,
+    p: &mut Point,
+) -> bool {
+    let b = if set.whiten {
+        matmul(
+            e.b.as_mut(),
+            Accum::Replace,
+            set.w.as_ref(),
+            p.a.as_ref(),
+            ONE,
+            Par::Seq,
+        );
+        e.b.as_ref()
+    } else {
+        p.a.as_ref()
+    };
+    matmul(e.rt.as_mut(), Accum::Replace, b, b.adjoint(), ONE, Par::Seq);
+    let Some((f, t)) = objective(proj, c, ninv, e.rt.as_ref(), &mut p.q, &mut e.work) else {
+        return false;
+    };
+    p.f = f;
+    p.t = t;
+    r_matrix(proj, c, ninv, &p.q, &mut e.wt, p.gmr.as_mut(), &mut e.work);
+    for j in 0..set.n {
+        let gj = set.g.col_as_slice(j);
+        for (r, g) in p.gmr.col_as_slice_mut(j).iter_mut().zip(gj) {
+            *r = g - *r;
         }
     }
-    (ip, nn)
+    let scale = C64::new(2.0 / t, 0.0);
+    if set.whiten {
+        // ∇_A F = W·∇_B F.
+        matmul(
+            e.rt.as_mut(),
+            Accum::Replace,
+            p.gmr.as_ref(),
+            b,
+            scale,
+            Par::Seq,
+        );
+        matmul(
+            p.grad.as_mut(),
+            Accum::Replace,
+            set.w.as_ref(),
+            e.rt.as_ref(),
+            ONE,
+            Par::Seq,
+        );
+    } else {
+        matmul(
+            p.grad.as_mut(),
+            Accum::Replace,
+            p.gmr.as_ref(),
+            b,
+            scale,
+            Par::Seq,
+        );
+    }
+    true
 }
 
-/// ⟨y − xn, xn − x⟩.
-fn restart_dot(y: MatRef<C64>, xn: MatRef<C64>, x: MatRef<C64>) -> f64 {
-    let mut ip = 0.0;
-    for j in 0..y.ncols() {
-        for i in 0..y.nrows() {
-            let a = y[(i, j)] - xn[(i, j)];
-            let b = xn[(i, j)] - x[(i, j)];
-            ip += a.re * b.re + a.im * b.im;
+/// d = −H·∇F by the L-BFGS two-loop recursion; without history, steepest
+/// descent scaled to a step of norm ‖A‖/10.
+fn direction(x: &Point, hist: &mut History, d: &mut Mat<C64>) {
+    d.copy_from(&x.grad);
+    let gamma = if hist.len == 0 {
+        0.1 * (dot(&x.a, &x.a) / dot(&x.grad, &x.grad)).sqrt()
+    } else {
+        let h = hist.newest(0);
+        1.0 / (hist.rho[h] * dot(&hist.y[h], &hist.y[h]))
+    };
+    for i in 0..hist.len {
+        let h = hist.newest(i);
+        let a = hist.rho[h] * dot(&hist.s[h], d);
+        hist.alpha[h] = a;
+        axpy(-a, &hist.y[h], d);
+    }
+    scale(gamma, d);
+    for i in (0..hist.len).rev() {
+        let h = hist.newest(i);
+        let beta = hist.rho[h] * dot(&hist.y[h], d);
+        axpy(hist.alpha[h] - beta, &hist.s[h], d);
+    }
+    scale(-1.0, d);
+}
+
+/// d ← s·d.
+fn scale(s: f64, d: &mut Mat<C64>) {
+    for j in 0..d.ncols() {
+        for v in d.col_as_slice_mut(j) {
+            *v *= s;
         }
     }
-    ip
 }
 
-/// out = a + s·(a − b).
-fn extrapolate(a: MatRef<C64>, b: MatRef<C64>, s: f64, mut out: MatMut<C64>) {
-    for j in 0..a.ncols() {
-        for i in 0..a.nrows() {
-            out[(i, j)] = a[(i, j)] + (a[(i, j)] - b[(i, j)]) * s;
+/// Whether λ_max(WRW) ≤ e^tol at `x`, decided by a Cholesky factorization
+/// of e^tol·G − R after the gradient screen (module doc).
+fn certified(set: &SetData, x: &Point, tol: f64, chol: &mut Mat<C64>, buf: &mut MemBuffer) -> bool {
+    let e = tol.exp_m1();
+    if !e.is_finite() {
+        return true;
+    }
+    let stat = 0.5 * set.screen * x.t.sqrt() * dot(&x.grad, &x.grad).sqrt();
+    if stat > ((1.0 + e) * e).sqrt() + e {
+        return false;
+    }
+    // e^tol·G − R = (G − R) + (e^tol − 1)·G; the factorization reads the
+    // lower triangle.
+    let n = set.n;
+    for j in 0..n {
+        for i in j..n {
+            chol[(i, j)] = x.gmr[(i, j)] + set.g[(i, j)] * e;
         }
+    }
+    cholesky_in_place(
+        chol.as_mut(),
+        Default::default(),
+        Par::Seq,
+        MemStack::new(buf),
+        Default::default(),
+    )
+    .is_ok()
+}
+
+/// One L-BFGS step from `x` into `xn`, its correction pair stored; false
+/// when no step along the direction (nor, after dropping the history, along
+/// steepest descent) is accepted.
+#[allow(clippy::too_many_arguments)]
+fn line_search(
+    proj: &Projectors,
+    c: &[f64],
+    ninv: f64,
+    set: &SetData,
+    e: &mut Eval,
+    x: &Point,
+    xn: &mut Point,
+    d: &mut Mat<C64>,
+    hist: &mut History,
+) -> bool {
+    loop {
+        direction(x, hist, d);
+        let d0 = dot(&x.grad, d);
+        if d0 < 0.0 {
+            let (mut alpha, mut lo, mut hi) = (1.0, 0.0, f64::INFINITY);
+            for _ in 0..MAX_TRIALS {
+                step(&x.a, alpha, d, &mut xn.a);
+                if !evaluate(proj, c, ninv, set, e, xn) {
+                    // Outside the domain of ℓ: shorter.
+                    hi = alpha;
+                    alpha = 0.5 * (lo + hi);
+                    continue;
+                }
+                let dn = dot(&xn.grad, d);
+                let decrease = xn.f <= x.f + 1e-4 * alpha * d0;
+                // F equal to within its rounding: judge by the slope alone
+                // (the "approximate Wolfe" test of Hager & Zhang).
+                let flat = xn.f - x.f <= 1e-12 * x.f.abs();
+                if dn >= 0.9 * d0 && (decrease || (flat && dn <= -0.8 * d0)) {
+                    let h = hist.head;
+                    step(&xn.a, -1.0, &x.a, &mut hist.s[h]);
+                    step(&xn.grad, -1.0, &x.grad, &mut hist.y[h]);
+                    let sy = dot(&hist.s[h], &hist.y[h]);
+                    if sy > 0.0 {
+                        hist.rho[h] = 1.0 / sy;
+                        hist.head = (h + 1) % MEMORY;
+                        hist.len = (hist.len + 1).min(MEMORY);
+                    }
+                    return true;
+                }
+                if dn < 0.9 * d0 && (decrease || flat) {
+                    // Still steep: longer.
+                    lo = alpha;
+                    alpha = if hi.is_finite() {
+                        0.5 * (lo + hi)
+                    } else {
+                        2.0 * alpha
+                    };
+                } else {
+                    hi = alpha;
+                    alpha = 0.5 * (lo + hi);
+                }
+            }
+        }
+        if hist.len == 0 {
+            return false;
+        }
+        hist.clear();
     }
 }
 
@@ -325,192 +572,88 @@ pub fn mle_with_scratch(
 ) -> Result<MleStats, MathError> {
     let (n, k) = (proj.dim(), proj.count());
     assert!(
-        s.n == n && s.k == k,
+        s.set.n == n && s.set.k == k,
         "MleScratch made for another projector set"
     );
     let total = check_counts(k, counts)?;
     let ninv = 1.0 / total;
     let c = counts;
+    let MleScratch {
+        set,
+        eval,
+        x,
+        xn,
+        d,
+        hist,
+        chol,
+        chol_buf,
+        m,
+        eig,
+        rho,
+    } = s;
 
-    // σ = I/n.
-    s.x.fill(ZERO);
+    // A = I/√n: ρ = I/n for `nopovm`, σ = I/n for whitened sets.
+    x.a.fill(ZERO);
     for i in 0..n {
-        s.x[(i, i)] = C64::new(1.0 / n as f64, 0.0);
+        x.a[(i, i)] = C64::new(1.0 / (n as f64).sqrt(), 0.0);
     }
-    wxw(s.w.as_ref(), s.x.as_ref(), &mut s.buf.tmp, &mut s.rx);
-    let f0 = objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.buf.work);
-    if !f0.is_finite() {
-        // Only a zero projector has q_k = 0 at σ = I/n.
+    hist.clear();
+    if !evaluate(proj, c, ninv, set, eval, x) {
+        // Only a zero projector has q_k = 0 at a full-rank ρ.
         let bad = (0..k)
-            .find(|&i| c[i] > 0.0 && (s.qx[i].is_nan() || s.qx[i] <= 0.0))
+            .find(|&i| c[i] > 0.0 && (x.q[i].is_nan() || x.q[i] <= 0.0))
             .unwrap_or(0);
         return Err(MathError::InvalidProjectors(format!(
             "projector {bad} has probability 0 in every state, but its count is {}",
             c[bad]
         )));
     }
-    // For `nopovm`, start from the O(n²) linear-inversion estimate instead
-    // (exactly the optimum on noiseless data); mixed with a little I/n when
-    // it gives a counted projector probability 0.
-    if matches!(proj, Projectors::Nopovm { .. }) {
-        for eps in [0.0, 1e-3] {
-            if !linear_start(s, c, eps)? {
-                break;
-            }
-            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.buf.tmp, &mut s.rx);
-            if objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.buf.work).is_finite() {
-                break;
-            }
-            // Back to σ = I/n, which is always feasible here.
-            s.x.fill(ZERO);
-            for i in 0..n {
-                s.x[(i, i)] = C64::new(1.0 / n as f64, 0.0);
-            }
-            wxw(s.w.as_ref(), s.x.as_ref(), &mut s.buf.tmp, &mut s.rx);
-            objective(proj, c, ninv, s.rx.as_ref(), &mut s.qx, &mut s.buf.work);
-        }
-    }
-    gradient(proj, c, ninv, &s.qx, s.w.as_ref(), &mut s.gx, &mut s.buf);
-    s.eig.compute(s.gx.as_ref(), false)?;
-    let mut bound_x = s.eig.max().ln();
 
     let mut iterations = 0u64;
-    let mut y_is_x = true;
-    let mut theta = 1.0f64;
-    let mut t = 1.0f64;
-    let mut t_fit = 1.0f64;
     let mut stalled = false;
-    // The iterate with the smallest certificate so far (the iteration is not
-    // monotone in ℓ; the certificate bounds its distance to the optimum).
-    let mut best_bound = bound_x;
-    s.xb.copy_from(&s.x);
-    s.rb.copy_from(&s.rx);
-
+    // The Cholesky test's tolerance; halved whenever rounding lets it pass a
+    // point whose exact bound does not.
+    let mut tol_test = opts.tol;
     loop {
         while iterations < opts.max_iters && !stalled {
-            if !opts.fixed_iterations && bound_x <= opts.tol {
+            // Tested in fixed-iteration runs too, so that they time what a
+            // real iteration costs.
+            if certified(set, x, tol_test, chol, chol_buf) && !opts.fixed_iterations {
                 break;
             }
             iterations += 1;
-            if !y_is_x {
-                gradient(proj, c, ninv, &s.qy, s.w.as_ref(), &mut s.gy, &mut s.buf);
+            if line_search(proj, c, ninv, set, eval, x, xn, d, hist) {
+                std::mem::swap(x, xn);
+                renormalize(x, hist);
+            } else {
+                stalled = true;
             }
-            let (y, g) = if y_is_x { (&s.x, &s.gx) } else { (&s.y, &s.gy) };
-            // Backtracking projected-gradient step from y. The step is
-            // accepted when the curvature of ℓ along it is at most 1/t; this
-            // test uses gradients, not differences of ℓ, so it stays exact
-            // to rounding close to the optimum, where ℓ itself is flat to
-            // within its rounding.
-            loop {
-                for j in 0..n {
-                    for i in j..n {
-                        s.z[(i, j)] = y[(i, j)] + g[(i, j)] * t;
-                    }
-                }
-                s.eig.compute(s.z.as_ref(), true)?;
-                for (i, l) in s.lam.iter_mut().enumerate() {
-                    *l = s.eig.value(i);
-                }
-                project_to_simplex(&mut s.lam);
-                let first = s.lam.iter().position(|&l| l > 0.0).unwrap_or(n - 1);
-                for j in first..n {
-                    let sc = s.lam[j].sqrt();
-                    for i in 0..n {
-                        s.b[(i, j)] = s.eig.u[(i, j)] * sc;
-                    }
-                }
-                let bs = s.b.as_ref().subcols(first, n - first);
-                matmul(
-                    s.xn.as_mut(),
-                    Accum::Replace,
-                    bs,
-                    bs.adjoint(),
-                    ONE,
-                    Par::Seq,
-                );
-                // W·xn·W = (W·B)(W·B)†: cheaper than two n³ products when
-                // xn has low rank.
-                let mut wb = s.buf.tmp.as_mut().subcols_mut(0, n - first);
-                matmul(wb.rb_mut(), Accum::Replace, s.w.as_ref(), bs, ONE, Par::Seq);
-                matmul(
-                    s.rn.as_mut(),
-                    Accum::Replace,
-                    wb.rb(),
-                    wb.rb().adjoint(),
-                    ONE,
-                    Par::Seq,
-                );
-                let fnew = objective(proj, c, ninv, s.rn.as_ref(), &mut s.qn, &mut s.buf.work);
-                if fnew.is_finite() {
-                    gradient(proj, c, ninv, &s.qn, s.w.as_ref(), &mut s.gn, &mut s.buf);
-                    let (curv, d2) =
-                        curvature(g.as_ref(), s.gn.as_ref(), s.xn.as_ref(), y.as_ref());
-                    if curv <= d2 / t {
-                        // The step the measured curvature would allow (∞ on
-                        // a flat stretch); the next step may grow towards it.
-                        t_fit = if curv > 0.0 { d2 / curv } else { f64::INFINITY };
-                        break;
-                    }
-                }
-                t *= 0.5;
-                if t < 1e-30 {
-                    stalled = true;
-                    break;
-                }
-            }
-            if stalled {
-                break;
-            }
-            // Gradient-mapping restart (O'Donoghue & Candès): momentum that
-            // points against the step is dropped.
-            if !y_is_x && restart_dot(y.as_ref(), s.xn.as_ref(), s.x.as_ref()) > 0.0 {
-                theta = 1.0;
-            }
-            let theta_next = 0.5 * (1.0 + (1.0 + 4.0 * theta * theta).sqrt());
-            let beta = (theta - 1.0) / theta_next;
-            theta = theta_next;
-            // y ← xn + β(xn − x), likewise for ρ̃ = WyW (linear in y).
-            extrapolate(s.xn.as_ref(), s.x.as_ref(), beta, s.y.as_mut());
-            extrapolate(s.rn.as_ref(), s.rx.as_ref(), beta, s.ry.as_mut());
-            std::mem::swap(&mut s.x, &mut s.xn);
-            std::mem::swap(&mut s.rx, &mut s.rn);
-            std::mem::swap(&mut s.qx, &mut s.qn);
-            std::mem::swap(&mut s.gx, &mut s.gn);
-            s.eig.compute(s.gx.as_ref(), false)?;
-            bound_x = s.eig.max().ln();
-            if bound_x < best_bound {
-                best_bound = bound_x;
-                s.xb.copy_from(&s.x);
-                s.rb.copy_from(&s.rx);
-            }
-            y_is_x = beta <= 0.0;
-            if !y_is_x {
-                let fy = objective(proj, c, ninv, s.ry.as_ref(), &mut s.qy, &mut s.buf.work);
-                if !fy.is_finite() {
-                    theta = 1.0;
-                    y_is_x = true;
-                }
-            }
-            // Grow the step: by 1.25, or up to 10× while the curvature
-            // measured on the last step allows it (a start near the boundary
-            // of the domain needs tiny steps that the iteration soon outgrows).
-            t = (t * 1.25).max(t_fit.min(t * 10.0));
         }
-        // ρ = W σ W / Tr(W σ W), Hermitian; the figures at exactly that ρ.
-        let tr: f64 = (0..n).map(|i| s.rb[(i, i)].re).sum();
+        // ρ = BB†/Tr(BB†), Hermitian; the figures at exactly that ρ.
+        let b = if set.whiten {
+            matmul(
+                eval.b.as_mut(),
+                Accum::Replace,
+                set.w.as_ref(),
+                x.a.as_ref(),
+                ONE,
+                Par::Seq,
+            );
+            eval.b.as_ref()
+        } else {
+            x.a.as_ref()
+        };
+        matmul(rho.as_mut(), Accum::Replace, b, b.adjoint(), ONE, Par::Seq);
+        let tr: f64 = (0..n).map(|i| rho[(i, i)].re).sum();
         for j in 0..n {
-            for i in 0..n {
-                s.rho[(i, j)] = s.rb[(i, j)] / tr;
+            for v in rho.col_as_slice_mut(j) {
+                *v /= tr;
             }
         }
-        hermitize_in_place(s.rho.as_mut());
-        let f = objective(proj, c, ninv, s.rho.as_ref(), &mut s.qn, &mut s.buf.work);
-        gradient(proj, c, ninv, &s.qn, s.w.as_ref(), &mut s.gy, &mut s.buf);
-        s.eig.compute(s.gy.as_ref(), false)?;
-        let bound = s.eig.max().ln();
+        hermitize_in_place(rho.as_mut());
+        let (f, bound) = exact_bound(proj, c, ninv, set, eval, &mut xn.q, m, eig, rho.as_ref())?;
         let converged = bound <= opts.tol;
-        let done = converged || stalled || iterations >= opts.max_iters || opts.fixed_iterations;
-        if done {
+        if converged || stalled || iterations >= opts.max_iters || opts.fixed_iterations {
             return Ok(MleStats {
                 iterations,
                 converged,
@@ -518,73 +661,56 @@ pub fn mle_with_scratch(
                 bound: bound * total,
             });
         }
-        // Rounding put the final ρ just past the tolerance: iterate on, and
-        // let any iterate with a smaller in-loop bound replace it.
-        best_bound = bound;
-        bound_x = bound.max(opts.tol * 2.0);
+        tol_test *= 0.5;
     }
 }
 
-/// σ₀ ∝ G^{1/2} ρ₀ G^{1/2} with ρ₀ = (1 − ε)·(the `nopovm` linear-inversion
-/// estimate) + ε·I/n, into `s.x`; false when the estimate has trace ≤ 0.
-fn linear_start(s: &mut MleScratch, c: &[f64], eps: f64) -> Result<bool, MathError> {
-    let n = s.n;
-    let trace: f64 = c[..n].iter().sum();
-    if trace <= 0.0 {
-        return Ok(false);
+/// Keeps ‖A‖ near 1 (F does not change under A → sA, but the steps change
+/// ‖A‖ a little); the history is dropped when A is rescaled.
+fn renormalize(x: &mut Point, hist: &mut History) {
+    let a2 = dot(&x.a, &x.a);
+    if (1e-2..=1e2).contains(&a2) {
+        return;
     }
-    let z = &mut s.z;
-    for a in 0..n {
-        z[(a, a)] = C64::new(c[a] / trace, 0.0);
-    }
-    let mut k = n;
-    for i in 0..n {
-        for j in i + 1..n {
-            let d = 0.5 * (c[i] + c[j]);
-            let v = C64::new(c[k] - d, c[k + 1] - d) / trace;
-            z[(i, j)] = v;
-            z[(j, i)] = v.conj();
-            k += 2;
-        }
-    }
-    s.eig.compute(s.z.as_ref(), true)?;
-    for (i, l) in s.lam.iter_mut().enumerate() {
-        *l = s.eig.value(i);
-    }
-    project_to_simplex(&mut s.lam);
-    for j in 0..n {
-        let sc = ((1.0 - eps) * s.lam[j]).sqrt();
-        for i in 0..n {
-            s.b[(i, j)] = s.eig.u[(i, j)] * sc;
-        }
-    }
-    matmul(
-        s.xn.as_mut(),
-        Accum::Replace,
-        s.b.as_ref(),
-        s.b.as_ref().adjoint(),
-        ONE,
-        Par::Seq,
-    );
-    for i in 0..n {
-        s.xn[(i, i)].re += eps / n as f64;
-    }
-    wxw(s.winv.as_ref(), s.xn.as_ref(), &mut s.buf.tmp, &mut s.x);
-    let tr: f64 = (0..n).map(|i| s.x[(i, i)].re).sum();
-    for j in 0..n {
-        for i in 0..n {
-            s.x[(i, j)] /= tr;
-        }
-    }
-    hermitize_in_place(s.x.as_mut());
-    Ok(true)
+    let s = a2.sqrt();
+    scale(1.0 / s, &mut x.a);
+    scale(s, &mut x.grad);
+    x.t /= a2;
+    hist.clear();
+}
+
+/// (F, ln λ_max(WRW)) at the density matrix `rho`; (+∞, +∞) when a counted
+/// projector has probability 0.
+#[allow(clippy::too_many_arguments)]
+fn exact_bound(
+    proj: &Projectors,
+    c: &[f64],
+    ninv: f64,
+    set: &SetData,
+    e: &mut Eval,
+    q: &mut [f64],
+    m: &mut Mat<C64>,
+    eig: &mut Eigh,
+    rho: MatRef<C64>,
+) -> Result<(f64, f64), MathError> {
+    let Some((f, _)) = objective(proj, c, ninv, rho, q, &mut e.work) else {
+        return Ok((f64::INFINITY, f64::INFINITY));
+    };
+    r_matrix(proj, c, ninv, q, &mut e.wt, m.as_mut(), &mut e.work);
+    let w = set.w.as_ref();
+    matmul(e.rt.as_mut(), Accum::Replace, w, m.as_ref(), ONE, Par::Seq);
+    matmul(m.as_mut(), Accum::Replace, e.rt.as_ref(), w, ONE, Par::Seq);
+    eig.compute(m.as_ref(), false)?;
+    Ok((f, eig.max().ln()))
 }
 
 /// ℓ(ρ) of SPEC 1.4 (−∞ when a counted projector has zero probability).
 pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f64 {
     let mut q = vec![0.0; proj.count()];
-    let f = objective(proj, counts, 1.0, rho, &mut q, &mut ProjWork::new(proj));
-    if f.is_finite() { -f } else { f64::NEG_INFINITY }
+    match objective(proj, counts, 1.0, rho, &mut q, &mut ProjWork::new(proj)) {
+        Some((f, _)) => -f,
+        None => f64::NEG_INFINITY,
+    }
 }
 
 /// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at ρ (+∞ when a
@@ -592,19 +718,16 @@ pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f6
 pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Result<f64, MathError> {
     let total = check_counts(proj.count(), counts)?;
     let mut s = MleScratch::new(proj)?;
-    let f = objective(proj, counts, 1.0 / total, rho, &mut s.qn, &mut s.buf.work);
-    if !f.is_finite() {
-        return Ok(f64::INFINITY);
-    }
-    gradient(
+    let (_, bound) = exact_bound(
         proj,
         counts,
         1.0 / total,
-        &s.qn,
-        s.w.as_ref(),
-        &mut s.gy,
-        &mut s.buf,
-    );
-    s.eig.compute(s.gy.as_ref(), false)?;
-    Ok(total * s.eig.max().ln())
+        &s.set,
+        &mut s.eval,
+        &mut s.x.q,
+        &mut s.m,
+        &mut s.eig,
+        rho,
+    )?;
+    Ok(total * bound)
 }
