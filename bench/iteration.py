@@ -1,8 +1,9 @@
 """Per-iteration benchmark: one G-corrected R-rho-R iteration of the lab's
 numpy reference (reference.py, dense einsum over the memory-mapped projector
-file) against one iteration of qst's MLE kernel (the `mle-iter` binary), at
-the same dimensions, in one script. Prints ratios; writes
-bench/results/iteration.json.
+file) against one iteration of qst's MLE (the `mle-iter` binary: the median
+time of a whole job to the default certificate divided by its iterations, so
+line-search trials and convergence tests are counted), at the same
+dimensions, in one script. Prints ratios; writes bench/results/iteration.json.
 
 usage: python bench/iteration.py [--dims 16,32,64] [--bin target/release/mle-iter]
        [--qst target/release/qst]
@@ -46,7 +47,7 @@ def main():
         for _ in range(reps):
             sigma, _, _ = reference.iteration(P, W, f, sigma)
         py = (time.perf_counter() - t0) / reps
-        out = subprocess.run([a.bin, str(n), str(max(10, int(2000 / n)))], check=True,
+        out = subprocess.run([a.bin, str(n), str(max(5, int(2000 / n)))], check=True,
                              capture_output=True, text=True).stdout
         q = json.loads(out)
         rows.append({"dim": n, "numpy_seconds_per_iteration": py,

@@ -1,45 +1,44 @@
-//! Times MLE iterations: `mle-iter N [ITERS]` prints one JSON line with the
-//! seconds per iteration of the `nopovm` kernel at dimension N (the slope
-//! between ITERS and 2·ITERS fixed iterations, so set-up cost cancels).
+//! Times the MLE: `mle-iter N [REPS]` runs the `nopovm` job of dimension N
+//! (`qst_bench::counts_for`) REPS times to the default certificate and prints
+//! one JSON line: the median job time, its iterations, and the seconds per
+//! iteration (median job time / iterations: everything a real iteration
+//! costs, line-search trials and convergence tests included).
 
 use std::time::Instant;
 
 use qst_math::{MleOptions, mle};
 
-fn time(n: usize, iters: u64, counts: &[f64]) -> f64 {
-    let opts = MleOptions {
-        max_iters: iters,
-        fixed_iterations: true,
-        ..Default::default()
-    };
-    let t = Instant::now();
-    let r = mle(&qst_bench::nopovm(n), counts, &opts);
-    let s = t.elapsed().as_secs_f64();
-    assert!(r.is_ok(), "mle failed at n = {n}");
-    s
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let parse = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let n = parse(1, 32) as usize;
-    let iters = parse(2, 50);
+    let parse = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let n = parse(1, 32);
+    let reps = parse(2, 5).max(1);
     let counts = qst_bench::counts_for(n);
-    time(n, 2, &counts); // warm up
-    let (t1, t2) = (time(n, iters, &counts), time(n, 2 * iters, &counts));
-    let per = ((t2 - t1) / iters as f64).max(t2 / (2 * iters) as f64 * 0.5);
-    let job = {
+    let proj = qst_bench::nopovm(n);
+    let mut times = Vec::with_capacity(reps);
+    let mut last = None;
+    for _ in 0..reps {
         let t = Instant::now();
-        let r = mle(&qst_bench::nopovm(n), &counts, &MleOptions::default());
-        let s = t.elapsed().as_secs_f64();
-        r.map(|r| (s, r.iterations, r.converged)).ok()
-    };
+        let r = mle(&proj, &counts, &MleOptions::default());
+        times.push(t.elapsed().as_secs_f64());
+        match r {
+            Ok(r) => last = Some((r.iterations, r.converged)),
+            Err(e) => {
+                eprintln!("mle-iter: failed to reconstruct n = {n}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let (iterations, converged) = last.unwrap_or((0, false));
     let out = serde_json::json!({
         "dim": n,
-        "seconds_per_iteration": per,
-        "job_seconds": job.map(|j| j.0),
-        "job_iterations": job.map(|j| j.1),
-        "job_converged": job.map(|j| j.2),
+        "seconds_per_iteration": median / iterations.max(1) as f64,
+        "job_seconds": median,
+        "job_iterations": iterations,
+        "job_converged": converged,
+        "reps": reps,
     });
     println!("{out}");
 }

@@ -44,6 +44,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
 use crate::projectors::{ProjWork, probs_into, weighted_sum_into};
+use crate::simd;
 use crate::{C64, MathError, Projectors, check_counts, gram};
 
 const ONE: C64 = C64::new(1.0, 0.0);
@@ -120,12 +121,14 @@ struct Eval {
 }
 
 /// One point of the iteration: the variable, its F, T, q, ∇F and G − R.
+/// The variable and the gradient are n×n column-major vectors (the L-BFGS
+/// arithmetic runs over them flat), viewed as matrices where multiplied.
 struct Point {
-    a: Mat<C64>,
+    a: Vec<C64>,
     f: f64,
     t: f64,
     q: Vec<f64>,
-    grad: Mat<C64>,
+    grad: Vec<C64>,
     /// G − R.
     gmr: Mat<C64>,
 }
@@ -133,11 +136,11 @@ struct Point {
 impl Point {
     fn new(n: usize, k: usize) -> Self {
         Point {
-            a: Mat::zeros(n, n),
+            a: vec![ZERO; n * n],
             f: 0.0,
             t: 0.0,
             q: vec![0.0; k],
-            grad: Mat::zeros(n, n),
+            grad: vec![ZERO; n * n],
             gmr: Mat::zeros(n, n),
         }
     }
@@ -145,10 +148,12 @@ impl Point {
 
 /// The L-BFGS correction pairs (a ring of the last [`MEMORY`]).
 struct History {
-    s: Vec<Mat<C64>>,
-    y: Vec<Mat<C64>>,
+    s: Vec<Vec<C64>>,
+    y: Vec<Vec<C64>>,
     /// 1/⟨s, y⟩.
     rho: Vec<f64>,
+    /// ⟨y, y⟩.
+    yy: Vec<f64>,
     /// Two-loop coefficients.
     alpha: Vec<f64>,
     len: usize,
@@ -175,7 +180,7 @@ pub struct MleScratch {
     x: Point,
     xn: Point,
     /// Search direction.
-    d: Mat<C64>,
+    d: Vec<C64>,
     hist: History,
     chol: Mat<C64>,
     chol_buf: MemBuffer,
@@ -234,11 +239,12 @@ impl MleScratch {
             },
             x: Point::new(n, k),
             xn: Point::new(n, k),
-            d: sq(),
+            d: vec![ZERO; n * n],
             hist: History {
-                s: (0..MEMORY).map(|_| sq()).collect(),
-                y: (0..MEMORY).map(|_| sq()).collect(),
+                s: (0..MEMORY).map(|_| vec![ZERO; n * n]).collect(),
+                y: (0..MEMORY).map(|_| vec![ZERO; n * n]).collect(),
                 rho: vec![0.0; MEMORY],
+                yy: vec![0.0; MEMORY],
                 alpha: vec![0.0; MEMORY],
                 len: 0,
                 head: 0,
@@ -274,32 +280,44 @@ fn hermitize_in_place(mut x: MatMut<C64>) {
 }
 
 /// ⟨a, b⟩ = Re Tr(a†b): the real inner product the iteration works in.
-fn dot(a: &Mat<C64>, b: &Mat<C64>) -> f64 {
-    let mut s = 0.0;
-    for j in 0..a.ncols() {
-        for (x, y) in a.col_as_slice(j).iter().zip(b.col_as_slice(j)) {
-            s += x.re * y.re + x.im * y.im;
-        }
-    }
-    s
+fn dot(a: &[C64], b: &[C64]) -> f64 {
+    simd::dot(reals(a), reals(b))
 }
 
 /// y ← y + s·x.
-fn axpy(s: f64, x: &Mat<C64>, y: &mut Mat<C64>) {
-    for j in 0..x.ncols() {
-        for (yv, xv) in y.col_as_slice_mut(j).iter_mut().zip(x.col_as_slice(j)) {
-            *yv += xv * s;
-        }
-    }
+fn axpy(s: f64, x: &[C64], y: &mut [C64]) {
+    simd::axpy(s, reals(x), reals_mut(y))
+}
+
+/// y ← y + s·x, and ⟨z, y⟩ of the updated y, in one pass.
+fn axpy_dot(s: f64, x: &[C64], y: &mut [C64], z: &[C64]) -> f64 {
+    simd::axpy_dot(s, reals(x), reals_mut(y), reals(z))
+}
+
+/// A complex slice as its interleaved (re, im) reals.
+fn reals(x: &[C64]) -> &[f64] {
+    // SAFETY: `Complex<f64>` is `#[repr(C)]` { re, im }: the slice is 2·len
+    // f64s with f64's alignment, borrowed for as long as `x`.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<f64>(), 2 * x.len()) }
+}
+
+/// [`reals`] of a mutable slice.
+fn reals_mut(x: &mut [C64]) -> &mut [f64] {
+    // SAFETY: as in `reals`; the borrow of `x` is handed on.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<f64>(), 2 * x.len()) }
 }
 
 /// out ← a + s·d.
-fn step(a: &Mat<C64>, s: f64, d: &Mat<C64>, out: &mut Mat<C64>) {
-    for j in 0..a.ncols() {
-        let (aj, dj) = (a.col_as_slice(j), d.col_as_slice(j));
-        for ((o, av), dv) in out.col_as_slice_mut(j).iter_mut().zip(aj).zip(dj) {
-            *o = av + dv * s;
-        }
+fn step(a: &[C64], s: f64, d: &[C64], out: &mut [C64]) {
+    for ((o, av), dv) in out.iter_mut().zip(a).zip(d) {
+        *o = av + dv * s;
+    }
+}
+
+/// d ← s·d.
+fn scale(s: f64, d: &mut [C64]) {
+    for v in reals_mut(d) {
+        *v *= s;
     }
 }
 
@@ -315,6 +333,11 @@ fn objective(
     work: &mut ProjWork,
 ) -> Option<(f64, f64)> {
     probs_into(proj, rt, q, work);
+    likelihood(c, ninv, q)
+}
+
+/// F and T from the probabilities p_k(ρ̃) in `q`, which become q_k = p_k/T.
+fn likelihood(c: &[f64], ninv: f64, q: &mut [f64]) -> Option<(f64, f64)> {
     let sum: f64 = q.iter().sum();
     if !(sum > 0.0 && sum.is_finite()) {
         return None;
@@ -358,27 +381,30 @@ fn evaluate(
     e: &mut Eval,
     p: &mut Point,
 ) -> bool {
+    let n = set.n;
+    let a = MatRef::from_column_major_slice(&p.a, n, n);
     let b = if set.whiten {
         matmul(
             e.b.as_mut(),
             Accum::Replace,
             set.w.as_ref(),
-            p.a.as_ref(),
+            a,
             ONE,
             Par::Seq,
         );
         e.b.as_ref()
     } else {
-        p.a.as_ref()
+        a
     };
     matmul(e.rt.as_mut(), Accum::Replace, b, b.adjoint(), ONE, Par::Seq);
-    let Some((f, t)) = objective(proj, c, ninv, e.rt.as_ref(), &mut p.q, &mut e.work) else {
+    let fit = objective(proj, c, ninv, e.rt.as_ref(), &mut p.q, &mut e.work);
+    let Some((f, t)) = fit else {
         return false;
     };
     p.f = f;
     p.t = t;
     r_matrix(proj, c, ninv, &p.q, &mut e.wt, p.gmr.as_mut(), &mut e.work);
-    for j in 0..set.n {
+    for j in 0..n {
         let gj = set.g.col_as_slice(j);
         for (r, g) in p.gmr.col_as_slice_mut(j).iter_mut().zip(gj) {
             *r = g - *r;
@@ -396,7 +422,7 @@ fn evaluate(
             Par::Seq,
         );
         matmul(
-            p.grad.as_mut(),
+            MatMut::from_column_major_slice_mut(&mut p.grad, n, n),
             Accum::Replace,
             set.w.as_ref(),
             e.rt.as_ref(),
@@ -405,7 +431,7 @@ fn evaluate(
         );
     } else {
         matmul(
-            p.grad.as_mut(),
+            MatMut::from_column_major_slice_mut(&mut p.grad, n, n),
             Accum::Replace,
             p.gmr.as_ref(),
             b,
@@ -417,37 +443,42 @@ fn evaluate(
 }
 
 /// d = −H·∇F by the L-BFGS two-loop recursion; without history, steepest
-/// descent scaled to a step of norm ‖A‖/10.
-fn direction(x: &Point, hist: &mut History, d: &mut Mat<C64>) {
-    d.copy_from(&x.grad);
-    let gamma = if hist.len == 0 {
-        0.1 * (dot(&x.a, &x.a) / dot(&x.grad, &x.grad)).sqrt()
-    } else {
-        let h = hist.newest(0);
-        1.0 / (hist.rho[h] * dot(&hist.y[h], &hist.y[h]))
-    };
-    for i in 0..hist.len {
+/// descent scaled to a step of norm ‖A‖/10. Each pass over d both updates it
+/// and takes the next inner product.
+fn direction(x: &Point, hist: &mut History, d: &mut [C64]) {
+    d.copy_from_slice(&x.grad);
+    let len = hist.len;
+    if len == 0 {
+        scale(-0.1 * (dot(&x.a, &x.a) / dot(&x.grad, &x.grad)).sqrt(), d);
+        return;
+    }
+    // Newest to oldest: α_i = ρ_i⟨s_i, d⟩, d ← d − α_i·y_i.
+    let mut ip = dot(&hist.s[hist.newest(0)], d);
+    for i in 0..len {
         let h = hist.newest(i);
-        let a = hist.rho[h] * dot(&hist.s[h], d);
+        let a = hist.rho[h] * ip;
         hist.alpha[h] = a;
-        axpy(-a, &hist.y[h], d);
-    }
-    scale(gamma, d);
-    for i in (0..hist.len).rev() {
-        let h = hist.newest(i);
-        let beta = hist.rho[h] * dot(&hist.y[h], d);
-        axpy(hist.alpha[h] - beta, &hist.s[h], d);
-    }
-    scale(-1.0, d);
-}
-
-/// d ← s·d.
-fn scale(s: f64, d: &mut Mat<C64>) {
-    for j in 0..d.ncols() {
-        for v in d.col_as_slice_mut(j) {
-            *v *= s;
+        if i + 1 < len {
+            ip = axpy_dot(-a, &hist.y[h], d, &hist.s[hist.newest(i + 1)]);
+        } else {
+            axpy(-a, &hist.y[h], d);
         }
     }
+    // d ← γ·d, γ = ⟨s, y⟩/⟨y, y⟩ of the newest pair.
+    let h0 = hist.newest(0);
+    scale(1.0 / (hist.rho[h0] * hist.yy[h0]), d);
+    // Oldest to newest: β_i = ρ_i⟨y_i, d⟩, d ← d + (α_i − β_i)·s_i.
+    let mut ip = dot(&hist.y[hist.newest(len - 1)], d);
+    for i in (0..len).rev() {
+        let h = hist.newest(i);
+        let coef = hist.alpha[h] - hist.rho[h] * ip;
+        if i > 0 {
+            ip = axpy_dot(coef, &hist.s[h], d, &hist.y[hist.newest(i - 1)]);
+        } else {
+            axpy(coef, &hist.s[h], d);
+        }
+    }
+    scale(-1.0, d);
 }
 
 /// Whether λ_max(WRW) ≤ e^tol at `x`, decided by a Cholesky factorization
@@ -491,7 +522,7 @@ fn line_search(
     e: &mut Eval,
     x: &Point,
     xn: &mut Point,
-    d: &mut Mat<C64>,
+    d: &mut [C64],
     hist: &mut History,
 ) -> bool {
     loop {
@@ -519,6 +550,7 @@ fn line_search(
                     let sy = dot(&hist.s[h], &hist.y[h]);
                     if sy > 0.0 {
                         hist.rho[h] = 1.0 / sy;
+                        hist.yy[h] = dot(&hist.y[h], &hist.y[h]);
                         hist.head = (h + 1) % MEMORY;
                         hist.len = (hist.len + 1).min(MEMORY);
                     }
@@ -595,7 +627,7 @@ pub fn mle_with_scratch(
     // A = I/√n: ρ = I/n for `nopovm`, σ = I/n for whitened sets.
     x.a.fill(ZERO);
     for i in 0..n {
-        x.a[(i, i)] = C64::new(1.0 / (n as f64).sqrt(), 0.0);
+        x.a[i * n + i] = C64::new(1.0 / (n as f64).sqrt(), 0.0);
     }
     hist.clear();
     if !evaluate(proj, c, ninv, set, eval, x) {
@@ -607,6 +639,17 @@ pub fn mle_with_scratch(
             "projector {bad} has probability 0 in every state, but its count is {}",
             c[bad]
         )));
+    }
+
+    // `nopovm`'s closed-form linear inversion, when it is a state (on
+    // noiseless data, or a well-mixed sample), is the optimum itself
+    // (q_k ∝ c_k): start from B = V·√λ of it when the certificate holds there.
+    if matches!(proj, Projectors::Nopovm { .. })
+        && nopovm_linear_factor(c, m, eig, &mut xn.a)?
+        && evaluate(proj, c, ninv, set, eval, xn)
+        && certified(set, xn, opts.tol, chol, chol_buf)
+    {
+        std::mem::swap(x, xn);
     }
 
     let mut iterations = 0u64;
@@ -635,13 +678,13 @@ pub fn mle_with_scratch(
                 eval.b.as_mut(),
                 Accum::Replace,
                 set.w.as_ref(),
-                x.a.as_ref(),
+                MatRef::from_column_major_slice(&x.a, n, n),
                 ONE,
                 Par::Seq,
             );
             eval.b.as_ref()
         } else {
-            x.a.as_ref()
+            MatRef::from_column_major_slice(&x.a, n, n)
         };
         matmul(rho.as_mut(), Accum::Replace, b, b.adjoint(), ONE, Par::Seq);
         let tr: f64 = (0..n).map(|i| rho[(i, i)].re).sum();
@@ -663,6 +706,44 @@ pub fn mle_with_scratch(
         }
         tol_test *= 0.5;
     }
+}
+
+/// A factor B = V·√max(λ, 0) (column-major, into `a`) of the `nopovm`
+/// closed-form linear-inversion estimate VλV† (ρ_aa ∝ c_a; per pair i < j,
+/// Re ρ_ij ∝ c₊ − (c_i + c_j)/2 and Im ρ_ij ∝ c₋ − (c_i + c_j)/2); false
+/// when its trace is not positive.
+fn nopovm_linear_factor(
+    c: &[f64],
+    z: &mut Mat<C64>,
+    eig: &mut Eigh,
+    a: &mut [C64],
+) -> Result<bool, MathError> {
+    let n = z.nrows();
+    let trace: f64 = c[..n].iter().sum();
+    if trace <= 0.0 {
+        return Ok(false);
+    }
+    for i in 0..n {
+        z[(i, i)] = C64::new(c[i] / trace, 0.0);
+    }
+    let mut k = n;
+    for i in 0..n {
+        for j in i + 1..n {
+            let d = 0.5 * (c[i] + c[j]);
+            let v = C64::new(c[k] - d, c[k + 1] - d) / trace;
+            z[(i, j)] = v;
+            z[(j, i)] = v.conj();
+            k += 2;
+        }
+    }
+    eig.compute(z.as_ref(), true)?;
+    for j in 0..n {
+        let s = eig.value(j).max(0.0).sqrt();
+        for i in 0..n {
+            a[j * n + i] = eig.u[(i, j)] * s;
+        }
+    }
+    Ok(true)
 }
 
 /// Keeps ‖A‖ near 1 (F does not change under A → sA, but the steps change
