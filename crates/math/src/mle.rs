@@ -129,6 +129,8 @@ struct Point {
     t: f64,
     q: Vec<f64>,
     grad: Vec<C64>,
+    /// ‖∇F‖².
+    gg: f64,
     /// G − R.
     gmr: Mat<C64>,
 }
@@ -141,6 +143,7 @@ impl Point {
             t: 0.0,
             q: vec![0.0; k],
             grad: vec![ZERO; n * n],
+            gg: 0.0,
             gmr: Mat::zeros(n, n),
         }
     }
@@ -294,6 +297,18 @@ fn axpy_dot(s: f64, x: &[C64], y: &mut [C64], z: &[C64]) -> f64 {
     simd::axpy_dot(s, reals(x), reals_mut(y), reals(z))
 }
 
+/// out ← s·x.
+fn scaled_copy(s: f64, x: &[C64], out: &mut [C64]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = v * s;
+    }
+}
+
+/// out ← a − b; returns (‖out‖², ‖a‖²), in one pass.
+fn diff_norms(a: &[C64], b: &[C64], out: &mut [C64]) -> (f64, f64) {
+    simd::diff_norms(reals(a), reals(b), reals_mut(out))
+}
+
 /// A complex slice as its interleaved (re, im) reals.
 fn reals(x: &[C64]) -> &[f64] {
     // SAFETY: `Complex<f64>` is `#[repr(C)]` { re, im }: the slice is 2·len
@@ -338,7 +353,7 @@ fn objective(
 
 /// F and T from the probabilities p_k(ρ̃) in `q`, which become q_k = p_k/T.
 fn likelihood(c: &[f64], ninv: f64, q: &mut [f64]) -> Option<(f64, f64)> {
-    let sum: f64 = q.iter().sum();
+    let sum = simd::sum(q);
     if !(sum > 0.0 && sum.is_finite()) {
         return None;
     }
@@ -366,8 +381,10 @@ fn r_matrix(
     out: MatMut<C64>,
     work: &mut ProjWork,
 ) {
+    // Branch-free (it vectorizes): an uncounted projector's weight is
+    // 0/max(q, tiny) = 0 even where q_k = 0; counted ones have q_k > 0.
     for ((wk, &ck), &qk) in wt.iter_mut().zip(c).zip(q) {
-        *wk = if ck > 0.0 { ck * ninv / qk } else { 0.0 };
+        *wk = ck * ninv / qk.max(f64::MIN_POSITIVE);
     }
     weighted_sum_into(proj, wt, out, work);
 }
@@ -488,7 +505,7 @@ fn certified(set: &SetData, x: &Point, tol: f64, chol: &mut Mat<C64>, buf: &mut 
     if !e.is_finite() {
         return true;
     }
-    let stat = 0.5 * set.screen * x.t.sqrt() * dot(&x.grad, &x.grad).sqrt();
+    let stat = 0.5 * set.screen * (x.t * x.gg).sqrt();
     if stat > ((1.0 + e) * e).sqrt() + e {
         return false;
     }
@@ -544,13 +561,16 @@ fn line_search(
                 // (the "approximate Wolfe" test of Hager & Zhang).
                 let flat = xn.f - x.f <= 1e-12 * x.f.abs();
                 if dn >= 0.9 * d0 && (decrease || (flat && dn <= -0.8 * d0)) {
+                    // s = α·d, y = ∇(xn) − ∇(x); ⟨s, y⟩ = α·(dn − d0)
+                    // from the slopes already taken.
                     let h = hist.head;
-                    step(&xn.a, -1.0, &x.a, &mut hist.s[h]);
-                    step(&xn.grad, -1.0, &x.grad, &mut hist.y[h]);
-                    let sy = dot(&hist.s[h], &hist.y[h]);
+                    scaled_copy(alpha, d, &mut hist.s[h]);
+                    let (yy, gg) = diff_norms(&xn.grad, &x.grad, &mut hist.y[h]);
+                    xn.gg = gg;
+                    let sy = alpha * (dn - d0);
                     if sy > 0.0 {
                         hist.rho[h] = 1.0 / sy;
-                        hist.yy[h] = dot(&hist.y[h], &hist.y[h]);
+                        hist.yy[h] = yy;
                         hist.head = (h + 1) % MEMORY;
                         hist.len = (hist.len + 1).min(MEMORY);
                     }
@@ -630,7 +650,9 @@ pub fn mle_with_scratch(
         x.a[i * n + i] = C64::new(1.0 / (n as f64).sqrt(), 0.0);
     }
     hist.clear();
-    if !evaluate(proj, c, ninv, set, eval, x) {
+    let ok = evaluate(proj, c, ninv, set, eval, x);
+    x.gg = dot(&x.grad, &x.grad);
+    if !ok {
         // Only a zero projector has q_k = 0 at a full-rank ρ.
         let bad = (0..k)
             .find(|&i| c[i] > 0.0 && (x.q[i].is_nan() || x.q[i] <= 0.0))
@@ -647,7 +669,10 @@ pub fn mle_with_scratch(
     if matches!(proj, Projectors::Nopovm { .. })
         && nopovm_linear_factor(c, m, eig, &mut xn.a)?
         && evaluate(proj, c, ninv, set, eval, xn)
-        && certified(set, xn, opts.tol, chol, chol_buf)
+        && {
+            xn.gg = dot(&xn.grad, &xn.grad);
+            certified(set, xn, opts.tol, chol, chol_buf)
+        }
     {
         std::mem::swap(x, xn);
     }
@@ -667,7 +692,9 @@ pub fn mle_with_scratch(
             iterations += 1;
             if line_search(proj, c, ninv, set, eval, x, xn, d, hist) {
                 std::mem::swap(x, xn);
-                renormalize(x, hist);
+                if iterations.is_multiple_of(16) {
+                    renormalize(x, hist);
+                }
             } else {
                 stalled = true;
             }
@@ -756,6 +783,7 @@ fn renormalize(x: &mut Point, hist: &mut History) {
     let s = a2.sqrt();
     scale(1.0 / s, &mut x.a);
     scale(s, &mut x.grad);
+    x.gg *= a2;
     x.t /= a2;
     hist.clear();
 }

@@ -14,6 +14,21 @@ pub(crate) fn dot(x: &[f64], y: &[f64]) -> f64 {
     dot_body(x, y)
 }
 
+/// Σ x_i (eight partial sums; no dispatch needed).
+pub(crate) fn sum(x: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let xc = x.chunks_exact(8);
+    for v in xc.remainder() {
+        acc[0] += v;
+    }
+    for v in xc {
+        for i in 0..8 {
+            acc[i] += v[i];
+        }
+    }
+    sum8(acc)
+}
+
 /// y ← y + s·x.
 pub(crate) fn axpy(s: f64, x: &[f64], y: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
@@ -34,8 +49,22 @@ pub(crate) fn axpy_dot(s: f64, x: &[f64], y: &mut [f64], z: &[f64]) -> f64 {
     axpy_dot_body(s, x, y, z)
 }
 
+/// out ← a − b; returns (Σ out_i², Σ a_i²), in one pass.
+pub(crate) fn diff_norms(a: &[f64], b: &[f64], out: &mut [f64]) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { avx2::diff_norms(a, b, out) };
+    }
+    diff_norms_body(a, b, out)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    #[target_feature(enable = "avx2")]
+    pub(super) fn diff_norms(a: &[f64], b: &[f64], out: &mut [f64]) -> (f64, f64) {
+        super::diff_norms_body(a, b, out)
+    }
     #[target_feature(enable = "avx2")]
     pub(super) fn dot(x: &[f64], y: &[f64]) -> f64 {
         super::dot_body(x, y)
@@ -100,6 +129,36 @@ fn axpy_dot_body(s: f64, x: &[f64], y: &mut [f64], z: &[f64]) -> f64 {
     sum8(acc)
 }
 
+#[inline(always)]
+fn diff_norms_body(a: &[f64], b: &[f64], out: &mut [f64]) -> (f64, f64) {
+    let (mut dd, mut aa) = ([0.0f64; 8], [0.0f64; 8]);
+    let (mut oc, ac, bc) = (
+        out.chunks_exact_mut(8),
+        a.chunks_exact(8),
+        b.chunks_exact(8),
+    );
+    for ((ov, av), bv) in oc.by_ref().zip(ac.clone()).zip(bc.clone()) {
+        let mut t = [0.0f64; 8];
+        for i in 0..8 {
+            t[i] = av[i] - bv[i];
+            dd[i] += t[i] * t[i];
+            aa[i] += av[i] * av[i];
+        }
+        ov.copy_from_slice(&t);
+    }
+    let rest = oc
+        .into_remainder()
+        .iter_mut()
+        .zip(ac.remainder())
+        .zip(bc.remainder());
+    for ((ov, av), bv) in rest {
+        *ov = av - bv;
+        dd[0] += *ov * *ov;
+        aa[0] += av * av;
+    }
+    (sum8(dd), sum8(aa))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +171,8 @@ mod tests {
             let naive: f64 = x.iter().zip(&z).map(|(a, b)| a * b).sum();
             assert!((dot(&x, &z) - naive).abs() <= 1e-12 * (1.0 + naive.abs()));
             assert_eq!(dot(&x, &z).to_bits(), dot_body(&x, &z).to_bits());
+            let total: f64 = x.iter().sum();
+            assert!((sum(&x) - total).abs() <= 1e-12 * (1.0 + total.abs()));
             let (mut y1, mut y2) = (z.clone(), z.clone());
             let a = axpy_dot(0.5, &x, &mut y1, &x);
             let b = axpy_dot_body(0.5, &x, &mut y2, &x);
@@ -122,6 +183,15 @@ mod tests {
             axpy(-0.5, &x, &mut y1);
             axpy_body(-0.5, &x, &mut y2);
             assert_eq!(y1, y2);
+            let (mut o1, mut o2) = (vec![0.0; len], vec![0.0; len]);
+            let (d1, a1) = diff_norms(&x, &z, &mut o1);
+            let (d2, a2) = diff_norms_body(&x, &z, &mut o2);
+            assert_eq!((d1.to_bits(), a1.to_bits()), (d2.to_bits(), a2.to_bits()));
+            assert_eq!(o1, o2);
+            let want: Vec<f64> = x.iter().zip(&z).map(|(a, b)| a - b).collect();
+            assert_eq!(o1, want);
+            let dd: f64 = want.iter().map(|v| v * v).sum();
+            assert!((d1 - dd).abs() <= 1e-12 * (1.0 + dd));
         }
     }
 }
