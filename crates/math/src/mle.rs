@@ -840,3 +840,125 @@ pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Resul
     )?;
     Ok(total * bound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nopovm_ket;
+    use rand::{Rng, SeedableRng};
+
+    fn random(n: usize, rng: &mut impl Rng) -> Vec<C64> {
+        (0..n)
+            .map(|_| C64::new(rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5))
+            .collect()
+    }
+
+    /// `nopovm`'s kets, for the same set as `Projectors::Kets` (whitened
+    /// variable A) next to `Projectors::Nopovm` (variable B).
+    fn nopovm_kets(n: usize) -> Vec<C64> {
+        (0..n * n).flat_map(|k| nopovm_ket(n, k)).collect()
+    }
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let n = 5;
+        let kets = nopovm_kets(n);
+        for proj in [
+            Projectors::Nopovm { n },
+            Projectors::Kets { n, kets: &kets },
+        ] {
+            let k = proj.count();
+            let c: Vec<f64> = (0..k).map(|_| rng.random::<f64>() * 10.0).collect();
+            let ninv = 1.0 / c.iter().sum::<f64>();
+            let mut s = MleScratch::new(&proj).unwrap();
+            let MleScratch {
+                set, eval, x, xn, ..
+            } = &mut s;
+            x.a.copy_from_slice(&random(n * n, &mut rng));
+            assert!(evaluate(&proj, &c, ninv, set, eval, x));
+            for _ in 0..5 {
+                let dir = random(n * n, &mut rng);
+                let h = 1e-5;
+                step(&x.a, h, &dir, &mut xn.a);
+                assert!(evaluate(&proj, &c, ninv, set, eval, xn));
+                let fp = xn.f;
+                step(&x.a, -h, &dir, &mut xn.a);
+                assert!(evaluate(&proj, &c, ninv, set, eval, xn));
+                let fd = (fp - xn.f) / (2.0 * h);
+                let an = dot(&x.grad, &dir);
+                assert!(
+                    (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
+                    "{proj:?}: finite difference {fd}, gradient {an}"
+                );
+            }
+        }
+    }
+
+    /// The screen and the Cholesky test say "certified" exactly where an
+    /// eigen-decomposition of G^{-1/2}RG^{-1/2} does, at every iterate of a
+    /// run and for several tolerances.
+    #[test]
+    fn cholesky_test_agrees_with_the_eigenvalues() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let n = 6;
+        let kets = nopovm_kets(n);
+        for proj in [
+            Projectors::Nopovm { n },
+            Projectors::Kets { n, kets: &kets },
+        ] {
+            let k = proj.count();
+            let c: Vec<f64> = (0..k)
+                .map(|_| (rng.random::<f64>() * 40.0).floor())
+                .collect();
+            let ninv = 1.0 / c.iter().sum::<f64>();
+            let mut s = MleScratch::new(&proj).unwrap();
+            let MleScratch {
+                set,
+                eval,
+                x,
+                xn,
+                d,
+                hist,
+                chol,
+                chol_buf,
+                m,
+                eig,
+                rho,
+            } = &mut s;
+            x.a.fill(ZERO);
+            for i in 0..n {
+                x.a[i * n + i] = ONE;
+            }
+            assert!(evaluate(&proj, &c, ninv, set, eval, x));
+            x.gg = dot(&x.grad, &x.grad);
+            let (mut yes, mut no) = (0, 0);
+            for _ in 0..150 {
+                let b = if set.whiten {
+                    &set.w * MatRef::from_column_major_slice(&x.a, n, n)
+                } else {
+                    MatRef::from_column_major_slice(&x.a, n, n).to_owned()
+                };
+                let r = &b * b.adjoint();
+                let tr: f64 = (0..n).map(|i| r[(i, i)].re).sum();
+                rho.copy_from(Mat::from_fn(n, n, |i, j| r[(i, j)] / tr));
+                let (_, lnmax) =
+                    exact_bound(&proj, &c, ninv, set, eval, &mut xn.q, m, eig, rho.as_ref())
+                        .unwrap();
+                for tol in [1e-1, 1e-3, 1e-6, 1e-9] {
+                    if (lnmax - tol).abs() <= 1e-9 * tol {
+                        continue;
+                    }
+                    let got = certified(set, x, tol, chol, chol_buf);
+                    assert_eq!(got, lnmax <= tol, "{proj:?}: ln λ_max {lnmax}, tol {tol}");
+                    if got { yes += 1 } else { no += 1 }
+                }
+                if !line_search(&proj, &c, ninv, set, eval, x, xn, d, hist) {
+                    break;
+                }
+                std::mem::swap(x, xn);
+            }
+            assert!(yes > 10 && no > 10, "{proj:?}: {yes} certified, {no} not");
+        }
+    }
+}
