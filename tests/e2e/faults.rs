@@ -381,10 +381,10 @@ fn kill9_of_the_supervisor_leaves_no_worker() {
 fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run() {
     let t = Tmp::new();
     let batch = t.join("b.jsonl");
-    // Dimension 48 runs first (largest first; 400 iterations each, as its
-    // tolerance is out of reach); dimension 3's file is prebuilt, then damaged
-    // before the worker first needs it.
-    let slow = r#","max_iters":400,"tol":1e-300"#;
+    // Dimension 48 runs first (largest first; 4000 iterations each, as its
+    // tolerance is out of reach: about half a second a job); dimension 3's
+    // file is prebuilt, then damaged before the worker first needs it.
+    let slow = r#","max_iters":4000,"tol":1e-300"#;
     let mut lines: Vec<String> = (0..3)
         .map(|i| job_json(&format!("big{i}"), 48, &test_counts(48, i, 1e7), slow))
         .collect();
