@@ -14,7 +14,7 @@ mod figures;
 mod linear;
 mod mle;
 mod projectors;
-mod simd;
+mod vector;
 
 pub use faer::{Mat, MatMut, MatRef};
 pub use num_complex::Complex64 as C64;

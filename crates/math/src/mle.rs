@@ -44,7 +44,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
 use crate::projectors::{ProjWork, probs_into, weighted_sum_into};
-use crate::simd;
+use crate::vector::{self, axpy, axpy_dot, diff_norms, dot, scale, scaled_copy, step};
 use crate::{C64, MathError, Projectors, check_counts, gram};
 
 const ONE: C64 = C64::new(1.0, 0.0);
@@ -282,60 +282,6 @@ fn hermitize_in_place(mut x: MatMut<C64>) {
     }
 }
 
-/// ⟨a, b⟩ = Re Tr(a†b): the real inner product the iteration works in.
-fn dot(a: &[C64], b: &[C64]) -> f64 {
-    simd::dot(reals(a), reals(b))
-}
-
-/// y ← y + s·x.
-fn axpy(s: f64, x: &[C64], y: &mut [C64]) {
-    simd::axpy(s, reals(x), reals_mut(y))
-}
-
-/// y ← y + s·x, and ⟨z, y⟩ of the updated y, in one pass.
-fn axpy_dot(s: f64, x: &[C64], y: &mut [C64], z: &[C64]) -> f64 {
-    simd::axpy_dot(s, reals(x), reals_mut(y), reals(z))
-}
-
-/// out ← s·x.
-fn scaled_copy(s: f64, x: &[C64], out: &mut [C64]) {
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = v * s;
-    }
-}
-
-/// out ← a − b; returns (‖out‖², ‖a‖²), in one pass.
-fn diff_norms(a: &[C64], b: &[C64], out: &mut [C64]) -> (f64, f64) {
-    simd::diff_norms(reals(a), reals(b), reals_mut(out))
-}
-
-/// A complex slice as its interleaved (re, im) reals.
-fn reals(x: &[C64]) -> &[f64] {
-    // SAFETY: `Complex<f64>` is `#[repr(C)]` { re, im }: the slice is 2·len
-    // f64s with f64's alignment, borrowed for as long as `x`.
-    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<f64>(), 2 * x.len()) }
-}
-
-/// [`reals`] of a mutable slice.
-fn reals_mut(x: &mut [C64]) -> &mut [f64] {
-    // SAFETY: as in `reals`; the borrow of `x` is handed on.
-    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<f64>(), 2 * x.len()) }
-}
-
-/// out ← a + s·d.
-fn step(a: &[C64], s: f64, d: &[C64], out: &mut [C64]) {
-    for ((o, av), dv) in out.iter_mut().zip(a).zip(d) {
-        *o = av + dv * s;
-    }
-}
-
-/// d ← s·d.
-fn scale(s: f64, d: &mut [C64]) {
-    for v in reals_mut(d) {
-        *v *= s;
-    }
-}
-
 /// F = −Σ (c_k/N) ln q_k at ρ̃ (probabilities q_k = p_k(ρ̃)/T left in `q`),
 /// and T = Σ p_k(ρ̃) = Tr(Gρ̃). None when a counted projector has q_k ≤ 0
 /// (ℓ = −∞) or T is not a positive number.
@@ -353,7 +299,7 @@ fn objective(
 
 /// F and T from the probabilities p_k(ρ̃) in `q`, which become q_k = p_k/T.
 fn likelihood(c: &[f64], ninv: f64, q: &mut [f64]) -> Option<(f64, f64)> {
-    let sum = simd::sum(q);
+    let sum = vector::sum(q);
     if !(sum > 0.0 && sum.is_finite()) {
         return None;
     }
