@@ -424,6 +424,64 @@ fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run()
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
 
+/// A projector file that neither the worker's store nor the supervisor can
+/// rebuild (its path has become a non-empty directory, so the atomic rename
+/// fails, even for root): the worker reports the bad file, the supervisor's
+/// own rebuild fails too, and those jobs get one-sentence errors naming the
+/// projectors while every other job runs.
+#[test]
+fn a_projector_file_that_cannot_be_rebuilt_fails_only_its_jobs() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    let slow = r#","max_iters":4000,"tol":1e-300"#;
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| job_json(&format!("big{i}"), 48, &test_counts(48, i, 1e7), slow))
+        .collect();
+    lines.extend((0..2).map(|i| job_json(&format!("small{i}"), 3, &test_counts(3, i, 1e6), "")));
+    lines.extend((0..2).map(|i| job_json(&format!("other{i}"), 5, &test_counts(5, i, 1e6), "")));
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    let log = out.join("logs/worker-0.log");
+    poll("the first job to start", LONG, || {
+        (!started_jobs(&log).is_empty()).then_some(())
+    });
+    let file = t.join("cache/nopovm_n3.npy");
+    assert!(file.is_file(), "prebuilt file");
+    fs::remove_file(&file).unwrap();
+    fs::create_dir(&file).unwrap();
+    fs::write(file.join("keep"), b"x").unwrap();
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), lines.len());
+    for (line, r) in &by_line {
+        let id = r["id"].as_str().unwrap();
+        if id.starts_with("small") {
+            assert_eq!(r["status"], "error", "{r}");
+            let msg = r["error"].as_str().unwrap();
+            assert!(
+                msg.starts_with("projectors: failed to "),
+                "line {line}: {msg}"
+            );
+            assert!(msg.contains("nopovm_n3.npy"), "line {line}: {msg}");
+        } else {
+            assert_eq!(r["status"], "ok", "{r}");
+        }
+    }
+    assert!(
+        read(&log).contains("bad projector file"),
+        "the worker did not report the bad file"
+    );
+    // The failed rebuilds left no temporary files behind.
+    let litter: Vec<_> = fs::read_dir(t.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(litter.is_empty(), "{litter:?}");
+}
+
 #[test]
 fn a_job_whose_worker_dies_more_than_max_retries_times_gets_its_error() {
     let t = Tmp::new();
