@@ -8,7 +8,8 @@ projected-gradient kernel it replaced (commit 6183203):
 
 The jobs: `nopovm`, n = 8, 16, 32, 64, each with four states (rank n/2,
 pure, full rank; ~1000 counts per projector; and rank n/2 with ~3 counts
-per projector), Poisson counts from a fixed seed. Writes
+per projector), and for n = 16, 32, 64 three nearly noiseless ones (rank 1,
+2, 4 with 1e9 counts in all), Poisson counts from a fixed seed. Writes
 bench/results/kernels.json.
 
 usage: python bench/kernels.py --old OLD_QST [--new target/release/qst]
@@ -40,6 +41,15 @@ def make_jobs(dims, seed=1):
             p = np.einsum("ka,ab,kb->k", psi.conj(), rho, psi).real
             counts = rng.poisson(per_projector * n * n * p / p.sum())
             jobs.append({"id": f"n{n}-{label}", "dim": n, "counts": counts.tolist()})
+    for n in [d for d in dims if d >= 16]:
+        psi = nopovm_kets(n)
+        for rank in [1, 2, 4]:
+            A = rng.normal(size=(n, rank)) + 1j * rng.normal(size=(n, rank))
+            rho = A @ A.conj().T
+            rho /= np.trace(rho).real
+            p = np.einsum("ka,ab,kb->k", psi.conj(), rho, psi).real
+            counts = rng.poisson(1e9 * np.maximum(p, 0) / p.sum())
+            jobs.append({"id": f"n{n}-r{rank}-1e9", "dim": n, "counts": counts.tolist()})
     return jobs
 
 
