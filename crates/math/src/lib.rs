@@ -9,6 +9,7 @@
 //!
 //! All arithmetic runs on the calling thread (`faer::Par::Seq`).
 
+mod apg;
 mod eigh;
 mod figures;
 mod linear;

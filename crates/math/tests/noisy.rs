@@ -134,6 +134,27 @@ fn nopovm_poisson_mle_beats_linear_and_truth() {
     }
 }
 
+/// Nearly noiseless data of low-rank states (1e9 counts in all): where the
+/// factored iteration lingers near saddles and hands over to the projected
+/// gradient. Same checks as every noisy case.
+#[test]
+fn nearly_noiseless_low_rank_states() {
+    let mut r = rng(25);
+    for n in [8, 16] {
+        for rank in [1, 2, 4] {
+            let truth = random_state(n, rank, &mut r);
+            let seed = r.random();
+            noisy_case(
+                &Projectors::Nopovm { n },
+                &truth,
+                1e9,
+                seed,
+                &format!("nopovm n={n} rank={rank} shots=1e9"),
+            );
+        }
+    }
+}
+
 #[test]
 fn custom_sets_poisson_mle_beats_linear_and_truth() {
     let mut r = rng(21);
