@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -377,25 +377,35 @@ fn kill9_of_the_supervisor_leaves_no_worker() {
     }
 }
 
-#[test]
-fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run() {
-    let t = Tmp::new();
+/// Starts `qst run --workers 1` on three dimension-48 jobs (4000 iterations
+/// each, their tolerance out of reach: about half a second a job; largest
+/// dimension first, so they run first) followed by `rest`, and returns once
+/// the first job has started: the window in which a test damages a file
+/// the later jobs need. (run, batch, out dir, worker log)
+fn start_behind_long_jobs(t: &Tmp, rest: Vec<String>) -> (Running, PathBuf, PathBuf, PathBuf) {
     let batch = t.join("b.jsonl");
-    // Dimension 48 runs first (largest first; 4000 iterations each, as its
-    // tolerance is out of reach: about half a second a job); dimension 3's
-    // file is prebuilt, then damaged before the worker first needs it.
     let slow = r#","max_iters":4000,"tol":1e-300"#;
     let mut lines: Vec<String> = (0..3)
         .map(|i| job_json(&format!("big{i}"), 48, &test_counts(48, i, 1e7), slow))
         .collect();
-    lines.extend((0..3).map(|i| job_json(&format!("small{i}"), 3, &test_counts(3, i, 1e6), "")));
+    lines.extend(rest);
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    let run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
     let log = out.join("logs/worker-0.log");
     poll("the first job to start", LONG, || {
         (!started_jobs(&log).is_empty()).then_some(())
     });
+    (run, batch, out, log)
+}
+
+#[test]
+fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run() {
+    let t = Tmp::new();
+    let small = (0..3)
+        .map(|i| job_json(&format!("small{i}"), 3, &test_counts(3, i, 1e6), ""))
+        .collect();
+    let (mut run, batch, out, log) = start_behind_long_jobs(&t, small);
     let file = t.join("cache/nopovm_n3.npy");
     let len = fs::metadata(&file).expect("prebuilt file").len();
     fs::OpenOptions::new()
@@ -432,20 +442,12 @@ fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run()
 #[test]
 fn a_projector_file_that_cannot_be_rebuilt_fails_only_its_jobs() {
     let t = Tmp::new();
-    let batch = t.join("b.jsonl");
-    let slow = r#","max_iters":4000,"tol":1e-300"#;
-    let mut lines: Vec<String> = (0..3)
-        .map(|i| job_json(&format!("big{i}"), 48, &test_counts(48, i, 1e7), slow))
+    let mut rest: Vec<String> = (0..2)
+        .map(|i| job_json(&format!("small{i}"), 3, &test_counts(3, i, 1e6), ""))
         .collect();
-    lines.extend((0..2).map(|i| job_json(&format!("small{i}"), 3, &test_counts(3, i, 1e6), "")));
-    lines.extend((0..2).map(|i| job_json(&format!("other{i}"), 5, &test_counts(5, i, 1e6), "")));
-    write_lines(&batch, &lines);
-    let out = t.join("out");
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
-    let log = out.join("logs/worker-0.log");
-    poll("the first job to start", LONG, || {
-        (!started_jobs(&log).is_empty()).then_some(())
-    });
+    rest.extend((0..2).map(|i| job_json(&format!("other{i}"), 5, &test_counts(5, i, 1e6), "")));
+    let (mut run, batch, out, log) = start_behind_long_jobs(&t, rest);
+    let lines = read(&batch).lines().count();
     let file = t.join("cache/nopovm_n3.npy");
     assert!(file.is_file(), "prebuilt file");
     fs::remove_file(&file).unwrap();
@@ -454,7 +456,7 @@ fn a_projector_file_that_cannot_be_rebuilt_fails_only_its_jobs() {
     let st = run.wait(LONG);
     assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
     let by_line = results_by_line(&out);
-    assert_eq!(by_line.len(), lines.len());
+    assert_eq!(by_line.len(), lines);
     for (line, r) in &by_line {
         let id = r["id"].as_str().unwrap();
         if id.starts_with("small") {

@@ -308,6 +308,26 @@ impl MleScratch {
     }
 }
 
+/// x ← x / Tr x, Hermitian.
+fn normalize(mut x: MatMut<C64>) {
+    let tr: f64 = (0..x.nrows()).map(|i| x[(i, i)].re).sum();
+    for j in 0..x.ncols() {
+        for i in 0..x.nrows() {
+            x[(i, j)] /= tr;
+        }
+    }
+    hermitize_in_place(x);
+}
+
+/// How many of the (ascending) eigenvalues `lam` lie under a clear gap: all
+/// below 1e-3 of the largest, when the next one up is at least 100× the
+/// largest of them; None without such a gap.
+fn cut_under_gap(lam: &[f64]) -> Option<usize> {
+    let lmax = lam[lam.len() - 1];
+    let cut = lam.iter().take_while(|&&l| l < 1e-3 * lmax).count();
+    (cut > 0 && lam[cut] >= 100.0 * lam[cut - 1].max(0.0)).then_some(cut)
+}
+
 fn hermitize_in_place(mut x: MatMut<C64>) {
     let n = x.nrows();
     for j in 0..n {
@@ -784,20 +804,14 @@ impl MleScratch {
         }
     }
 
-    /// The trace of `self.rho` under a clear gap of its spectrum (the
-    /// eigenvalues below 1e-3 of the largest, when the next one up is 100×
-    /// larger), or None.
+    /// The trace of `self.rho` under a clear gap of its spectrum
+    /// ([`cut_under_gap`]), or None.
     fn trace_under_gap(&mut self) -> Result<Option<f64>, MathError> {
-        let n = self.set.n;
         self.eig.compute(self.rho.as_ref(), false)?;
-        let lmax = self.eig.max();
-        let cut = (0..n)
-            .take_while(|&i| self.eig.value(i) < 1e-3 * lmax)
-            .count();
-        if cut == 0 || self.eig.value(cut) < 100.0 * self.eig.value(cut - 1).max(0.0) {
-            return Ok(None);
+        for (i, l) in self.lam.iter_mut().enumerate() {
+            *l = self.eig.value(i);
         }
-        Ok(Some((0..cut).map(|i| self.eig.value(i).max(0.0)).sum()))
+        Ok(cut_under_gap(&self.lam).map(|cut| self.lam[..cut].iter().map(|l| l.max(0.0)).sum()))
     }
 
     /// Hands the current iterate over to the projected gradient
@@ -836,13 +850,7 @@ impl MleScratch {
             ONE,
             Par::Seq,
         );
-        let tr: f64 = (0..n).map(|i| sigma[(i, i)].re).sum();
-        for j in 0..n {
-            for i in 0..n {
-                sigma[(i, j)] /= tr;
-            }
-        }
-        hermitize_in_place(sigma.rb_mut());
+        normalize(sigma.rb_mut());
         let p = Problem {
             proj,
             c,
@@ -858,14 +866,7 @@ impl MleScratch {
             iterations,
             &mut s.rho,
         )?;
-        let rho = &mut s.rho;
-        let tr: f64 = (0..n).map(|i| rho[(i, i)].re).sum();
-        for j in 0..n {
-            for v in rho.col_as_slice_mut(j) {
-                *v /= tr;
-            }
-        }
-        hermitize_in_place(rho.as_mut());
+        normalize(s.rho.as_mut());
         Ok(())
     }
 
@@ -886,15 +887,15 @@ impl MleScratch {
         } else {
             a
         };
-        let rho = &mut self.rho;
-        matmul(rho.as_mut(), Accum::Replace, b, b.adjoint(), ONE, Par::Seq);
-        let tr: f64 = (0..n).map(|i| rho[(i, i)].re).sum();
-        for j in 0..n {
-            for v in rho.col_as_slice_mut(j) {
-                *v /= tr;
-            }
-        }
-        hermitize_in_place(rho.as_mut());
+        matmul(
+            self.rho.as_mut(),
+            Accum::Replace,
+            b,
+            b.adjoint(),
+            ONE,
+            Par::Seq,
+        );
+        normalize(self.rho.as_mut());
     }
 
     /// (F, ln λ_max(WRW)) at `self.rho`, exactly.
@@ -946,12 +947,9 @@ impl MleScratch {
             *l = self.eig.value(i);
         }
         let lam = &self.lam;
-        let lmax = lam[n - 1];
-        // Eigenvalues ascend: drop the first `cut`.
-        let cut = lam.iter().take_while(|&&l| l < 1e-3 * lmax).count();
-        if cut == 0 || lam[cut] < 100.0 * lam[cut - 1].max(0.0) {
+        let Some(cut) = cut_under_gap(lam) else {
             return Ok(());
-        }
+        };
         // B = V_kept·√λ_kept, zero elsewhere; A = G^{1/2}B when whitened.
         let tr: f64 = lam[cut..].iter().sum();
         self.chol.fill(ZERO);
