@@ -78,6 +78,8 @@ pub struct JobFigures {
     pub max_eigenvalue: f64,
     pub eigenvalue_entropy: f64,
     pub fidelity: Option<f64>,
+    /// When the worker started the job, in Unix seconds.
+    pub started: f64,
     pub seconds: f64,
 }
 

@@ -21,9 +21,10 @@ pub const FINGERPRINT_FILE: &str = "batch.fingerprint";
 ///
 /// An `ok` record always carries `dim`, `design`, `method`, `rho`,
 /// `iterations`, `converged`, `log_likelihood`, `purity`, `trace`, `rank`,
-/// `min_eigenvalue`, `max_eigenvalue`, `eigenvalue_entropy`, `seconds` and
-/// `worker` (`iterations`/`converged` written as `null` for `linear`;
-/// `log_likelihood` written as `null` for −∞, and read back as `None`), and
+/// `min_eigenvalue`, `max_eigenvalue`, `eigenvalue_entropy`, `started` (Unix
+/// seconds, when the worker started the job), `seconds` and `worker`
+/// (`iterations`/`converged` written as `null` for `linear`; `log_likelihood`
+/// written as `null` for −∞, and read back as `None`), and
 /// `fidelity` only when a truth was given. An `error` record carries `line`,
 /// `id` (null when unknown), `status`, `error`, and `dim`, `design`, `method`,
 /// `worker` when known.
@@ -50,6 +51,8 @@ pub struct ResultRecord {
     pub max_eigenvalue: Option<f64>,
     pub eigenvalue_entropy: Option<f64>,
     pub fidelity: Option<f64>,
+    /// When the worker started the job, in Unix seconds.
+    pub started: Option<f64>,
     pub seconds: Option<f64>,
     pub worker: Option<usize>,
     pub error: Option<String>,
@@ -85,6 +88,7 @@ impl ResultRecord {
             max_eigenvalue: Some(no_negative_zero(figures.max_eigenvalue)),
             eigenvalue_entropy: Some(no_negative_zero(figures.eigenvalue_entropy)),
             fidelity: figures.fidelity.map(no_negative_zero),
+            started: Some(figures.started),
             seconds: Some(no_negative_zero(figures.seconds)),
             worker: Some(worker),
             error: None,
@@ -156,6 +160,9 @@ impl Serialize for ResultRecord {
             m.serialize_entry("purity", &self.purity)?;
             if self.fidelity.is_some() {
                 m.serialize_entry("fidelity", &self.fidelity)?;
+            }
+            if self.started.is_some() {
+                m.serialize_entry("started", &self.started)?;
             }
             m.serialize_entry("seconds", &self.seconds)?;
             m.serialize_entry("worker", &self.worker)?;
@@ -454,6 +461,7 @@ mod tests {
             max_eigenvalue: 0.75,
             eigenvalue_entropy: 0.56,
             fidelity: None,
+            started: 1_700_000_000.25,
             seconds: 0.01,
         }
     }
@@ -478,6 +486,7 @@ mod tests {
         assert!(v.get("fidelity").is_none());
         assert!(v.get("error").is_none());
         assert_eq!(v["worker"], 1);
+        assert_eq!(v["started"], 1_700_000_000.25);
         let back: ResultRecord = serde_json::from_value(v).unwrap();
         assert_eq!(back, rec);
 

@@ -370,6 +370,7 @@ mod tests {
             max_eigenvalue: Some(1.0),
             eigenvalue_entropy: Some(0.0),
             fidelity: fid,
+            started: None,
             seconds: Some(secs),
             worker: Some(worker),
             error: None,

@@ -185,6 +185,9 @@ enum JobFailure {
 
 fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> {
     let started = Instant::now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let before = cache.stats().misses;
     let handle = match &job.projectors {
         ProjectorSpec::Nopovm => cache.nopovm(job.dim),
@@ -248,6 +251,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         max_eigenvalue: f.max_eigenvalue,
         eigenvalue_entropy: f.eigenvalue_entropy,
         fidelity,
+        started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
