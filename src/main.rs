@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use qst_report::DEFAULT_MAX_SAMPLES;
 use qst_shared::Method;
 use qst_store::{BuildAction, Store, StoreConfig};
 use qst_supervisor::demo::{DemoOptions, demo, format_table};
@@ -65,6 +66,24 @@ enum Command {
         dims: Vec<usize>,
         #[command(flatten)]
         cache: CacheArgs,
+    },
+    /// Writes OUT/report.html: one self-contained offline page (inline SVG, no
+    /// network, no JavaScript) with the run's figures, histograms per
+    /// dimension and method, a worker timeline and per-sample ρ plots.
+    Report {
+        /// The output directory of a run (finished or interrupted).
+        out: PathBuf,
+        /// How many samples get ρ figures (failures and the lowest fidelity first).
+        #[arg(long, default_value_t = qst_report::DEFAULT_MAX_SAMPLES)]
+        max_samples: usize,
+        /// Also write each shown sample's figures as standalone SVG files
+        /// (`<id>_Re.svg`, `<id>_Im.svg`, and `<id>_Re_bars.svg`,
+        /// `<id>_Im_bars.svg` for n ≤ 16) into this directory.
+        #[arg(long, value_name = "DIR")]
+        svg: Option<PathBuf>,
+        /// Open the page in the desktop's browser (xdg-open) afterwards.
+        #[arg(long)]
+        open: bool,
     },
     /// Lists, fully verifies or removes the projector cache's files.
     Cache {
@@ -150,6 +169,9 @@ struct RunArgs {
     /// CSV input: the projector design.
     #[arg(long, default_value = "nopovm")]
     design: String,
+    /// Write `<out>/report.html` (as `qst report`) when the run ends.
+    #[arg(long)]
+    report: bool,
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -213,6 +235,12 @@ fn main() -> ExitCode {
                         report.results_written,
                         report.out_dir.display()
                     );
+                    if a.report
+                        && let Err(code) =
+                            write_report(&report.out_dir, DEFAULT_MAX_SAMPLES, None, false)
+                    {
+                        return exit(code.max(report.exit_code));
+                    }
                     exit(report.exit_code)
                 }
                 Err(e) => {
@@ -304,6 +332,60 @@ fn main() -> ExitCode {
             }
         }
         Command::Cache { action } => cache_command(action),
+        Command::Report {
+            out,
+            max_samples,
+            svg,
+            open,
+        } => match write_report(&out, max_samples, svg, open) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => exit(code),
+        },
+    }
+}
+
+/// Writes `out/report.html` and says where; `Err` holds the exit status.
+fn write_report(
+    out: &std::path::Path,
+    max_samples: usize,
+    svg_dir: Option<PathBuf>,
+    open: bool,
+) -> Result<(), i32> {
+    let opts = qst_report::ReportOptions {
+        out: out.to_path_buf(),
+        max_samples,
+        svg_dir,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    match qst_report::write_report(&opts) {
+        Ok(w) => {
+            eprintln!(
+                "qst: wrote {} ({} bytes, {} samples shown{})",
+                w.html.display(),
+                w.bytes,
+                w.samples_shown,
+                if w.svg_files > 0 {
+                    format!(", {} SVG files", w.svg_files)
+                } else {
+                    String::new()
+                }
+            );
+            if open {
+                match std::process::Command::new("xdg-open").arg(&w.html).status() {
+                    Ok(st) if st.success() => {}
+                    Ok(st) => eprintln!("qst: xdg-open {} ended with {st}", w.html.display()),
+                    Err(e) => eprintln!(
+                        "qst: failed to start xdg-open to open {}: {e}",
+                        w.html.display()
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("qst: failed to {e}");
+            Err(EXIT_CANNOT_RUN)
+        }
     }
 }
 

@@ -6,4 +6,5 @@ mod faults;
 mod input;
 mod interop;
 mod pool;
+mod report;
 mod util;

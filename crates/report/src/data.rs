@@ -204,7 +204,8 @@ pub fn bins(xs: &[f64], count: usize) -> Vec<(f64, f64, u64)> {
         return Vec::new();
     };
     if hi <= lo {
-        return vec![(lo - 0.5, lo + 0.5, v.len() as u64)];
+        let half = if lo == 0.0 { 0.5 } else { lo.abs() * 0.05 };
+        return vec![(lo - half, lo + half, v.len() as u64)];
     }
     let w = (hi - lo) / count as f64;
     let mut out: Vec<(f64, f64, u64)> = (0..count)
@@ -279,7 +280,8 @@ mod tests {
         assert_eq!(b.iter().map(|x| x.2).collect::<Vec<_>>(), vec![1, 1, 1, 2]);
         assert_eq!(b[0].0, 0.0);
         assert_eq!(b[3].1, 4.0);
-        assert_eq!(bins(&[2.0, 2.0], 10), vec![(1.5, 2.5, 2)]);
+        assert_eq!(bins(&[2.0, 2.0], 10), vec![(1.9, 2.1, 2)]);
+        assert_eq!(bins(&[0.0], 10), vec![(-0.5, 0.5, 1)]);
         assert!(bins(&[f64::NAN], 3).is_empty());
     }
 

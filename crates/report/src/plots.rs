@@ -87,17 +87,16 @@ where
 /// labels (thinned to at most 16 per axis) and a colour bar.
 pub fn heatmap(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<String, String> {
     let labels = basis_labels(n);
-    let step = label_step(n, 16);
     let n_i = n as i32;
-    draw("heatmap", (380, 330), |root| {
-        let (left, right) = root.split_horizontally(320);
+    draw("heatmap", (350, 310), |root| {
+        let (left, right) = root.split_horizontally(285);
         let mut chart = ChartBuilder::on(&left)
             .caption(title, (FONT, 15))
             .margin(6)
             .x_label_area_size(34)
             .y_label_area_size(42)
-            .build_cartesian_2d((0..n_i).into_segmented(), (0..n_i).into_segmented())?;
-        let fmt = |reverse: bool| {
+            .build_cartesian_2d((0..n_i - 1).into_segmented(), (0..n_i - 1).into_segmented())?;
+        let fmt = |reverse: bool, step: usize| {
             let labels = &labels;
             move |v: &SegmentValue<i32>| match v {
                 SegmentValue::CenterOf(k) => {
@@ -111,8 +110,9 @@ pub fn heatmap(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<Strin
                 _ => String::new(),
             }
         };
-        let xf = fmt(false);
-        let yf = fmt(true);
+        // Fewer labels across (they are wider than tall).
+        let xf = fmt(false, label_step(n, 8));
+        let yf = fmt(true, label_step(n, 16));
         chart
             .configure_mesh()
             .disable_mesh()
@@ -148,7 +148,7 @@ fn colour_bar(
     let mut bar = ChartBuilder::on(area)
         .margin_top(30)
         .margin_bottom(40)
-        .margin_right(4)
+        .margin_right(2)
         .y_label_area_size(40)
         .build_cartesian_2d(0.0..1.0, -vmax..vmax)?;
     bar.configure_mesh()
@@ -196,7 +196,7 @@ pub fn bars(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<String, 
         (-vmax, vmax)
     };
     let nf = n as f64;
-    draw("3-D bars", (380, 330), |root| {
+    draw("3-D bars", (340, 310), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 15))
             .margin(4)
