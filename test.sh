@@ -3,7 +3,8 @@
 # `N passed, M failed` over every part of it.
 #
 # Sets up what the tests need first: a virtualenv with numpy (.venv) for the
-# interop tests, which fail (not skip) without it. Extra suites (a part that is
+# interop tests, and Debian's chromium for the report tests (which render
+# report.html headless); both fail (not skip) without them. Extra suites (a part that is
 # not `cargo test`) are scripts under tests/suites/, each run with the venv's
 # python on PATH; each prints its own `N passed, M failed` line last.
 set -uo pipefail
@@ -21,6 +22,15 @@ if ! setup; then
     exit 1
 fi
 export QST_PYTHON="$PWD/.venv/bin/python"
+
+# The report tests render report.html in /usr/bin/chromium.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: /usr/bin/chromium is missing and this is not root, so it cannot be installed (apt-get install chromium fonts-dejavu-core); the report tests will fail" >&2
+    elif ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }; then
+        echo "test.sh: apt-get could not install chromium; the report tests will fail" >&2
+    fi
+fi
 
 passed=0
 failed=0
