@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_SAMPLES: usize = 100;
 
 /// The figures of shown samples stop (the rest show their tables only) once
 /// their SVG text passes this many bytes.
-pub const FIGURE_BUDGET_BYTES: usize = 48 << 20;
+pub const FIGURE_BUDGET_BYTES: usize = 32 << 20;
 
 /// What was written.
 #[derive(Clone, Debug)]

@@ -101,7 +101,7 @@ pub fn heatmap(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<Strin
             move |v: &SegmentValue<i32>| match v {
                 SegmentValue::CenterOf(k) => {
                     let k = if reverse { n_i - 1 - *k } else { *k } as usize;
-                    if k < n && k % step == 0 {
+                    if k < n && k.is_multiple_of(step) {
                         labels[k].clone()
                     } else {
                         String::new()
@@ -259,7 +259,7 @@ pub fn bars(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<String, 
         let style = TextStyle::from((FONT, 9).into_font()).color(&BLACK);
         let edge_x = if z_near { nf + 0.4 } else { -0.9 };
         let edge_z = if x_near { nf + 0.2 } else { -1.2 };
-        chart.draw_series((0..n).filter(|k| k % step == 0).flat_map(|k| {
+        chart.draw_series((0..n).filter(|k| k.is_multiple_of(step)).flat_map(|k| {
             let kf = k as f64 + 0.5;
             [
                 Text::new(labels[k].clone(), (kf, lo, edge_x), style.clone()),
