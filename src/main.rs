@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use qst_shared::Method;
+use qst_shared::{Design, Method};
 use qst_store::{BuildAction, Store, StoreConfig};
 use qst_supervisor::demo::{DemoOptions, demo, format_table};
 use qst_supervisor::errors::EXIT_CANNOT_RUN;
@@ -63,6 +63,9 @@ enum Command {
         /// Dimensions, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         dims: Vec<usize>,
+        /// The built-in design: nopovm, mub or sic.
+        #[arg(long, default_value = "nopovm", value_parser = parse_design)]
+        design: Design,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -141,15 +144,26 @@ struct RunArgs {
     /// Log directory (default: `<out>/logs`).
     #[arg(long)]
     logs: Option<PathBuf>,
-    /// CSV input: the dimension (default: √K).
+    /// CSV input: the dimension (default: from the number of rows K, n² for
+    /// nopovm, n(n+1) for mub).
     #[arg(long)]
     dim: Option<usize>,
     /// CSV input: `mle` or `linear`.
     #[arg(long, default_value = "mle", value_parser = parse_method)]
     method: Method,
-    /// CSV input: the projector design.
-    #[arg(long, default_value = "nopovm")]
-    design: String,
+    /// The built-in design (nopovm, mub, sic) of a CSV count matrix (default:
+    /// from its rows: n² is nopovm, n(n+1) mub) and of JSON lines that name
+    /// none (default: nopovm).
+    #[arg(long, value_parser = parse_design)]
+    design: Option<Design>,
+    /// CSV input: a custom projector file (K, n, n); one row per projector.
+    #[arg(long, conflicts_with = "design")]
+    projectors: Option<PathBuf>,
+}
+
+fn parse_design(s: &str) -> Result<Design, String> {
+    s.parse()
+        .map_err(|e: qst_shared::DesignError| e.to_string())
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -203,7 +217,8 @@ fn main() -> ExitCode {
                 logs: a.logs,
                 csv_dim: a.dim,
                 csv_method: a.method,
-                csv_design: a.design,
+                design: a.design,
+                projectors: a.projectors,
                 quiet: false,
             };
             match run(&opts) {
@@ -270,11 +285,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Prebuild { dims, cache } => {
+        Command::Prebuild {
+            dims,
+            design,
+            cache,
+        } => {
+            if let Some(e) = dims.iter().find_map(|&n| design.check_dim(n).err()) {
+                eprintln!("qst: --dims: {e}");
+                return exit(EXIT_CANNOT_RUN);
+            }
             let store = cache.store();
             let mut bad = false;
             for n in dims {
-                match store.prepare_nopovm(n) {
+                match store.prepare(design, n) {
                     Ok(prep) => {
                         let what = match prep.action {
                             BuildAction::AlreadyValid => "checked".to_string(),
@@ -286,13 +309,13 @@ fn main() -> ExitCode {
                         };
                         match prep.prepared {
                             qst_store::Prepared::File(p) => {
-                                println!("dim {n}: {what}: {}", p.display())
+                                println!("{design} dim {n}: {what}: {}", p.display())
                             }
-                            qst_store::Prepared::KetsOnly => println!("dim {n}: {what}"),
+                            qst_store::Prepared::KetsOnly => println!("{design} dim {n}: {what}"),
                         }
                     }
                     Err(e) => {
-                        eprintln!("qst: dim {n}: failed to {e}");
+                        eprintln!("qst: {design} dim {n}: failed to {e}");
                         bad = true;
                     }
                 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender, unbounded};
 use nix::sys::signal::Signal;
-use qst_shared::{FromWorker, Job, Method, ProjectorSpec, ToWorker};
+use qst_shared::{Design, FromWorker, Job, Method, ProjectorSpec, ToWorker};
 use qst_store::{Store, StoreConfig};
 use tracing::{info, warn};
 
@@ -57,7 +57,11 @@ pub struct RunOptions {
     pub logs: Option<PathBuf>,
     pub csv_dim: Option<usize>,
     pub csv_method: Method,
-    pub csv_design: String,
+    /// `--design`: a count matrix's design (else inferred from its rows), and
+    /// that of JSON lines that name none.
+    pub design: Option<Design>,
+    /// `--projectors`: a custom projector file for a count matrix.
+    pub projectors: Option<PathBuf>,
     /// No progress output at all.
     pub quiet: bool,
 }
@@ -77,7 +81,8 @@ impl RunOptions {
             logs: None,
             csv_dim: None,
             csv_method: Method::Mle,
-            csv_design: "nopovm".into(),
+            design: None,
+            projectors: None,
             quiet: false,
         }
     }
@@ -125,11 +130,13 @@ impl RunOptions {
             if let Some(d) = self.csv_dim {
                 cmd += &format!(" --dim {d}");
             }
-            cmd += &format!(
-                " --method {} --design {}",
-                self.csv_method.as_str(),
-                self.csv_design
-            );
+            cmd += &format!(" --method {}", self.csv_method.as_str());
+            if let Some(p) = &self.projectors {
+                cmd += &format!(" --projectors {}", quote(p));
+            }
+        }
+        if let Some(d) = self.design {
+            cmd += &format!(" --design {d}");
         }
         cmd
     }
@@ -200,7 +207,7 @@ struct Supervisor {
     writer: ResultsWriter,
     batch: Option<Batch>,
     done_lines: HashSet<u64>,
-    bad_dims: HashMap<usize, String>,
+    bad_dims: HashMap<(Design, usize), String>,
     dispatcher: Dispatcher,
     slots: Vec<Slot>,
     usage: Vec<WorkerUsage>,
@@ -230,9 +237,16 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         out_dir: out_dir.clone(),
         csv_dim: opts.csv_dim,
         csv_method: opts.csv_method,
-        csv_design: opts.csv_design.clone(),
+        design: opts.design,
+        projectors: opts.projectors.clone(),
     };
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+    if let Some(note) = batch.note() {
+        if !opts.quiet {
+            eprintln!("qst: {note}");
+        }
+        info!("{note}");
+    }
     let (writer, done_lines) =
         ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
@@ -275,23 +289,23 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         total += 1;
         if let Entry::Job(job) = entry {
             jobs += 1;
-            if job.projectors == ProjectorSpec::Nopovm {
-                dims.insert(job.dim);
+            if let ProjectorSpec::Builtin(design) = job.projectors {
+                dims.insert((design, job.dim));
             }
         }
     }
     // Prebuild every projector file before any worker starts.
     let mut bad_dims = HashMap::new();
-    for &n in &dims {
+    for &(design, n) in &dims {
         let t = Instant::now();
-        match store.ensure_nopovm(n) {
+        match store.ensure(design, n) {
             Ok(prepared) => info!(
-                "prebuilt dim={n} as {prepared:?} in {:.3} s",
+                "prebuilt design={design} dim={n} as {prepared:?} in {:.3} s",
                 t.elapsed().as_secs_f64()
             ),
             Err(e) => {
-                warn!("prebuild dim={n} failed: {e}");
-                bad_dims.insert(n, format!("projectors: failed to {e}"));
+                warn!("prebuild design={design} dim={n} failed: {e}");
+                bad_dims.insert((design, n), format!("projectors: failed to {e}"));
             }
         }
     }
@@ -459,8 +473,12 @@ impl Supervisor {
             }
             match entry {
                 Entry::Error(rec) => self.record(rec),
-                Entry::Job(job) => match self.bad_dims.get(&job.dim) {
-                    Some(msg) if job.projectors == ProjectorSpec::Nopovm => {
+                Entry::Job(job) => match job
+                    .projectors
+                    .builtin()
+                    .and_then(|d| self.bad_dims.get(&(d, job.dim)))
+                {
+                    Some(msg) => {
                         let rec = ResultRecord::job_error(&job, msg.clone());
                         self.record(rec);
                     }
@@ -657,7 +675,12 @@ impl Supervisor {
                 let tries = self.retries.entry(run.job.line).or_insert(0);
                 *tries += 1;
                 let tries = *tries;
-                let rebuilt = self.store.ensure_nopovm(run.job.dim);
+                let Some(design) = run.job.projectors.builtin() else {
+                    let msg = format!("projectors: failed to use the projector file: {reason}");
+                    self.record(ResultRecord::job_error(&run.job, msg));
+                    return;
+                };
+                let rebuilt = self.store.ensure(design, run.job.dim);
                 match rebuilt {
                     Ok(_) if tries <= self.opts.max_retries.max(1) => {
                         info!(

@@ -6,6 +6,7 @@ mod disk;
 mod numpy;
 mod processes;
 
+use qst_math::Design;
 use std::path::Path;
 
 use qst_math::C64;
