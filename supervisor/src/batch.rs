@@ -723,7 +723,7 @@ mod tests {
         assert_eq!(j.line, 3);
         assert_eq!(j.counts, vec![1.0, 2.0, 3.0, 4.5]);
         assert_eq!(j.method, Method::Linear);
-        assert_eq!(j.projectors, ProjectorSpec::Nopovm);
+        assert_eq!(j.projectors, ProjectorSpec::Builtin(Design::Nopovm));
         assert_eq!((j.max_iters, j.tol), (50, 1e-6));
         assert_eq!(j.rho_path, tmp.path().join("out/rho/q2-1.npy"));
         let Some(Entry::Job(j)) = p.parse_line(4, br#"{"id":"q2-2","dim":2.0,"counts":[0,0,0,1]}"#)

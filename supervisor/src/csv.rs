@@ -350,6 +350,14 @@ mod tests {
         BatchSettings::new("/out")
     }
 
+    /// A store the parser never touches without `--projectors`.
+    fn store() -> Store {
+        Store::new(qst_store::StoreConfig::resolve(
+            Some(Path::new("/nonexistent/qst-cache")),
+            None,
+        ))
+    }
+
     fn all(mut b: CsvBatch) -> Vec<Entry> {
         std::iter::from_fn(|| b.next_entry()).collect()
     }
@@ -358,7 +366,7 @@ mod tests {
     fn columns_become_jobs_with_stem_ids() {
         // d = 2: 4 rows, 3 samples; BOM, CRLF, spaces, trailing comma.
         let text = "\u{feff}1, 2,3,\r\n4,5,6,\r\n7,8,9,\r\n10,11,12,\r\n";
-        let b = parse_csv(text.as_bytes(), "lab data(1)", &settings()).unwrap();
+        let b = parse_csv(text.as_bytes(), "lab data(1)", &settings(), &store()).unwrap();
         assert_eq!((b.dim(), b.columns()), (2, 3));
         let e = all(b);
         assert_eq!(e.len(), 3);
@@ -378,7 +386,7 @@ mod tests {
     #[test]
     fn a_bad_cell_fails_only_its_column() {
         let text = "1,2,,4,0\n1,x,3,4,0\n1,2,3,-4,0\n1,2,3,4,0\n";
-        let e = all(parse_csv(text.as_bytes(), "s", &settings()).unwrap());
+        let e = all(parse_csv(text.as_bytes(), "s", &settings(), &store()).unwrap());
         assert_eq!(e.len(), 5);
         assert!(matches!(&e[0], Entry::Job(j) if j.id == "s-1"));
         let msg = |e: &Entry| match e {
@@ -407,21 +415,28 @@ mod tests {
 
     #[test]
     fn whole_file_problems_are_errors() {
-        let e = parse_csv(b"1\n2\n3\n", "s", &settings()).unwrap_err();
-        assert!(e.contains("3 rows") && e.contains("--dim"), "{e}");
+        let e = parse_csv(b"1\n2\n3\n", "s", &settings(), &store()).unwrap_err();
+        assert!(e.contains("3 rows") && e.contains("n(n+1)"), "{e}");
         let mut s = settings();
         s.csv_dim = Some(3);
-        let e = parse_csv(b"1\n2\n3\n4\n", "s", &s).unwrap_err();
+        let e = parse_csv(b"1\n2\n3\n4\n", "s", &s, &store()).unwrap_err();
         assert!(e.contains("--dim 3") && e.contains("needs 9"), "{e}");
         s.csv_dim = None;
-        s.csv_design = "sic".into();
+        s.design = Some(Design::Sic);
+        let b = parse_csv(b"1\n2\n3\n4\n", "s", &s, &store()).unwrap();
+        assert_eq!(b.dim(), 2);
         assert!(
-            parse_csv(b"1\n2\n3\n4\n", "s", &s)
+            parse_csv(b"1\n2\n3\n4\n5\n6\n", "s", &s, &store())
                 .unwrap_err()
-                .contains("--design")
+                .contains("design sic")
         );
+        // 12 = 3·4 rows: mub, inferred and said.
+        s.design = None;
+        let b = parse_csv(b"1\n2\n3\n4\n5\n6\n7\n8\n9\n1\n2\n3\n", "s", &s, &store()).unwrap();
+        assert_eq!(b.dim(), 3);
+        assert!(b.note().is_some_and(|n| n.contains("mub")));
         assert!(
-            parse_csv(b"\r\n", "s", &settings())
+            parse_csv(b"\r\n", "s", &settings(), &store())
                 .unwrap_err()
                 .contains("no rows")
         );
@@ -430,7 +445,7 @@ mod tests {
     #[test]
     fn long_stems_are_cut_to_keep_ids_valid() {
         let stem = "x".repeat(300);
-        let e = all(parse_csv(b"1\n1\n1\n1\n", &stem, &settings()).unwrap());
+        let e = all(parse_csv(b"1\n1\n1\n1\n", &stem, &settings(), &store()).unwrap());
         let Entry::Job(j) = &e[0] else { panic!() };
         assert!(crate::batch::is_valid_id(&j.id), "{}", j.id);
         assert!(j.id.ends_with("-1"));
@@ -441,7 +456,7 @@ mod tests {
         fn csv_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), dim in proptest::option::of(0usize..6)) {
             let mut s = settings();
             s.csv_dim = dim;
-            if let Ok(b) = parse_csv(&bytes, "p", &s) {
+            if let Ok(b) = parse_csv(&bytes, "p", &s, &store()) {
                 let n = b.columns();
                 prop_assert_eq!(all(b).len(), n);
             }
@@ -453,7 +468,7 @@ mod tests {
                 prop_oneof![Just("1".to_string()), Just("".to_string()), Just("-2".to_string()), Just("nan".to_string()), Just("a".to_string()), (0.0f64..1e6).prop_map(|x| x.to_string())], 1..5), 4..5)
         ) {
             let text: String = cells.iter().map(|r| r.join(",") + "\r\n").collect();
-            if let Ok(b) = parse_csv(text.as_bytes(), "p", &settings()) {
+            if let Ok(b) = parse_csv(text.as_bytes(), "p", &settings(), &store()) {
                 let n = b.columns();
                 prop_assert_eq!(all(b).len(), n);
             }

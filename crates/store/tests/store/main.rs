@@ -6,7 +6,6 @@ mod disk;
 mod numpy;
 mod processes;
 
-use qst_math::Design;
 use std::path::Path;
 
 use qst_math::C64;
