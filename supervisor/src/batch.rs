@@ -820,8 +820,8 @@ mod tests {
                 Some("j"),
             ),
             (
-                br#"{"id":"k","dim":2,"counts":[1,1,1,1],"design":"sic"}"#,
-                "field design: unknown design \"sic\"",
+                br#"{"id":"k","dim":2,"counts":[1,1,1,1],"design":"tetra"}"#,
+                "field design: unknown design \"tetra\" (known: \"nopovm\", \"mub\", \"sic\")",
                 Some("k"),
             ),
             (

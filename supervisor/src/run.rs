@@ -840,10 +840,15 @@ mod tests {
             o.resume_command(&o.out_dir()),
             "qst run '/data/run 1/b.jsonl' --out '/data/run 1/b.qst' --resume --workers 2 --max-retries 7"
         );
-        let c = RunOptions::new("x/lab.csv");
+        let mut c = RunOptions::new("x/lab.csv");
         assert_eq!(
             c.resume_command(Path::new("o")),
-            "qst run x/lab.csv --out o --resume --method mle --design nopovm"
+            "qst run x/lab.csv --out o --resume --method mle"
+        );
+        c.design = Some(Design::Mub);
+        assert_eq!(
+            c.resume_command(Path::new("o")),
+            "qst run x/lab.csv --out o --resume --method mle --design mub"
         );
     }
 }
