@@ -54,14 +54,13 @@ pub enum ShardError {
         value: String,
     },
     #[error(
-        "failed to read --shard slurm: this array's task IDs are not 0 to {last} (task ID {id}, \
-         {count} tasks, IDs {min} to {max}); submit the array with --array=0-{last}"
+        "failed to read --shard slurm: the array's task IDs are not 0 to {last} (this task's ID is {id}{range}, and the array has {count} tasks; task i runs shard i); submit the array with --array=0-{last}"
     )]
     SlurmIds {
         id: usize,
         count: usize,
-        min: usize,
-        max: usize,
+        /// ", the IDs run from MIN to MAX" when Slurm says.
+        range: String,
         last: usize,
     },
     #[error(
@@ -184,20 +183,24 @@ fn slurm(env: &impl Fn(&str) -> Option<String>) -> Result<Shard, ShardError> {
     let id = var(env, "slurm", "SLURM_ARRAY_TASK_ID", WHAT)?;
     let count = var(env, "slurm", "SLURM_ARRAY_TASK_COUNT", WHAT)?;
     let min = match env("SLURM_ARRAY_TASK_MIN") {
-        Some(_) => var(env, "slurm", "SLURM_ARRAY_TASK_MIN", WHAT)?,
-        None => 0,
+        Some(_) => Some(var(env, "slurm", "SLURM_ARRAY_TASK_MIN", WHAT)?),
+        None => None,
     };
     let max = match env("SLURM_ARRAY_TASK_MAX") {
-        Some(_) => var(env, "slurm", "SLURM_ARRAY_TASK_MAX", WHAT)?,
-        None => count.saturating_sub(1),
+        Some(_) => Some(var(env, "slurm", "SLURM_ARRAY_TASK_MAX", WHAT)?),
+        None => None,
     };
-    if count == 0 || id >= count || min != 0 || max + 1 != count {
+    let last = count.max(1) - 1;
+    if count == 0 || id >= count || min.is_some_and(|m| m != 0) || max.is_some_and(|m| m != last) {
+        let range = match (min, max) {
+            (Some(a), Some(b)) => format!(", the IDs run from {a} to {b}"),
+            _ => String::new(),
+        };
         return Err(ShardError::SlurmIds {
             id,
             count,
-            min,
-            max,
-            last: count.max(1) - 1,
+            range,
+            last,
         });
     }
     Ok(Shard { index: id, count })

@@ -65,7 +65,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge; } >/dev/null 2>&1 \
         || die "install slurm-wlm and munge (apt-get needs root and the package index)"
 fi
-check "Slurm and munge are installed" command -v slurmctld
+check "Slurm and munge are installed" test -x "$(command -v slurmctld)"
 
 T=$(mktemp -d /tmp/qst-slurm.XXXXXX)
 chmod 755 "$T"
