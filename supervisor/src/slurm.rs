@@ -73,7 +73,7 @@ pub enum SlurmError {
     #[error("failed to prebuild the projector files of dimension {dim}: {reason}")]
     Prebuild { dim: usize, reason: String },
     #[error(
-        "failed to run sbatch ({0}); is this a Slurm submit node? The scripts are written; submit them as printed above"
+        "failed to run sbatch ({0}); the scripts are written: submit them with sbatch on a Slurm submit node"
     )]
     NoSbatch(io::Error),
     #[error("failed to submit {script}: sbatch {status}: {stderr}")]

@@ -21,6 +21,9 @@ const SCHEDULER_VARS: [&str; 5] = [
     "JOB_COMPLETION_INDEX",
 ];
 
+/// Environment variables of one case.
+type Env<'a> = Vec<(&'a str, &'a str)>;
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -202,6 +205,20 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
         );
     }
     assert!(String::from_utf8_lossy(&o.stdout).contains("8 rho files linked, 0 copied"));
+    // On another file system the ρ files are copies.
+    let elsewhere = tempfile::tempdir().unwrap();
+    if fs::metadata(elsewhere.path()).unwrap().dev() != fs::metadata(t.path()).unwrap().dev() {
+        let other = elsewhere.path().join("merged");
+        let mut args = vec!["merge", s(&other)];
+        args.extend(dirs.iter().map(|d| s(d)));
+        let o = qst(&t, &args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("0 rho files linked, 8 copied"));
+        assert_eq!(
+            fs::read(other.join("rho/j0.npy")).unwrap(),
+            fs::read(plain.join("rho/j0.npy")).unwrap()
+        );
+    }
     // Summaries rebuilt from all lines; logs per shard.
     let csv = read(&out.join("summary.csv"));
     assert_eq!(csv.matches("\r\n").count(), 9, "{csv}");
@@ -301,7 +318,7 @@ fn shard_slurm_and_k8s_read_the_schedulers_variables_and_bad_specs_are_refused()
         ("SLURM_ARRAY_TASK_MIN", "0"),
         ("SLURM_ARRAY_TASK_MAX", "5"),
     ];
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<(&str, Env, &str)> = vec![
         ("slurm", gaps.to_vec(), "--array=0-2"),
         ("slurm", low_gap.to_vec(), "--array=0-2"),
         ("slurm", vec![], "SLURM_ARRAY_TASK_ID is not set"),
@@ -528,4 +545,101 @@ fn csv_columns_are_sharded_from_zero_and_merge_back() {
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, ["lab-1", "lab-2", "lab-3", "lab-4", "lab-5"]);
+}
+
+#[test]
+fn qst_slurm_prebuilds_and_writes_scripts_that_run_the_shards_and_the_merge() {
+    let t = Tmp::new();
+    let b = batch(&t, "b.jsonl", 7, 11);
+    let cache = t.join("shared-cache");
+    let o = qst(
+        &t,
+        &[
+            "slurm",
+            s(&b),
+            "--shards",
+            "3",
+            "--cpus-per-task",
+            "2",
+            "--time",
+            "0:30:00",
+            "--partition",
+            "short",
+            "--cache",
+            s(&cache),
+        ],
+        &[],
+    );
+    let say = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{say}{}", stderr(&o));
+    // Prebuilt on the submitting node.
+    assert!(cache.join("nopovm_n4.npy").is_file());
+    let dir = t.join("b.qst/slurm");
+    let array = read(&dir.join("array.sh"));
+    for want in [
+        "#SBATCH --array=0-2\n",
+        "#SBATCH --cpus-per-task=2\n",
+        "#SBATCH --time=0:30:00\n",
+        "#SBATCH --partition=short\n",
+        &format!("#SBATCH --output={}/logs/array-%A_%a.out\n", s(&dir)),
+        &format!("{} run {} --shard slurm", s(&qst_bin()), s(&b)),
+        &format!("--cache {} --resume", s(&cache)),
+    ] {
+        assert!(array.contains(want), "array.sh lacks {want:?}:\n{array}");
+    }
+    let merge = read(&dir.join("merge.sh"));
+    assert!(merge.contains(&format!(
+        "{} merge {} {}/shard-0 {}/shard-1 {}/shard-2\n",
+        s(&qst_bin()),
+        s(&t.join("b.qst")),
+        s(&dir),
+        s(&dir),
+        s(&dir)
+    )));
+    assert!(
+        say.contains("sbatch --parsable") && say.contains("--dependency=afterok:"),
+        "{say}"
+    );
+
+    // The scripts themselves, run as Slurm would run them (its variables set).
+    for i in 0..3 {
+        let id = i.to_string();
+        let o = Command::new("bash")
+            .arg(dir.join("array.sh"))
+            .env("SLURM_ARRAY_TASK_ID", &id)
+            .env("SLURM_ARRAY_TASK_COUNT", "3")
+            .env("SLURM_ARRAY_TASK_MIN", "0")
+            .env("SLURM_ARRAY_TASK_MAX", "2")
+            .env("SLURM_CPUS_PER_TASK", "2")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "task {i}: {}", stderr(&o));
+        assert_eq!(
+            lines_of(&dir.join(format!("shard-{i}"))),
+            expected(&b, i, 3)
+        );
+    }
+    let o = Command::new("bash")
+        .arg(dir.join("merge.sh"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<u64> = results(&t.join("b.qst"))
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, job_lines(&b));
+
+    // Bad flags: exit 2, one sentence. No sbatch: exit 2, the scripts stay.
+    for (args, says) in [
+        (vec!["--shards", "0"], "at least 1"),
+        (vec!["--shards", "2", "--time", "1 h"], "one word"),
+        (vec!["--shards", "2", "--submit"], "failed to run sbatch"),
+    ] {
+        let mut a = vec!["slurm", s(&b), "--out", "o2", "--cache", s(&cache)];
+        a.extend(args.iter().copied());
+        let o = qst(&t, &a, &[("PATH", "/nonexistent")]);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{a:?}: {}", stderr(&o));
+    }
 }

@@ -45,7 +45,12 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 finish() {
+    # The daemons are stopped before the closing line, which stays last.
+    trap - EXIT
+    cleanup
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit
