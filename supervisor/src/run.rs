@@ -28,7 +28,8 @@ use crate::errors::{self, Fatal};
 use crate::executor::{Spawner, WorkerEvent, WorkerProc};
 use crate::platform;
 use crate::progress::Progress;
-use crate::results::{RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::results::{FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::shard::{Shard, ShardRecord, Sharded};
 use crate::summary::{WorkerUsage, write_summaries};
 
 /// How often the loop wakes without events (timeouts, progress lines).
@@ -62,6 +63,8 @@ pub struct RunOptions {
     pub design: Option<Design>,
     /// `--projectors`: a custom projector file for a count matrix.
     pub projectors: Option<PathBuf>,
+    /// `--shard i/N`, resolved: only this shard's job lines run.
+    pub shard: Option<Shard>,
     /// No progress output at all.
     pub quiet: bool,
 }
@@ -83,6 +86,7 @@ impl RunOptions {
             csv_method: Method::Mle,
             design: None,
             projectors: None,
+            shard: None,
             quiet: false,
         }
     }
@@ -108,6 +112,9 @@ impl RunOptions {
             quote(&self.batch),
             quote(out_dir)
         );
+        if let Some(s) = self.shard {
+            cmd += &format!(" --shard {s}");
+        }
         if let Some(w) = self.workers {
             cmd += &format!(" --workers {w}");
         }
@@ -142,7 +149,8 @@ impl RunOptions {
     }
 }
 
-fn quote(p: &Path) -> String {
+/// A path as one shell word.
+pub fn quote(p: &Path) -> String {
     let s = p.display().to_string();
     if !s.is_empty()
         && s.bytes()
@@ -205,7 +213,7 @@ struct Supervisor {
     spawner: Spawner,
     tx: Sender<Event>,
     writer: ResultsWriter,
-    batch: Option<Batch>,
+    batch: Option<Sharded<Batch>>,
     done_lines: HashSet<u64>,
     bad_dims: HashMap<(Design, usize), String>,
     dispatcher: Dispatcher,
@@ -249,6 +257,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     }
     let (writer, done_lines) =
         ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
+    crate::shard::check_resume(&out_dir, opts.shard, !done_lines.is_empty())
+        .map_err(|e| Fatal(e.to_string()))?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
     let log_dir = std::path::absolute(&log_dir).unwrap_or(log_dir);
     fs::create_dir_all(&log_dir).map_err(|e| {
@@ -282,7 +292,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let mut total = 0u64;
     let mut jobs = 0u64;
     let mut dims = BTreeSet::new();
-    for entry in batch {
+    let mut batch = Sharded::new(batch, opts.shard);
+    for entry in batch.by_ref() {
         if done_lines.contains(&entry.line()) {
             continue;
         }
@@ -309,7 +320,13 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             }
         }
     }
-    let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+    if let Some(shard) = opts.shard {
+        write_shard_record(opts, shard, &out_dir, &log_dir, batch.seen())?;
+    }
+    let batch = Sharded::new(
+        open_batch(&opts.batch, &settings, &store).map_err(Fatal)?,
+        opts.shard,
+    );
 
     let spawner = Spawner {
         exe,
@@ -401,6 +418,34 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         interrupted: sup.interrupted,
         results_written: sup.written,
     })
+}
+
+/// `shard.json` beside `batch.fingerprint`: which shard this directory holds.
+fn write_shard_record(
+    opts: &RunOptions,
+    shard: Shard,
+    out_dir: &Path,
+    log_dir: &Path,
+    batch_jobs: u64,
+) -> Result<(), Fatal> {
+    let fp_path = out_dir.join(FINGERPRINT_FILE);
+    let fingerprint = fs::read_to_string(&fp_path)
+        .map_err(|e| Fatal::to(format!("read {}: {e}", fp_path.display())))?;
+    let batch = std::path::absolute(&opts.batch).unwrap_or_else(|_| opts.batch.clone());
+    let record = ShardRecord {
+        shard: shard.index,
+        of: shard.count,
+        resume: RunOptions {
+            batch: batch.clone(),
+            ..opts.clone()
+        }
+        .resume_command(out_dir),
+        batch,
+        fingerprint: fingerprint.trim().to_string(),
+        batch_jobs,
+        logs: log_dir.to_path_buf(),
+    };
+    record.write(out_dir).map_err(|e| Fatal(e.to_string()))
 }
 
 fn init_log(path: &Path) -> Result<(), Fatal> {

@@ -74,7 +74,7 @@ pub fn linear(
     let n = proj.dim();
     let groups = match design {
         Some(d) => d.groups(n),
-        None => Vec::from([0..proj.count()]),
+        None => std::iter::once(0..proj.count()).collect(),
     };
     // One group: the frequencies are the counts up to a scale, which the trace
     // normalization removes; the counts are used as they are.

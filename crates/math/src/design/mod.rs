@@ -92,7 +92,9 @@ impl Design {
     /// indices; linear inversion and `wls` normalize counts per group.
     pub fn groups(self, n: usize) -> Vec<Range<usize>> {
         match self {
-            Design::Nopovm | Design::Sic => Vec::from([0..self.count(n).unwrap_or(0)]),
+            Design::Nopovm | Design::Sic => {
+                std::iter::once(0..self.count(n).unwrap_or(0)).collect()
+            }
             Design::Mub => (0..=n).map(|g| g * n..(g + 1) * n).collect(),
         }
     }
