@@ -52,7 +52,7 @@ if ! cargo build --release --workspace --all-targets; then
 fi
 
 # Rust: unit, integration and end-to-end tests.
-cargo test --release --workspace "$@" 2>&1 | tee "$log"
+cargo test --release --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 grep -aE '^test result:' "$log" > "$log.r" || true
 mv "$log.r" "$log"

@@ -5,11 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use qst_report::DEFAULT_MAX_SAMPLES;
-use qst_shared::Method;
+use qst_shared::{Design, Method};
 use qst_store::{BuildAction, Store, StoreConfig};
 use qst_supervisor::demo::{DemoOptions, demo, format_table};
 use qst_supervisor::errors::EXIT_CANNOT_RUN;
+use qst_supervisor::merge::{MergeOutcome, merge};
 use qst_supervisor::run::{RunOptions, run};
+use qst_supervisor::shard::Shard;
+use qst_supervisor::slurm::{SlurmOptions, slurm};
 use qst_supervisor::synth::{GenSpec, generate};
 
 /// Batch quantum state tomography: projector counts → density matrices, by a
@@ -58,12 +61,28 @@ enum Command {
     /// Runs a batch (JSON Lines, or the lab's matrix CSV for a `.csv` file)
     /// through a pool of worker processes; results go to `--out`.
     Run(RunArgs),
+    /// Merges the output directories of the shards of one batch (`qst run
+    /// --shard`) into one: every job line exactly once, in line order.
+    Merge {
+        /// The merged output directory.
+        out: PathBuf,
+        /// The shards' output directories.
+        #[arg(required = true)]
+        shard_dirs: Vec<PathBuf>,
+    },
+    /// Writes a Slurm job array script (one shard per array task) and a merge
+    /// job that runs after it, prebuilding the projector files first; prints
+    /// the sbatch commands, or runs them with --submit.
+    Slurm(SlurmArgs),
     /// Builds (or re-checks, rebuilding bad ones) the projector files of the
     /// given dimensions ahead of time.
     Prebuild {
         /// Dimensions, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         dims: Vec<usize>,
+        /// The built-in design: nopovm, mub or sic.
+        #[arg(long, default_value = "nopovm", value_parser = parse_design)]
+        design: Design,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -160,18 +179,84 @@ struct RunArgs {
     /// Log directory (default: `<out>/logs`).
     #[arg(long)]
     logs: Option<PathBuf>,
-    /// CSV input: the dimension (default: √K).
+    /// CSV input: the dimension (default: from the number of rows K, n² for
+    /// nopovm, n(n+1) for mub).
     #[arg(long)]
     dim: Option<usize>,
     /// CSV input: `mle` or `linear`.
     #[arg(long, default_value = "mle", value_parser = parse_method)]
     method: Method,
-    /// CSV input: the projector design.
-    #[arg(long, default_value = "nopovm")]
-    design: String,
+    /// The built-in design (nopovm, mub, sic) of a CSV count matrix (default:
+    /// from its rows: n² is nopovm, n(n+1) mub) and of JSON lines that name
+    /// none (default: nopovm).
+    #[arg(long, value_parser = parse_design)]
+    design: Option<Design>,
+    /// CSV input: a custom projector file (K, n, n); one row per projector.
+    #[arg(long, conflicts_with = "design")]
+    projectors: Option<PathBuf>,
+    /// Run only shard i of N: the job lines j (counted from 0, blank and
+    /// comment lines not counted; CSV columns) with j mod N = i. `slurm`: the
+    /// Slurm array task's ID and count; `k8s/N`: $JOB_COMPLETION_INDEX of N.
+    #[arg(long, value_name = "i/N|slurm|k8s/N")]
+    shard: Option<String>,
     /// Write `<out>/report.html` (as `qst report`) when the run ends.
     #[arg(long)]
     report: bool,
+}
+
+fn parse_design(s: &str) -> Result<Design, String> {
+    s.parse()
+        .map_err(|e: qst_shared::DesignError| e.to_string())
+}
+
+#[derive(Args)]
+struct SlurmArgs {
+    /// The batch (JSON Lines, or a `.csv`), on a file system every node sees.
+    batch: PathBuf,
+    /// Number of shards (array tasks).
+    #[arg(long)]
+    shards: usize,
+    /// CPUs (and so workers) per array task.
+    #[arg(long, default_value_t = 1)]
+    cpus_per_task: usize,
+    /// Slurm's time limit per array task (e.g. 2:00:00).
+    #[arg(long)]
+    time: Option<String>,
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// The merged output directory (default: `<batch stem>.qst/` beside the
+    /// batch); the scripts and the shards go to its `slurm/`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Projector cache directory, on a file system every node sees (default:
+    /// as for `qst run`).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Byte budget of the cache (default: half of physical memory).
+    #[arg(long)]
+    max_cache_bytes: Option<u64>,
+    /// Passed to each shard's `qst run`.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    job_timeout: Option<f64>,
+    /// Passed to each shard's `qst run`.
+    #[arg(long, default_value_t = 3)]
+    max_retries: u32,
+    /// CSV input: the dimension (default: from the number of rows).
+    #[arg(long)]
+    dim: Option<usize>,
+    /// CSV input: `mle` or `linear`.
+    #[arg(long, default_value = "mle", value_parser = parse_method)]
+    method: Method,
+    /// The built-in design of a count matrix and of JSON lines that name none.
+    #[arg(long, value_parser = parse_design)]
+    design: Option<Design>,
+    /// CSV input: a custom projector file (K, n, n).
+    #[arg(long, conflicts_with = "design")]
+    projectors: Option<PathBuf>,
+    /// Submit both scripts with sbatch (the merge after the array).
+    #[arg(long)]
+    submit: bool,
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -213,6 +298,13 @@ fn main() -> ExitCode {
             exit(qst_worker::run(&args))
         }
         Command::Run(a) => {
+            let shard = match a.shard.as_deref().map(Shard::from_env).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("qst: {e}");
+                    return exit(EXIT_CANNOT_RUN);
+                }
+            };
             let opts = RunOptions {
                 batch: a.batch,
                 out: a.out,
@@ -225,7 +317,9 @@ fn main() -> ExitCode {
                 logs: a.logs,
                 csv_dim: a.dim,
                 csv_method: a.method,
-                csv_design: a.design,
+                design: a.design,
+                projectors: a.projectors,
+                shard,
                 quiet: false,
             };
             match run(&opts) {
@@ -298,11 +392,19 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Prebuild { dims, cache } => {
+        Command::Prebuild {
+            dims,
+            design,
+            cache,
+        } => {
+            if let Some(e) = dims.iter().find_map(|&n| design.check_dim(n).err()) {
+                eprintln!("qst: --dims: {e}");
+                return exit(EXIT_CANNOT_RUN);
+            }
             let store = cache.store();
             let mut bad = false;
             for n in dims {
-                match store.prepare_nopovm(n) {
+                match store.prepare(design, n) {
                     Ok(prep) => {
                         let what = match prep.action {
                             BuildAction::AlreadyValid => "checked".to_string(),
@@ -314,13 +416,13 @@ fn main() -> ExitCode {
                         };
                         match prep.prepared {
                             qst_store::Prepared::File(p) => {
-                                println!("dim {n}: {what}: {}", p.display())
+                                println!("{design} dim {n}: {what}: {}", p.display())
                             }
-                            qst_store::Prepared::KetsOnly => println!("dim {n}: {what}"),
+                            qst_store::Prepared::KetsOnly => println!("{design} dim {n}: {what}"),
                         }
                     }
                     Err(e) => {
-                        eprintln!("qst: dim {n}: failed to {e}");
+                        eprintln!("qst: {design} dim {n}: failed to {e}");
                         bad = true;
                     }
                 }
@@ -332,6 +434,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Cache { action } => cache_command(action),
+        Command::Merge { out, shard_dirs } => merge_command(&out, &shard_dirs),
+        Command::Slurm(a) => slurm_command(a),
         Command::Report {
             out,
             max_samples,
@@ -426,6 +530,88 @@ fn cache_command(action: CacheAction) -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("qst: cannot {verb} the cache: failed to {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+fn merge_command(out: &std::path::Path, shard_dirs: &[PathBuf]) -> ExitCode {
+    match merge(out, shard_dirs) {
+        Ok(MergeOutcome::Merged(r)) => {
+            println!(
+                "merged {} results into {} ({} rho files linked, {} copied)",
+                r.lines,
+                r.out.display(),
+                r.linked,
+                r.copied
+            );
+            if r.failed > 0 {
+                eprintln!(
+                    "qst: {} of the {} jobs failed (each has its error line)",
+                    r.failed, r.lines
+                );
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Ok(MergeOutcome::Incomplete(problems)) => {
+            eprintln!("qst: not merged; {} was not written:", out.display());
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("qst: {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+fn slurm_command(a: SlurmArgs) -> ExitCode {
+    let opts = SlurmOptions {
+        batch: a.batch,
+        out: a.out,
+        shards: a.shards,
+        cpus_per_task: a.cpus_per_task,
+        time: a.time,
+        partition: a.partition,
+        cache: a.cache,
+        max_cache_bytes: a.max_cache_bytes,
+        job_timeout: a.job_timeout,
+        max_retries: a.max_retries,
+        csv_dim: a.dim,
+        csv_method: a.method,
+        design: a.design,
+        projectors: a.projectors,
+        submit: a.submit,
+    };
+    match slurm(&opts) {
+        Ok(r) => {
+            let sets: Vec<String> = r
+                .prebuilt
+                .iter()
+                .map(|(d, n)| format!("{d}_n{n}"))
+                .collect();
+            println!("prebuilt projector files: {}", sets.join(","));
+            println!("wrote {}", r.array_script.display());
+            println!("wrote {}", r.merge_script.display());
+            match &r.submitted {
+                Some((array, merge)) => println!(
+                    "submitted array job {array} and merge job {merge}; merged output: {}",
+                    r.out.display()
+                ),
+                None => println!(
+                    "submit with:\n  {}\nmerged output: {}",
+                    r.commands,
+                    r.out.display()
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("qst: {e}");
             exit(EXIT_CANNOT_RUN)
         }
     }

@@ -5,6 +5,7 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
+pub use qst_math::{Design, DesignError};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// Reconstruction method (SPEC 1.4, 1.5).
@@ -26,17 +27,25 @@ impl Method {
 /// Which projector set a job uses.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ProjectorSpec {
-    /// The built-in `nopovm` set (SPEC 1.1).
-    Nopovm,
+    /// A built-in design (`nopovm`, `mub`, `sic`).
+    Builtin(Design),
     /// A custom dense `(K, n, n)` file, already validated by the supervisor.
     Custom { path: PathBuf },
 }
 
 impl ProjectorSpec {
-    /// The `design` field of a result: `nopovm` or `custom`.
+    /// The built-in design, `None` for a custom set.
+    pub fn builtin(&self) -> Option<Design> {
+        match self {
+            ProjectorSpec::Builtin(d) => Some(*d),
+            ProjectorSpec::Custom { .. } => None,
+        }
+    }
+
+    /// The `design` field of a result: the design's name, or `custom`.
     pub fn design_name(&self) -> &'static str {
         match self {
-            ProjectorSpec::Nopovm => "nopovm",
+            ProjectorSpec::Builtin(d) => d.name(),
             ProjectorSpec::Custom { .. } => "custom",
         }
     }
@@ -169,7 +178,7 @@ mod tests {
             id: "q4-0007".into(),
             dim: 2,
             method: Method::Mle,
-            projectors: ProjectorSpec::Nopovm,
+            projectors: ProjectorSpec::Builtin(Design::Nopovm),
             counts: vec![1.0, 2.0, 3.0, 4.0],
             truth: Some(vec![(0.5, 0.0), (0.0, 0.5), (0.0, -0.5), (0.5, 0.0)]),
             max_iters: 10,

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use qst_shared::{Job, Method, ProjectorSpec};
+use qst_shared::{Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::{Map, Value};
 
@@ -39,8 +39,11 @@ pub struct BatchSettings {
     pub csv_dim: Option<usize>,
     /// `--method` for CSV input.
     pub csv_method: Method,
-    /// `--design` for CSV input.
-    pub csv_design: String,
+    /// `--design`: the design of a count matrix (`None`: inferred from its
+    /// rows), and of JSON lines that name none (`None`: `nopovm`).
+    pub design: Option<Design>,
+    /// `--projectors`: a custom projector file for a count matrix.
+    pub projectors: Option<PathBuf>,
 }
 
 impl BatchSettings {
@@ -51,7 +54,8 @@ impl BatchSettings {
             out_dir: out_dir.into(),
             csv_dim: None,
             csv_method: Method::Mle,
-            csv_design: "nopovm".into(),
+            design: None,
+            projectors: None,
         }
     }
 }
@@ -108,7 +112,7 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
             out_dir,
             ..settings.clone()
         };
-        let csv = crate::csv::open_csv(path, &settings)?;
+        let csv = crate::csv::open_csv(path, &settings, store)?;
         return Ok(Batch {
             source: Source::Csv(csv),
         });
@@ -126,7 +130,8 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
             line: 0,
             buf: Vec::new(),
             done: false,
-            parser: JobParser::new(base_dir, out_dir, store.clone()),
+            parser: JobParser::new(base_dir, out_dir, store.clone())
+                .with_default_design(settings.design.unwrap_or(Design::Nopovm)),
             path: path.to_path_buf(),
         },
     })
@@ -136,6 +141,16 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
 /// comment lines yield nothing). A JSON Lines batch is streamed.
 pub struct Batch {
     source: Source,
+}
+
+impl Batch {
+    /// What the run should tell the user about how the batch was read.
+    pub fn note(&self) -> Option<&str> {
+        match &self.source {
+            Source::Csv(c) => c.note(),
+            Source::Jsonl { .. } => None,
+        }
+    }
 }
 
 enum Source {
@@ -261,6 +276,8 @@ pub struct JobParser {
     store: Store,
     ids: HashMap<String, u64>,
     custom: HashMap<(PathBuf, usize), Result<usize, String>>,
+    /// The design of lines that name none.
+    default_design: Design,
 }
 
 /// A short, quoted rendering of a JSON value for messages.
@@ -309,7 +326,14 @@ impl JobParser {
             store,
             ids: HashMap::new(),
             custom: HashMap::new(),
+            default_design: Design::Nopovm,
         }
+    }
+
+    /// Lines that name no design get `design` (from `--design`).
+    pub fn with_default_design(mut self, design: Design) -> Self {
+        self.default_design = design;
+        self
     }
 
     fn resolve(&self, p: &str) -> PathBuf {
@@ -429,25 +453,32 @@ impl JobParser {
         };
         let design = match obj.get("design") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s == "nopovm" => Some("nopovm"),
-            Some(Value::String(s)) if s == "custom" => Some("custom"),
+            Some(Value::String(s)) if s == "custom" => Some(DesignField::Custom),
+            Some(Value::String(s)) => match s.parse::<Design>() {
+                Ok(d) => Some(DesignField::Builtin(d)),
+                Err(e) => {
+                    return Some(k.err(format_args!(
+                        "field design: {e}, or \"custom\" with a \"projectors\" file"
+                    )));
+                }
+            },
             Some(v) => {
                 return Some(k.err(format_args!(
-                    "field design: unknown design {} (known: \"nopovm\", or a \"projectors\" file)",
+                    "field design must be a string, not {}",
                     show(v)
                 )));
             }
         };
         let (spec, k_expected) = match (design, projectors_file) {
-            (Some("custom"), None) => {
+            (Some(DesignField::Custom), None) => {
                 k.design = Some("custom");
                 return Some(k.err("field projectors is missing, but design \"custom\" needs it"));
             }
-            (Some("nopovm"), Some(_)) => {
-                k.design = Some("nopovm");
-                return Some(
-                    k.err("field projectors names a custom set, but field design says \"nopovm\""),
-                );
+            (Some(DesignField::Builtin(d)), Some(_)) => {
+                k.design = Some(d.name());
+                return Some(k.err(format_args!(
+                    "field projectors names a custom set, but field design says \"{d}\""
+                )));
             }
             (_, Some(path)) => {
                 k.design = Some("custom");
@@ -461,9 +492,19 @@ impl JobParser {
                     Err(e) => return Some(k.err(format_args!("field projectors: {e}"))),
                 }
             }
-            (_, None) => {
-                k.design = Some("nopovm");
-                (ProjectorSpec::Nopovm, dim * dim)
+            (design, None) => {
+                let d = match design {
+                    Some(DesignField::Builtin(d)) => d,
+                    _ => self.default_design,
+                };
+                k.design = Some(d.name());
+                if let Err(e) = d.check_dim(dim) {
+                    return Some(k.err(format_args!("field dim: {e}")));
+                }
+                match d.count(dim) {
+                    Some(count) => (ProjectorSpec::Builtin(d), count),
+                    None => unreachable!("check_dim admits only dimensions whose K fits"),
+                }
             }
         };
 
@@ -584,9 +625,16 @@ impl JobParser {
     }
 }
 
+/// The `design` field of a line: a built-in design, or `custom`.
+#[derive(Clone, Copy)]
+enum DesignField {
+    Builtin(Design),
+    Custom,
+}
+
 fn needs(spec: &ProjectorSpec, dim: usize) -> String {
     match spec {
-        ProjectorSpec::Nopovm => format!("dim {dim} (design nopovm)"),
+        ProjectorSpec::Builtin(d) => format!("dim {dim} (design {d})"),
         ProjectorSpec::Custom { .. } => "the custom projector set".into(),
     }
 }
@@ -678,7 +726,7 @@ mod tests {
         assert_eq!(j.line, 3);
         assert_eq!(j.counts, vec![1.0, 2.0, 3.0, 4.5]);
         assert_eq!(j.method, Method::Linear);
-        assert_eq!(j.projectors, ProjectorSpec::Nopovm);
+        assert_eq!(j.projectors, ProjectorSpec::Builtin(Design::Nopovm));
         assert_eq!((j.max_iters, j.tol), (50, 1e-6));
         assert_eq!(j.rho_path, tmp.path().join("out/rho/q2-1.npy"));
         let Some(Entry::Job(j)) = p.parse_line(4, br#"{"id":"q2-2","dim":2.0,"counts":[0,0,0,1]}"#)
@@ -775,8 +823,8 @@ mod tests {
                 Some("j"),
             ),
             (
-                br#"{"id":"k","dim":2,"counts":[1,1,1,1],"design":"sic"}"#,
-                "field design: unknown design \"sic\"",
+                br#"{"id":"k","dim":2,"counts":[1,1,1,1],"design":"tetra"}"#,
+                "field design: unknown design \"tetra\" (known: \"nopovm\", \"mub\", \"sic\")",
                 Some("k"),
             ),
             (

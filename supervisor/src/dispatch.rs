@@ -8,6 +8,8 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
+#[cfg(test)]
+use qst_shared::Design;
 use qst_shared::{Job, ProjectorSpec};
 
 /// A bin: largest dimension first, then the projector set.
@@ -21,7 +23,7 @@ pub struct BinKey {
 impl BinKey {
     pub fn of(job: &Job) -> Self {
         let set = match &job.projectors {
-            ProjectorSpec::Nopovm => "nopovm".to_string(),
+            ProjectorSpec::Builtin(d) => d.name().to_string(),
             ProjectorSpec::Custom { path } => format!("custom:{}", path.display()),
         };
         BinKey {
@@ -132,7 +134,7 @@ mod tests {
             id: format!("j{line}"),
             dim,
             method: Method::Mle,
-            projectors: ProjectorSpec::Nopovm,
+            projectors: ProjectorSpec::Builtin(Design::Nopovm),
             counts: vec![1.0; dim * dim],
             truth: None,
             max_iters: 10,

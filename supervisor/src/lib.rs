@@ -5,6 +5,8 @@
 //! Processes: [`run`] (the main loop), [`dispatch`] (scheduling state
 //! machine), [`executor`] (spawn, pipes, reader threads, waitpid),
 //! [`platform`] (signals, `/proc`), [`progress`], [`demo`], [`errors`].
+//! Clusters: [`shard`] (`--shard`), [`merge`] (`qst merge`), [`slurm`]
+//! (`qst slurm`).
 
 pub mod batch;
 pub mod csv;
@@ -12,9 +14,12 @@ pub mod demo;
 pub mod dispatch;
 pub mod errors;
 pub mod executor;
+pub mod merge;
 pub mod platform;
 pub mod progress;
 pub mod results;
 pub mod run;
+pub mod shard;
+pub mod slurm;
 pub mod summary;
 pub mod synth;

@@ -440,7 +440,7 @@ mod tests {
             id: "a-1".into(),
             dim: 2,
             method,
-            projectors: ProjectorSpec::Nopovm,
+            projectors: ProjectorSpec::Builtin(qst_shared::Design::Nopovm),
             counts: vec![1.0; 4],
             truth: None,
             max_iters: 10,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender, unbounded};
 use nix::sys::signal::Signal;
-use qst_shared::{FromWorker, Job, Method, ProjectorSpec, ToWorker};
+use qst_shared::{Design, FromWorker, Job, Method, ProjectorSpec, ToWorker};
 use qst_store::{Store, StoreConfig};
 use tracing::{info, warn};
 
@@ -28,7 +28,8 @@ use crate::errors::{self, Fatal};
 use crate::executor::{Spawner, WorkerEvent, WorkerProc};
 use crate::platform;
 use crate::progress::Progress;
-use crate::results::{RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::results::{FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::shard::{Shard, ShardRecord, Sharded};
 use crate::summary::{WorkerUsage, write_summaries};
 
 /// How often the loop wakes without events (timeouts, progress lines).
@@ -57,7 +58,13 @@ pub struct RunOptions {
     pub logs: Option<PathBuf>,
     pub csv_dim: Option<usize>,
     pub csv_method: Method,
-    pub csv_design: String,
+    /// `--design`: a count matrix's design (else inferred from its rows), and
+    /// that of JSON lines that name none.
+    pub design: Option<Design>,
+    /// `--projectors`: a custom projector file for a count matrix.
+    pub projectors: Option<PathBuf>,
+    /// `--shard i/N`, resolved: only this shard's job lines run.
+    pub shard: Option<Shard>,
     /// No progress output at all.
     pub quiet: bool,
 }
@@ -77,7 +84,9 @@ impl RunOptions {
             logs: None,
             csv_dim: None,
             csv_method: Method::Mle,
-            csv_design: "nopovm".into(),
+            design: None,
+            projectors: None,
+            shard: None,
             quiet: false,
         }
     }
@@ -103,6 +112,9 @@ impl RunOptions {
             quote(&self.batch),
             quote(out_dir)
         );
+        if let Some(s) = self.shard {
+            cmd += &format!(" --shard {s}");
+        }
         if let Some(w) = self.workers {
             cmd += &format!(" --workers {w}");
         }
@@ -125,17 +137,20 @@ impl RunOptions {
             if let Some(d) = self.csv_dim {
                 cmd += &format!(" --dim {d}");
             }
-            cmd += &format!(
-                " --method {} --design {}",
-                self.csv_method.as_str(),
-                self.csv_design
-            );
+            cmd += &format!(" --method {}", self.csv_method.as_str());
+            if let Some(p) = &self.projectors {
+                cmd += &format!(" --projectors {}", quote(p));
+            }
+        }
+        if let Some(d) = self.design {
+            cmd += &format!(" --design {d}");
         }
         cmd
     }
 }
 
-fn quote(p: &Path) -> String {
+/// A path as one shell word.
+pub fn quote(p: &Path) -> String {
     let s = p.display().to_string();
     if !s.is_empty()
         && s.bytes()
@@ -198,9 +213,9 @@ struct Supervisor {
     spawner: Spawner,
     tx: Sender<Event>,
     writer: ResultsWriter,
-    batch: Option<Batch>,
+    batch: Option<Sharded<Batch>>,
     done_lines: HashSet<u64>,
-    bad_dims: HashMap<usize, String>,
+    bad_dims: HashMap<(Design, usize), String>,
     dispatcher: Dispatcher,
     slots: Vec<Slot>,
     usage: Vec<WorkerUsage>,
@@ -230,11 +245,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         out_dir: out_dir.clone(),
         csv_dim: opts.csv_dim,
         csv_method: opts.csv_method,
-        csv_design: opts.csv_design.clone(),
+        design: opts.design,
+        projectors: opts.projectors.clone(),
     };
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+    if let Some(note) = batch.note() {
+        if !opts.quiet {
+            eprintln!("qst: {note}");
+        }
+        info!("{note}");
+    }
     let (writer, done_lines) =
         ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
+    crate::shard::check_resume(&out_dir, opts.shard, !done_lines.is_empty())
+        .map_err(|e| Fatal(e.to_string()))?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
     let log_dir = std::path::absolute(&log_dir).unwrap_or(log_dir);
     fs::create_dir_all(&log_dir).map_err(|e| {
@@ -268,34 +292,41 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let mut total = 0u64;
     let mut jobs = 0u64;
     let mut dims = BTreeSet::new();
-    for entry in batch {
+    let mut batch = Sharded::new(batch, opts.shard);
+    for entry in batch.by_ref() {
         if done_lines.contains(&entry.line()) {
             continue;
         }
         total += 1;
         if let Entry::Job(job) = entry {
             jobs += 1;
-            if job.projectors == ProjectorSpec::Nopovm {
-                dims.insert(job.dim);
+            if let ProjectorSpec::Builtin(design) = job.projectors {
+                dims.insert((design, job.dim));
             }
         }
     }
     // Prebuild every projector file before any worker starts.
     let mut bad_dims = HashMap::new();
-    for &n in &dims {
+    for &(design, n) in &dims {
         let t = Instant::now();
-        match store.ensure_nopovm(n) {
+        match store.ensure(design, n) {
             Ok(prepared) => info!(
-                "prebuilt dim={n} as {prepared:?} in {:.3} s",
+                "prebuilt design={design} dim={n} as {prepared:?} in {:.3} s",
                 t.elapsed().as_secs_f64()
             ),
             Err(e) => {
-                warn!("prebuild dim={n} failed: {e}");
-                bad_dims.insert(n, format!("projectors: failed to {e}"));
+                warn!("prebuild design={design} dim={n} failed: {e}");
+                bad_dims.insert((design, n), format!("projectors: failed to {e}"));
             }
         }
     }
-    let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+    if let Some(shard) = opts.shard {
+        write_shard_record(opts, shard, &out_dir, &log_dir, batch.seen())?;
+    }
+    let batch = Sharded::new(
+        open_batch(&opts.batch, &settings, &store).map_err(Fatal)?,
+        opts.shard,
+    );
 
     let spawner = Spawner {
         exe,
@@ -389,6 +420,34 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     })
 }
 
+/// `shard.json` beside `batch.fingerprint`: which shard this directory holds.
+fn write_shard_record(
+    opts: &RunOptions,
+    shard: Shard,
+    out_dir: &Path,
+    log_dir: &Path,
+    batch_jobs: u64,
+) -> Result<(), Fatal> {
+    let fp_path = out_dir.join(FINGERPRINT_FILE);
+    let fingerprint = fs::read_to_string(&fp_path)
+        .map_err(|e| Fatal::to(format!("read {}: {e}", fp_path.display())))?;
+    let batch = std::path::absolute(&opts.batch).unwrap_or_else(|_| opts.batch.clone());
+    let record = ShardRecord {
+        shard: shard.index,
+        of: shard.count,
+        resume: RunOptions {
+            batch: batch.clone(),
+            ..opts.clone()
+        }
+        .resume_command(out_dir),
+        batch,
+        fingerprint: fingerprint.trim().to_string(),
+        batch_jobs,
+        logs: log_dir.to_path_buf(),
+    };
+    record.write(out_dir).map_err(|e| Fatal(e.to_string()))
+}
+
 fn init_log(path: &Path) -> Result<(), Fatal> {
     let file = fs::OpenOptions::new()
         .create(true)
@@ -459,8 +518,12 @@ impl Supervisor {
             }
             match entry {
                 Entry::Error(rec) => self.record(rec),
-                Entry::Job(job) => match self.bad_dims.get(&job.dim) {
-                    Some(msg) if job.projectors == ProjectorSpec::Nopovm => {
+                Entry::Job(job) => match job
+                    .projectors
+                    .builtin()
+                    .and_then(|d| self.bad_dims.get(&(d, job.dim)))
+                {
+                    Some(msg) => {
                         let rec = ResultRecord::job_error(&job, msg.clone());
                         self.record(rec);
                     }
@@ -657,7 +720,12 @@ impl Supervisor {
                 let tries = self.retries.entry(run.job.line).or_insert(0);
                 *tries += 1;
                 let tries = *tries;
-                let rebuilt = self.store.ensure_nopovm(run.job.dim);
+                let Some(design) = run.job.projectors.builtin() else {
+                    let msg = format!("projectors: failed to use the projector file: {reason}");
+                    self.record(ResultRecord::job_error(&run.job, msg));
+                    return;
+                };
+                let rebuilt = self.store.ensure(design, run.job.dim);
                 match rebuilt {
                     Ok(_) if tries <= self.opts.max_retries.max(1) => {
                         info!(
@@ -817,10 +885,15 @@ mod tests {
             o.resume_command(&o.out_dir()),
             "qst run '/data/run 1/b.jsonl' --out '/data/run 1/b.qst' --resume --workers 2 --max-retries 7"
         );
-        let c = RunOptions::new("x/lab.csv");
+        let mut c = RunOptions::new("x/lab.csv");
         assert_eq!(
             c.resume_command(Path::new("o")),
-            "qst run x/lab.csv --out o --resume --method mle --design nopovm"
+            "qst run x/lab.csv --out o --resume --method mle"
+        );
+        c.design = Some(Design::Mub);
+        assert_eq!(
+            c.resume_command(Path::new("o")),
+            "qst run x/lab.csv --out o --resume --method mle --design mub"
         );
     }
 }

@@ -184,7 +184,7 @@ fn every_kind_of_bad_line_gets_its_own_error_and_good_jobs_run() {
             Some("method"),
         ),
         (
-            job_json("design", 2, &c2, r#","design":"sic""#),
+            job_json("design", 2, &c2, r#","design":"tetra""#),
             Some("design"),
         ),
         (
@@ -446,7 +446,7 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
         t.join("odd-out").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
-    assert!(stderr(&o).contains("--dim"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 rows"), "{}", stderr(&o));
 }
 
 #[test]

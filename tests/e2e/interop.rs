@@ -11,7 +11,7 @@ fn qst() -> Command {
 }
 
 /// The interpreter with numpy (`QST_PYTHON`, set by test.sh); fails, never skips.
-fn python(script: &str) -> Command {
+pub fn python(script: &str) -> Command {
     let py = std::env::var("QST_PYTHON").unwrap_or_else(|_| "python3".into());
     // A relative QST_PYTHON is relative to where the tests were started.
     let py = match std::env::current_dir() {
@@ -29,7 +29,7 @@ fn python(script: &str) -> Command {
     c
 }
 
-fn run_ok(mut c: Command) -> String {
+pub fn run_ok(mut c: Command) -> String {
     let out = c.output().expect("spawn");
     let text = format!(
         "{}{}",

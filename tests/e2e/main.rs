@@ -2,6 +2,8 @@
 //! All integration tests live in this one test binary.
 
 mod cache;
+mod cluster;
+mod designs;
 mod faults;
 mod input;
 mod interop;

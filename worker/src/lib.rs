@@ -190,12 +190,12 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         .map_or(0.0, |d| d.as_secs_f64());
     let before = cache.stats().misses;
     let handle = match &job.projectors {
-        ProjectorSpec::Nopovm => cache.nopovm(job.dim),
+        ProjectorSpec::Builtin(design) => cache.builtin(*design, job.dim),
         ProjectorSpec::Custom { path } => cache.custom(path, job.dim),
     };
     let handle = match (handle, &job.projectors) {
         (Ok(h), _) => h,
-        (Err(e), ProjectorSpec::Nopovm) => return Err(JobFailure::Projectors(e.to_string())),
+        (Err(e), ProjectorSpec::Builtin(_)) => return Err(JobFailure::Projectors(e.to_string())),
         (Err(e), ProjectorSpec::Custom { .. }) => {
             return Err(JobFailure::Job(format!("projectors: failed to {e}")));
         }
@@ -223,7 +223,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
             (r.rho, Some(r.iterations), Some(r.converged))
         }
         Method::Linear => {
-            let rho = qst_math::linear(&proj, &job.counts)
+            let rho = qst_math::linear(&proj, &job.counts, handle.builtin())
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (rho, None, None)
         }

@@ -63,7 +63,7 @@ fn main() {
                 let t = Instant::now();
                 let r = mle(&proj, counts, &MleOptions::default()).unwrap();
                 let secs = t.elapsed().as_secs_f64();
-                let lin = linear(&proj, counts).unwrap();
+                let lin = linear(&proj, counts, None).unwrap();
                 println!(
                     "n={n:3} {label:5} {kind:9} iters={:6} conv={} bound={:.2e} F={:.8} F_lin={:.6} {secs:.4}s ({:.3} ms/iter)",
                     r.iterations,

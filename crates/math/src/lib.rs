@@ -10,6 +10,7 @@
 //! All arithmetic runs on the calling thread (`faer::Par::Seq`).
 
 mod apg;
+mod design;
 mod eigh;
 mod figures;
 mod linear;
@@ -20,8 +21,9 @@ mod vector;
 pub use faer::{Mat, MatMut, MatRef};
 pub use num_complex::Complex64 as C64;
 
+pub use design::{DESIGNS, Design, DesignError, prime_power};
 pub use figures::{Figures, check_density_matrix, fidelity, figures};
-pub use linear::{linear, project_to_density, project_to_simplex};
+pub use linear::{frequencies, linear, project_to_density, project_to_simplex};
 pub use mle::{
     MleOptions, MleResult, MleScratch, MleStats, certificate, log_likelihood, mle, mle_with_scratch,
 };
@@ -38,6 +40,14 @@ pub enum MathError {
     BadCount { index: usize, value: f64 },
     #[error("counts are all zero")]
     AllZero,
+    #[error(
+        "counts of group {group} (projectors {first}..={last}) are all zero, so its frequencies are undefined"
+    )]
+    EmptyGroup {
+        group: usize,
+        first: usize,
+        last: usize,
+    },
     #[error("linear inversion gave a matrix of trace {trace} <= 0")]
     NonPositiveTrace { trace: f64 },
     #[error("{0}")]

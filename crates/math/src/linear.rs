@@ -4,8 +4,11 @@
 use faer::linalg::solvers::SolveLstsq;
 use faer::{Mat, MatRef};
 
+use std::ops::Range;
+
 use crate::eigh::Eigh;
-use crate::{C64, MathError, Projectors, check_counts, measurement_matrix};
+use crate::projectors::{ProjWork, weighted_sum_into};
+use crate::{C64, Design, MathError, Projectors, check_counts, measurement_matrix};
 
 /// Projects `v` (sorted ascending) onto the probability simplex
 /// {λ ≥ 0, Σλ = 1} in the Euclidean norm, in place; the result stays sorted.
@@ -59,12 +62,30 @@ pub(crate) fn hermitize(x: MatRef<C64>) -> Mat<C64> {
     Mat::from_fn(n, n, |i, j| (x[(i, j)] + x[(j, i)].conj()) * 0.5)
 }
 
-/// Linear inversion (SPEC 1.5).
-pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> {
+/// Linear inversion (SPEC 1.5) of a built-in `design`'s set (or a custom set,
+/// `None`): counts become frequencies per group (f_k = c_k / N_g), then the
+/// least-squares X, made Hermitian, of trace 1, projected onto the states.
+pub fn linear(
+    proj: &Projectors,
+    counts: &[f64],
+    design: Option<Design>,
+) -> Result<Mat<C64>, MathError> {
     check_counts(proj.count(), counts)?;
     let n = proj.dim();
+    let groups = match design {
+        Some(d) => d.groups(n),
+        None => std::iter::once(0..proj.count()).collect(),
+    };
+    // One group: the frequencies are the counts up to a scale, which the trace
+    // normalization removes; the counts are used as they are.
+    let freq = if groups.len() == 1 {
+        counts.to_vec()
+    } else {
+        frequencies(counts, &groups)?
+    };
     let x = match *proj {
-        Projectors::Nopovm { .. } => nopovm_inverse(n, counts),
+        Projectors::Nopovm { .. } => nopovm_inverse(n, &freq),
+        _ if design.is_some_and(Design::is_complete_mub) => mub_inverse(proj, &freq),
         Projectors::Kets { kets, .. } => {
             let kc = proj.count();
             let mut m = Mat::<C64>::zeros(kc, n * n);
@@ -76,9 +97,9 @@ pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> 
                     }
                 }
             }
-            least_squares(m.as_ref(), counts, n)
+            least_squares(m.as_ref(), &freq, n)
         }
-        Projectors::Dense { data, .. } => least_squares(measurement_matrix(n, data), counts, n),
+        Projectors::Dense { data, .. } => least_squares(measurement_matrix(n, data), &freq, n),
     };
     let x = hermitize(x.as_ref());
     let trace: f64 = (0..n).map(|i| x[(i, i)].re).sum();
@@ -90,6 +111,39 @@ pub fn linear(proj: &Projectors, counts: &[f64]) -> Result<Mat<C64>, MathError> 
     }
     let x = Mat::from_fn(n, n, |i, j| x[(i, j)] / trace);
     project_to_density(x.as_ref())
+}
+
+/// f_k = c_k / N_g, N_g the total of k's group; an empty group is an error.
+pub fn frequencies(counts: &[f64], groups: &[Range<usize>]) -> Result<Vec<f64>, MathError> {
+    let mut f = counts.to_vec();
+    for (g, r) in groups.iter().enumerate() {
+        let total: f64 = counts[r.clone()].iter().sum();
+        if total <= 0.0 {
+            return Err(MathError::EmptyGroup {
+                group: g,
+                first: r.start,
+                last: r.end.saturating_sub(1),
+            });
+        }
+        for v in &mut f[r.clone()] {
+            *v /= total;
+        }
+    }
+    Ok(f)
+}
+
+/// The least-squares X of a complete set of MUBs in closed form: the set is a
+/// tight frame, Σ_k Tr(Π_k X)·Π_k = X + Tr(X)·I, so with A = Σ_k f_k Π_k the
+/// solution is X = A − Tr(A)/(n+1)·I.
+fn mub_inverse(proj: &Projectors, f: &[f64]) -> Mat<C64> {
+    let n = proj.dim();
+    let mut a = Mat::<C64>::zeros(n, n);
+    weighted_sum_into(proj, f, a.as_mut(), &mut ProjWork::new(proj));
+    let shift: f64 = f.iter().sum::<f64>() / (n + 1) as f64;
+    for i in 0..n {
+        a[(i, i)].re -= shift;
+    }
+    a
 }
 
 /// argmin ‖M·x − c‖₂ with x[a·n + b] = X[b, a], as X.

@@ -55,7 +55,7 @@ fn counts_errors_for_both_methods() {
     ];
     for (counts, err, msg) in cases {
         let a = mle(&proj, &counts, &MleOptions::default()).unwrap_err();
-        let b = linear(&proj, &counts).unwrap_err();
+        let b = linear(&proj, &counts, None).unwrap_err();
         assert_eq!(a, err);
         assert_eq!(b, err);
         assert_eq!(a.to_string(), msg);
@@ -66,7 +66,7 @@ fn counts_errors_for_both_methods() {
     nan[7] = f64::NAN;
     for e in [
         mle(&proj, &nan, &MleOptions::default()).unwrap_err(),
-        linear(&proj, &nan).unwrap_err(),
+        linear(&proj, &nan, None).unwrap_err(),
     ] {
         assert!(
             matches!(e, MathError::BadCount { index: 7, value } if value.is_nan()),
@@ -86,7 +86,7 @@ fn linear_rejects_non_positive_trace() {
     let mut counts = vec![0.0; n * n];
     counts[3] = 5.0;
     counts[6] = 2.0;
-    let e = linear(&Projectors::Nopovm { n }, &counts).unwrap_err();
+    let e = linear(&Projectors::Nopovm { n }, &counts, None).unwrap_err();
     assert_eq!(e, MathError::NonPositiveTrace { trace: 0.0 });
     assert_eq!(
         e.to_string(),
@@ -94,7 +94,7 @@ fn linear_rejects_non_positive_trace() {
     );
     // The same counts against the dense form of the set (least squares).
     let dense = dense_from_kets(n, &spec_kets(n));
-    match linear(&Projectors::Dense { n, data: &dense }, &counts).unwrap_err() {
+    match linear(&Projectors::Dense { n, data: &dense }, &counts, None).unwrap_err() {
         MathError::NonPositiveTrace { trace } => assert!(trace.abs() < 1e-12, "{trace}"),
         other => panic!("{other:?}"),
     }

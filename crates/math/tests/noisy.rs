@@ -87,7 +87,7 @@ fn noisy_case(proj: &Projectors, truth: &Mat<C64>, shots: f64, seed: u64, label:
         m.log_likelihood
     );
     let l_truth = explicit_loglik(n, &dense, &counts, truth.as_ref());
-    let lin = linear(proj, &counts).unwrap();
+    let lin = linear(proj, &counts, None).unwrap();
     let l_lin = explicit_loglik(n, &dense, &counts, lin.as_ref());
     let slack = 1e-10 * l_mle.abs();
     assert!(

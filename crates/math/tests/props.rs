@@ -34,7 +34,7 @@ proptest! {
         let m = mle(&proj, &counts, &MleOptions::default()).unwrap();
         assert_density(m.rho.as_ref(), 1e-10);
         prop_assert!(m.log_likelihood <= 0.0);
-        match linear(&proj, &counts) {
+        match linear(&proj, &counts, None) {
             Ok(l) => assert_density(l.as_ref(), 1e-10),
             // Only when the basis counts are all zero.
             Err(e) => prop_assert!(counts[..n].iter().all(|&c| c == 0.0), "{e}"),

@@ -38,7 +38,7 @@ fn check(proj: &Projectors, truth: &Mat<C64>, label: &str) {
             r.iterations, r.bound
         );
         assert_density(r.rho.as_ref(), 1e-10);
-        let lin = linear(proj, &counts).unwrap();
+        let lin = linear(proj, &counts, None).unwrap();
         let fl = fidelity(lin.as_ref(), truth.as_ref());
         assert!(fl >= 0.9999, "{label} scale {scale}: linear fidelity {fl}");
         assert_density(lin.as_ref(), 1e-10);
@@ -172,7 +172,7 @@ fn reconstruction_gives_rho_not_its_transpose() {
         ] {
             let counts = exact_counts(&proj, &truth, 1.0);
             let m = mle(&proj, &counts, &MleOptions::default()).unwrap();
-            let l = linear(&proj, &counts).unwrap();
+            let l = linear(&proj, &counts, None).unwrap();
             for (name, rho) in [("mle", &m.rho), ("linear", &l)] {
                 assert!(
                     fidelity(rho.as_ref(), truth.as_ref()) > 0.9999,
@@ -198,8 +198,8 @@ fn nopovm_closed_form_linear_equals_general_least_squares() {
             let truth = random_state(n, 1 + n / 2, &mut r);
             let p = probabilities(&Projectors::Nopovm { n }, truth.as_ref());
             let counts = poisson_counts(&p, 50.0, &mut r);
-            let a = linear(&Projectors::Nopovm { n }, &counts).unwrap();
-            let b = linear(&Projectors::Dense { n, data: &dense }, &counts).unwrap();
+            let a = linear(&Projectors::Nopovm { n }, &counts, None).unwrap();
+            let b = linear(&Projectors::Dense { n, data: &dense }, &counts, None).unwrap();
             for i in 0..n {
                 for j in 0..n {
                     assert!((a[(i, j)] - b[(i, j)]).norm() < 1e-10, "n={n} [{i},{j}]");

@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p qst-store --example build_timing -- DIR 32 64 128`
 
+use qst_math::Design;
 use std::time::Instant;
 
 use qst_store::{Store, StoreConfig};
@@ -29,11 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in args {
         let n: usize = n.parse()?;
         let t = Instant::now();
-        let p = store.prepare_nopovm(n)?;
+        let p = store.prepare(Design::Nopovm, n)?;
         let build = t.elapsed().as_secs_f64();
         let peak_after_build = status_mib("VmHWM:");
         let t = Instant::now();
-        let again = store.prepare_nopovm(n)?;
+        let again = store.prepare(Design::Nopovm, n)?;
         let check = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let bad = store
@@ -44,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let verify = t.elapsed().as_secs_f64();
         println!(
             "n={n} bytes={} first={:?} {build:.2}s; re-check={:?} {check:.4}s; verify(all files)={verify:.2}s bad={bad}; peak RSS after build {peak_after_build:.1} MiB, after verify {:.1} MiB (mapped file pages), RssAnon {:.1} MiB",
-            Store::nopovm_file_len(n).unwrap_or(0),
+            Store::file_len(Design::Nopovm, n).unwrap_or(0),
             p.action,
             again.action,
             status_mib("VmHWM:"),

@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use qst_math::Projectors;
+use qst_math::{C64, Design, Projectors};
 use qst_npy::MappedC16;
 use tracing::{debug, info, warn};
 
-use crate::disk::check_custom_shape;
+use crate::disk::{Formula, check_custom_shape};
 use crate::{Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    Nopovm(usize),
+    Builtin(Design, usize),
     Custom {
         path: PathBuf,
         bytes: u64,
@@ -26,13 +26,23 @@ enum Key {
 
 /// One loaded projector set.
 struct Entry {
-    design: &'static str,
+    /// The built-in design, `None` for a custom set.
+    builtin: Option<Design>,
     n: usize,
-    /// What the entry counts against the budget: the mapped file size, or
-    /// for a kets-only `nopovm` set the size of its 2-sparse kets.
+    /// What the entry counts against the budget: the mapped file size plus
+    /// the kets held in memory (for `nopovm`, the size of its 2-sparse kets
+    /// when it has no file).
     bytes: u64,
-    /// The checked read-only map; `None` for a kets-only `nopovm` set.
+    /// The checked read-only map; `None` for a built-in set over the budget.
     map: Option<MappedC16>,
+    /// A built-in design's kets (empty for `nopovm` and custom sets).
+    kets: Vec<C64>,
+}
+
+impl Entry {
+    fn design_name(&self) -> &'static str {
+        self.builtin.map_or("custom", Design::name)
+    }
 }
 
 /// A projector set held from a [`ProjectorCache`]; keeps its mapping alive.
@@ -47,7 +57,7 @@ pub struct ProjectorHandle {
 impl std::fmt::Debug for ProjectorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProjectorHandle")
-            .field("design", &self.entry.design)
+            .field("design", &self.entry.design_name())
             .field("n", &self.entry.n)
             .field("bytes", &self.entry.bytes)
             .field("path", &self.path())
@@ -56,16 +66,23 @@ impl std::fmt::Debug for ProjectorHandle {
 }
 
 impl ProjectorHandle {
-    /// The set, for the math (the fastest form: `nopovm` from kets).
+    /// The set, for the math, in its fastest form: a built-in design from
+    /// its kets (`nopovm` from its formula), a custom set from its map.
     pub fn projectors(&self) -> Projectors<'_> {
         let e = &*self.entry;
-        match (e.design, &e.map) {
-            ("nopovm", _) | (_, None) => Projectors::Nopovm { n: e.n },
-            (_, Some(m)) => Projectors::Dense {
+        match (e.builtin, &e.map) {
+            (Some(design), _) => design.projectors(e.n, &e.kets),
+            (None, Some(m)) => Projectors::Dense {
                 n: e.n,
                 data: m.as_slice(),
             },
+            (None, None) => unreachable!("a custom set is always mapped"),
         }
+    }
+
+    /// The built-in design, `None` for a custom set.
+    pub fn builtin(&self) -> Option<Design> {
+        self.entry.builtin
     }
 
     /// The dense set over the mapped file, when there is one (a `nopovm` set
@@ -87,9 +104,9 @@ impl ProjectorHandle {
         self.entry.map.as_ref().map(|m| m.path())
     }
 
-    /// `nopovm` or `custom`.
+    /// The design's name, or `custom`.
     pub fn design(&self) -> &'static str {
-        self.entry.design
+        self.entry.design_name()
     }
 
     /// The dimension n.
@@ -160,10 +177,18 @@ impl Drop for LoadingGuard<'_> {
     }
 }
 
-/// The size of the 2-sparse kets of the `nopovm` set: two complex
-/// amplitudes per projector.
-fn ket_bytes(n: usize) -> u64 {
-    (n as u64).saturating_mul(n as u64).saturating_mul(32)
+/// The memory a built-in set holds besides its map: its kets, or for
+/// `nopovm` without a file its 2-sparse kets (two amplitudes per projector).
+fn ket_bytes(formula: &Formula, mapped: bool) -> u64 {
+    if formula.design.needs_kets() {
+        (formula.kets.len() as u64).saturating_mul(16)
+    } else if mapped {
+        0
+    } else {
+        (formula.n as u64)
+            .saturating_mul(formula.n as u64)
+            .saturating_mul(32)
+    }
 }
 
 impl ProjectorCache {
@@ -184,16 +209,23 @@ impl ProjectorCache {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The `nopovm` set of dimension n.
-    pub fn nopovm(&self, n: usize) -> Result<ProjectorHandle, StoreError> {
-        self.get(Key::Nopovm(n), || {
-            let (map, _action) = self.store.prepare_mapped(n)?;
-            let bytes = map.as_ref().map_or(ket_bytes(n), |m| m.file_len());
+    /// The built-in `design` at dimension n: its file built or checked (within
+    /// the byte budget), its kets computed.
+    pub fn builtin(&self, design: Design, n: usize) -> Result<ProjectorHandle, StoreError> {
+        self.get(Key::Builtin(design, n), || {
+            let formula = Formula::new(design, n).map_err(|reason| StoreError::Invalid {
+                path: self.store.path(design, n),
+                reason,
+            })?;
+            let (map, _action) = self.store.prepare_mapped(&formula)?;
+            let bytes =
+                map.as_ref().map_or(0, MappedC16::file_len) + ket_bytes(&formula, map.is_some());
             Ok(Entry {
-                design: "nopovm",
+                builtin: Some(design),
                 n,
                 bytes,
                 map,
+                kets: formula.kets,
             })
         })
     }
@@ -228,10 +260,11 @@ impl ProjectorCache {
                 reason,
             })?;
             Ok(Entry {
-                design: "custom",
+                builtin: None,
                 n,
                 bytes: map.file_len(),
                 map: Some(map),
+                kets: Vec::new(),
             })
         })
     }
@@ -261,7 +294,7 @@ impl ProjectorCache {
                     inner.stats.hits += 1;
                     let s = &inner.stats;
                     debug!(
-                        design = entry.design,
+                        design = entry.design_name(),
                         n = entry.n,
                         hits = s.hits,
                         misses = s.misses,
@@ -308,7 +341,7 @@ impl ProjectorCache {
         );
         let s = &inner.stats;
         info!(
-            design = entry.design,
+            design = entry.design_name(),
             n = entry.n,
             bytes = entry.bytes,
             path = %entry.map.as_ref().map_or_else(|| "(kets, no file)".to_string(), |m| m.path().display().to_string()),
@@ -352,7 +385,7 @@ impl ProjectorCache {
                 inner.stats.evictions += 1;
                 let s = &inner.stats;
                 info!(
-                    design = entry.design,
+                    design = entry.design_name(),
                     n = entry.n,
                     bytes = entry.bytes,
                     hits = s.hits,

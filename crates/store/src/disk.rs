@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use qst_math::Design;
 use qst_npy::{C64, MappedC16, NpyError, shape_str};
 use tracing::{info, warn};
 
 use crate::{StoreConfig, StoreError};
 
-/// How a built-in set is to be used after [`Store::ensure_nopovm`].
+/// How a built-in set is to be used after [`Store::ensure`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Prepared {
     /// The checked file.
@@ -22,7 +23,7 @@ pub enum Prepared {
     KetsOnly,
 }
 
-/// What [`Store::prepare_nopovm`] had to do.
+/// What [`Store::prepare`] had to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BuildAction {
     /// The file was there and passed its checks (or another process built it
@@ -36,7 +37,7 @@ pub enum BuildAction {
     NotWritten,
 }
 
-/// The outcome of [`Store::prepare_nopovm`].
+/// The outcome of [`Store::prepare`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preparation {
     pub prepared: Prepared,
@@ -72,62 +73,85 @@ enum Unusable {
     Bad(String),
 }
 
-/// The `n` of a file name `nopovm_n{n}.npy`.
-fn nopovm_dim(name: &str) -> Option<usize> {
-    let digits = name.strip_prefix("nopovm_n")?.strip_suffix(".npy")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
-        return None;
-    }
-    digits.parse().ok()
+/// A built-in set's formula: what every slice of its file must hold.
+pub struct Formula {
+    pub design: Design,
+    pub n: usize,
+    /// The design's kets (empty for `nopovm`, whose slices have their own formula).
+    pub kets: Vec<C64>,
 }
 
-/// The shape of the `nopovm` file of dimension n (`None` if n² overflows).
-fn nopovm_shape(n: usize) -> Option<[usize; 3]> {
-    Some([n.checked_mul(n)?, n, n])
-}
-
-/// The little-endian bytes of Π_k of the `nopovm` set, into `bytes`.
-fn expected_slice_bytes(n: usize, k: usize, values: &mut [C64], bytes: &mut Vec<u8>) {
-    qst_math::nopovm_slice(n, k, values);
-    bytes.clear();
-    for z in values.iter() {
-        bytes.extend_from_slice(&z.re.to_le_bytes());
-        bytes.extend_from_slice(&z.im.to_le_bytes());
+impl Formula {
+    /// The formula of `design` at dimension n (computes its kets).
+    pub fn new(design: Design, n: usize) -> Result<Formula, String> {
+        design.check_dim(n).map_err(|e| e.to_string())?;
+        let kets = if design.needs_kets() {
+            design.kets(n)
+        } else {
+            Vec::new()
+        };
+        Ok(Formula { design, n, kets })
     }
-}
 
-/// Compares slice k of a mapped `nopovm` file with its formula, byte for byte.
-fn slice_problem(
-    map: &MappedC16,
-    n: usize,
-    k: usize,
-    values: &mut [C64],
-    bytes: &mut Vec<u8>,
-) -> Option<String> {
-    expected_slice_bytes(n, k, values, bytes);
-    let start = k * bytes.len();
-    let got = &map.data_bytes()[start..start + bytes.len()];
-    if got == bytes.as_slice() {
-        return None;
+    /// K.
+    pub fn count(&self) -> usize {
+        self.design.count(self.n).unwrap_or(0)
     }
-    let at = got
-        .iter()
-        .zip(bytes.iter())
-        .position(|(a, b)| a != b)
-        .unwrap_or(0);
-    let entry = at / 16;
-    Some(format!(
-        "projector {k} differs from the nopovm formula at entry [{}, {}] (data byte {})",
-        entry / n,
-        entry % n,
-        map.header_bytes().len() + start + at
-    ))
+
+    /// The shape (K, n, n) of the dense file (`None` if it overflows).
+    pub fn shape(&self) -> Option<[usize; 3]> {
+        Some([self.design.count(self.n)?, self.n, self.n])
+    }
+
+    /// Π_k into `values`.
+    pub fn slice(&self, k: usize, values: &mut [C64]) {
+        self.design.slice(self.n, &self.kets, k, values);
+    }
+
+    /// The little-endian bytes of Π_k, into `bytes`.
+    fn slice_bytes(&self, k: usize, values: &mut [C64], bytes: &mut Vec<u8>) {
+        self.slice(k, values);
+        bytes.clear();
+        for z in values.iter() {
+            bytes.extend_from_slice(&z.re.to_le_bytes());
+            bytes.extend_from_slice(&z.im.to_le_bytes());
+        }
+    }
+
+    /// Compares slice k of a mapped file with the formula, byte for byte.
+    fn slice_problem(
+        &self,
+        map: &MappedC16,
+        k: usize,
+        values: &mut [C64],
+        bytes: &mut Vec<u8>,
+    ) -> Option<String> {
+        let n = self.n;
+        self.slice_bytes(k, values, bytes);
+        let start = k * bytes.len();
+        let got = &map.data_bytes()[start..start + bytes.len()];
+        if got == bytes.as_slice() {
+            return None;
+        }
+        let at = got
+            .iter()
+            .zip(bytes.iter())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let entry = at / 16;
+        Some(format!(
+            "projector {k} differs from the {} formula at entry [{}, {}] (data byte {})",
+            self.design,
+            entry / n,
+            entry % n,
+            map.header_bytes().len() + start + at
+        ))
+    }
 }
 
 /// A few slices to spot-check: the first and last of each kind, plus three
 /// that vary from one open to the next.
-fn sample_slices(n: usize) -> Vec<usize> {
-    let k_all = n * n;
+fn sample_slices(n: usize, k_all: usize) -> Vec<usize> {
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as u64)
@@ -141,6 +165,7 @@ fn sample_slices(n: usize) -> Vec<usize> {
         x ^= x << 17;
         ks.push((x % k_all as u64) as usize);
     }
+    ks.retain(|&k| k < k_all);
     ks.sort_unstable();
     ks.dedup();
     ks
@@ -164,24 +189,26 @@ impl Store {
         }
     }
 
-    /// `<dir>/nopovm_n{n}.npy`.
-    pub fn nopovm_path(&self, n: usize) -> PathBuf {
-        self.config.dir.join(format!("nopovm_n{n}.npy"))
+    /// `<dir>/{design}_n{n}.npy`.
+    pub fn path(&self, design: Design, n: usize) -> PathBuf {
+        self.config.dir.join(design.file_name(n))
     }
 
-    /// The lock file beside `nopovm_n{n}.npy` that serializes building it.
-    pub fn nopovm_lock_path(&self, n: usize) -> PathBuf {
-        self.config.dir.join(format!("nopovm_n{n}.npy.lock"))
+    /// The lock file beside `{design}_n{n}.npy` that serializes building it.
+    pub fn lock_path(&self, design: Design, n: usize) -> PathBuf {
+        self.config
+            .dir
+            .join(format!("{}.lock", design.file_name(n)))
     }
 
-    /// The size of the dense `nopovm` file of dimension n (header and data).
-    pub fn nopovm_file_len(n: usize) -> Option<u64> {
-        qst_npy::c16_file_len(&nopovm_shape(n)?)
+    /// The size of the dense file of `design` at dimension n (header and data).
+    pub fn file_len(design: Design, n: usize) -> Option<u64> {
+        qst_npy::c16_file_len(&[design.count(n)?, n, n])
     }
 
-    /// Whether the dense `nopovm` file of dimension n fits the byte budget.
-    pub fn nopovm_fits_budget(&self, n: usize) -> bool {
-        Self::nopovm_file_len(n).is_some_and(|len| len <= self.config.max_bytes)
+    /// Whether the dense file of `design` at dimension n fits the byte budget.
+    pub fn fits_budget(&self, design: Design, n: usize) -> bool {
+        Self::file_len(design, n).is_some_and(|len| len <= self.config.max_bytes)
     }
 
     /// How many files this store (and its clones) has built, for logs and tests.
@@ -197,13 +224,17 @@ impl Store {
 
     /// Builds the file if missing (one process builds, racers wait), or checks
     /// header, length and sampled slices if present, rebuilding a bad file.
-    pub fn ensure_nopovm(&self, n: usize) -> Result<Prepared, StoreError> {
-        self.prepare_nopovm(n).map(|p| p.prepared)
+    pub fn ensure(&self, design: Design, n: usize) -> Result<Prepared, StoreError> {
+        self.prepare(design, n).map(|p| p.prepared)
     }
 
-    /// [`Store::ensure_nopovm`], also saying what it had to do.
-    pub fn prepare_nopovm(&self, n: usize) -> Result<Preparation, StoreError> {
-        let (map, action) = self.prepare_mapped(n)?;
+    /// [`Store::ensure`], also saying what it had to do.
+    pub fn prepare(&self, design: Design, n: usize) -> Result<Preparation, StoreError> {
+        let formula = Formula::new(design, n).map_err(|reason| StoreError::Invalid {
+            path: self.path(design, n),
+            reason,
+        })?;
+        let (map, action) = self.prepare_mapped(&formula)?;
         let prepared = match map {
             Some(m) => Prepared::File(m.path().to_path_buf()),
             None => Prepared::KetsOnly,
@@ -211,30 +242,25 @@ impl Store {
         Ok(Preparation { prepared, action })
     }
 
-    /// The work of [`Store::prepare_nopovm`], handing back the checked map.
+    /// The work of [`Store::prepare`], handing back the checked map.
     pub(crate) fn prepare_mapped(
         &self,
-        n: usize,
+        formula: &Formula,
     ) -> Result<(Option<MappedC16>, BuildAction), StoreError> {
-        let path = self.nopovm_path(n);
-        if n < 2 {
-            return Err(StoreError::Invalid {
-                path,
-                reason: format!("the nopovm set needs a dimension of at least 2, not {n}"),
-            });
-        }
-        let len = Self::nopovm_file_len(n);
+        let (design, n) = (formula.design, formula.n);
+        let path = self.path(design, n);
+        let len = Self::file_len(design, n);
         if len.is_none_or(|len| len > self.config.max_bytes) {
             info!(
-                design = "nopovm",
+                design = design.name(),
                 n,
                 bytes = len,
                 budget = self.config.max_bytes,
-                "projector file over the cache byte budget: not written, nopovm runs from kets"
+                "projector file over the cache byte budget: not written, the set runs from its kets"
             );
             return Ok((None, BuildAction::NotWritten));
         }
-        match self.open_checked(n, &path) {
+        match self.open_checked(formula, &path) {
             Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
             Err(Unusable::Missing) => {}
             Err(Unusable::Bad(reason)) => {
@@ -243,7 +269,7 @@ impl Store {
         }
         fs::create_dir_all(&self.config.dir)
             .map_err(|e| io_err("create the cache directory", &self.config.dir, e))?;
-        let lock_path = self.nopovm_lock_path(n);
+        let lock_path = self.lock_path(design, n);
         let lock = OpenOptions::new()
             .read(true)
             .write(true)
@@ -253,29 +279,29 @@ impl Store {
             .map_err(|e| io_err("open the lock file", &lock_path, e))?;
         lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
         // Another process may have built (or rebuilt) it while this one waited.
-        let action = match self.open_checked(n, &path) {
+        let action = match self.open_checked(formula, &path) {
             Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
             Err(Unusable::Missing) => BuildAction::Built,
             Err(Unusable::Bad(reason)) => BuildAction::Rebuilt { reason },
         };
-        self.build(n, &path)?;
-        let map = MappedC16::open(&path, Some(&[n * n, n, n]))?;
+        self.build(formula, &path)?;
+        let map = MappedC16::open(&path, Some(&[formula.count(), n, n]))?;
         drop(lock);
         Ok((Some(map), action))
     }
 
-    /// Writes `nopovm_n{n}.npy` one slice at a time (temporary file, fsync,
+    /// Writes `{design}_n{n}.npy` one slice at a time (temporary file, fsync,
     /// rename). The caller holds the lock.
-    fn build(&self, n: usize, path: &Path) -> Result<(), StoreError> {
+    fn build(&self, formula: &Formula, path: &Path) -> Result<(), StoreError> {
+        let (design, n) = (formula.design, formula.n);
         let started = Instant::now();
-        qst_npy::write_c16_chunks(path, &[n * n, n, n], n * n, |k, out| {
-            qst_math::nopovm_slice(n, k, out)
-        })?;
+        let k_all = formula.count();
+        qst_npy::write_c16_chunks(path, &[k_all, n, n], n * n, |k, out| formula.slice(k, out))?;
         self.builds.fetch_add(1, Ordering::SeqCst);
         info!(
-            design = "nopovm",
+            design = design.name(),
             n,
-            bytes = Self::nopovm_file_len(n),
+            bytes = Self::file_len(design, n),
             path = %path.display(),
             seconds = started.elapsed().as_secs_f64(),
             "built projector file"
@@ -285,9 +311,10 @@ impl Store {
 
     /// Opens `path` with header, dtype, shape and length checked, then
     /// spot-checks sampled slices against the formula.
-    fn open_checked(&self, n: usize, path: &Path) -> Result<MappedC16, Unusable> {
-        // Callers checked the budget, so n² fits.
-        let map = match MappedC16::open(path, Some(&[n * n, n, n])) {
+    fn open_checked(&self, formula: &Formula, path: &Path) -> Result<MappedC16, Unusable> {
+        let n = formula.n;
+        // Callers checked the budget, so the shape fits.
+        let map = match MappedC16::open(path, Some(&[formula.count(), n, n])) {
             Ok(m) => m,
             Err(NpyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Unusable::Missing);
@@ -296,8 +323,8 @@ impl Store {
         };
         let mut values = vec![C64::new(0.0, 0.0); n * n];
         let mut bytes = Vec::with_capacity(n * n * 16);
-        for k in sample_slices(n) {
-            if let Some(problem) = slice_problem(&map, n, k, &mut values, &mut bytes) {
+        for k in sample_slices(n, formula.count()) {
+            if let Some(problem) = formula.slice_problem(&map, k, &mut values, &mut bytes) {
                 return Err(Unusable::Bad(problem));
             }
         }
@@ -337,7 +364,8 @@ impl Store {
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (nopovm_dim(&name).unwrap_or(usize::MAX), name)
+            let key = Design::parse_file_name(&name).map(|(d, n)| (n, d));
+            (key.is_none(), key, name)
         });
         Ok(files)
     }
@@ -351,9 +379,12 @@ impl Store {
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            f.problem = match nopovm_dim(&name) {
-                Some(n) if n >= 2 => Self::verify_nopovm(&f.path, n).err(),
-                _ => Some("it is not a file qst builds (nopovm_n<n>.npy, n >= 2)".to_string()),
+            f.problem = match Design::parse_file_name(&name) {
+                Some((design, n)) => Self::verify_file(&f.path, design, n).err(),
+                None => Some(
+                    "it is not a file qst builds ({design}_n{n}.npy for a built-in design)"
+                        .to_string(),
+                ),
             };
             match &f.problem {
                 None => info!(path = %f.path.display(), bytes = f.bytes, "projector file verified"),
@@ -363,14 +394,17 @@ impl Store {
         Ok(files)
     }
 
-    fn verify_nopovm(path: &Path, n: usize) -> Result<(), String> {
-        let shape = nopovm_shape(n).ok_or_else(|| format!("its dimension {n} is too large"))?;
+    fn verify_file(path: &Path, design: Design, n: usize) -> Result<(), String> {
+        let formula = Formula::new(design, n)?;
+        let shape = formula
+            .shape()
+            .ok_or_else(|| format!("its dimension {n} is too large"))?;
         // Opening checks the shape against the file's length before anything is allocated.
         let map = MappedC16::open(path, Some(&shape)).map_err(|e| e.reason())?;
         let mut values = vec![C64::new(0.0, 0.0); n * n];
         let mut bytes = Vec::with_capacity(n * n * 16);
-        for k in 0..n * n {
-            if let Some(problem) = slice_problem(&map, n, k, &mut values, &mut bytes) {
+        for k in 0..formula.count() {
+            if let Some(problem) = formula.slice_problem(&map, k, &mut values, &mut bytes) {
                 return Err(problem);
             }
         }

@@ -1,5 +1,6 @@
 //! The in-process cache: single flight, byte budget, held entries, LRU order.
 
+use qst_math::Design;
 use std::sync::{Arc, Barrier};
 
 use qst_math::Projectors;
@@ -18,7 +19,7 @@ fn eight_threads_asking_for_one_dimension_build_it_once() {
             let (cache, barrier) = (Arc::clone(&cache), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 barrier.wait();
-                cache.nopovm(16).unwrap()
+                cache.builtin(Design::Nopovm, 16).unwrap()
             })
         })
         .collect();
@@ -41,8 +42,11 @@ fn eight_threads_asking_for_one_dimension_build_it_once() {
         }
         _ => panic!("expected the dense map of the file"),
     }
-    assert_eq!(h.bytes(), Store::nopovm_file_len(16).unwrap());
-    assert_eq!(h.path(), Some(cache.store().nopovm_path(16).as_path()));
+    assert_eq!(h.bytes(), Store::file_len(Design::Nopovm, 16).unwrap());
+    assert_eq!(
+        h.path(),
+        Some(cache.store().path(Design::Nopovm, 16).as_path())
+    );
 }
 
 #[test]
@@ -56,7 +60,7 @@ fn eight_threads_on_the_store_alone_build_once() {
             let (s, barrier) = (s.clone(), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 barrier.wait();
-                s.ensure_nopovm(12).unwrap()
+                s.ensure(Design::Nopovm, 12).unwrap()
             })
         })
         .collect();
@@ -159,13 +163,13 @@ fn a_handle_keeps_its_mapping_alive() {
 #[test]
 fn over_budget_nopovm_runs_from_kets_and_custom_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let budget = Store::nopovm_file_len(8).unwrap() - 1;
+    let budget = Store::file_len(Design::Nopovm, 8).unwrap() - 1;
     let cache = ProjectorCache::new(store(&dir.path().join("cache"), budget));
-    let h = cache.nopovm(8).unwrap();
+    let h = cache.builtin(Design::Nopovm, 8).unwrap();
     assert!(matches!(h.projectors(), Projectors::Nopovm { n: 8 }));
     assert!(h.dense().is_none() && h.path().is_none());
     assert_eq!(h.bytes(), 64 * 2 * 16);
-    assert!(!cache.store().nopovm_path(8).exists());
+    assert!(!cache.store().path(Design::Nopovm, 8).exists());
 
     let big = dir.path().join("big.npy");
     write_c16(&big, &[64, 8, 8], &reference_dense(8)).unwrap();

@@ -1,6 +1,7 @@
 //! The cache directory: building, checking, rebuilding, verifying, budget,
 //! listing and clearing, custom-file validation.
 
+use qst_math::Design;
 use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::time::{Duration, SystemTime};
@@ -14,17 +15,17 @@ use crate::{max_diff, names, reference_dense, store};
 fn builds_once_then_finds_the_file_valid() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 1 << 30);
-    let p = s.prepare_nopovm(4).unwrap();
-    assert_eq!(p.prepared, Prepared::File(s.nopovm_path(4)));
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
+    assert_eq!(p.prepared, Prepared::File(s.path(Design::Nopovm, 4)));
     assert_eq!(p.action, BuildAction::Built);
-    let p = s.prepare_nopovm(4).unwrap();
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
     assert_eq!(p.action, BuildAction::AlreadyValid);
     assert_eq!(s.builds(), 1);
-    let map = MappedC16::open(&s.nopovm_path(4), Some(&[16, 4, 4])).unwrap();
+    let map = MappedC16::open(&s.path(Design::Nopovm, 4), Some(&[16, 4, 4])).unwrap();
     assert!(max_diff(map.as_slice(), &reference_dense(4)) < 1e-15);
     assert_eq!(
-        fs::metadata(s.nopovm_path(4)).unwrap().len(),
-        Store::nopovm_file_len(4).unwrap()
+        fs::metadata(s.path(Design::Nopovm, 4)).unwrap().len(),
+        Store::file_len(Design::Nopovm, 4).unwrap()
     );
     // Temporary files never show; the lock file sits beside.
     assert_eq!(names(dir.path()), ["nopovm_n4.npy", "nopovm_n4.npy.lock"]);
@@ -33,7 +34,9 @@ fn builds_once_then_finds_the_file_valid() {
 #[test]
 fn dimension_below_two_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = store(dir.path(), 1 << 30).ensure_nopovm(1).unwrap_err();
+    let err = store(dir.path(), 1 << 30)
+        .ensure(Design::Nopovm, 1)
+        .unwrap_err();
     assert!(err.to_string().contains("at least 2"), "{err}");
 }
 
@@ -53,15 +56,15 @@ fn header_text(path: &std::path::Path) -> String {
 fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 1 << 30);
-    s.ensure_nopovm(4).unwrap();
-    let path = s.nopovm_path(4);
+    s.ensure(Design::Nopovm, 4).unwrap();
+    let path = s.path(Design::Nopovm, 4);
     let good = fs::read(&path).unwrap();
 
     // Truncated.
     let f = OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(good.len() as u64 - 100).unwrap();
     drop(f);
-    let p = s.prepare_nopovm(4).unwrap();
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
     match &p.action {
         BuildAction::Rebuilt { reason } => assert!(reason.contains("truncated"), "{reason}"),
         other => panic!("expected a rebuild, got {other:?}"),
@@ -72,7 +75,7 @@ fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
     let text = header_text(&path);
     let at = text.find("(16, 4, 4)").unwrap() as u64 + 10;
     patch(&path, at, b"(16, 2, 8)");
-    let p = s.prepare_nopovm(4).unwrap();
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
     match &p.action {
         BuildAction::Rebuilt { reason } => {
             assert!(reason.contains("shape is (16, 2, 8)"), "{reason}")
@@ -84,7 +87,7 @@ fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
     // Wrong dtype.
     let at = header_text(&path).find("<c16").unwrap() as u64 + 10;
     patch(&path, at, b">c16");
-    let p = s.prepare_nopovm(4).unwrap();
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
     assert!(
         matches!(&p.action, BuildAction::Rebuilt { reason } if reason.contains("big-endian")),
         "{p:?}"
@@ -93,7 +96,7 @@ fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
 
     // Garbage instead of a header.
     patch(&path, 0, b"not an npy");
-    let p = s.prepare_nopovm(4).unwrap();
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
     assert!(
         matches!(&p.action, BuildAction::Rebuilt { reason } if reason.contains("magic")),
         "{p:?}"
@@ -101,7 +104,7 @@ fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
 
     // Wrong data in a slice the open-time spot check always samples (projector 0).
     patch(&path, 128, &2.0f64.to_le_bytes());
-    let p = s.prepare_nopovm(4).unwrap();
+    let p = s.prepare(Design::Nopovm, 4).unwrap();
     assert!(
         matches!(&p.action, BuildAction::Rebuilt { reason } if reason.contains("projector 0 differs")),
         "{p:?}"
@@ -116,7 +119,7 @@ fn verify_finds_a_flipped_data_byte() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 1 << 30);
     for n in [3, 4, 5] {
-        s.ensure_nopovm(n).unwrap();
+        s.ensure(Design::Nopovm, n).unwrap();
     }
     let reports = s.verify().unwrap();
     assert_eq!(reports.len(), 3);
@@ -124,7 +127,7 @@ fn verify_finds_a_flipped_data_byte() {
 
     // Flip the lowest mantissa bit of Π_7[1, 1] of n = 4 (a zero becomes the
     // smallest subnormal): invisible to any tolerance, not to verify.
-    let path = s.nopovm_path(4);
+    let path = s.path(Design::Nopovm, 4);
     let (k, a, b) = (7u64, 1u64, 1u64);
     let offset = 128 + (k * 16 + a * 4 + b) * 16;
     let mut byte = [0u8];
@@ -154,23 +157,23 @@ fn verify_finds_a_flipped_data_byte() {
 #[test]
 fn over_budget_sets_are_not_written_and_run_from_kets() {
     let dir = tempfile::tempdir().unwrap();
-    let len8 = Store::nopovm_file_len(8).unwrap();
+    let len8 = Store::file_len(Design::Nopovm, 8).unwrap();
     assert_eq!(len8, 128 + 16 * 8u64.pow(4));
     let s = store(dir.path(), len8 - 1);
-    let p = s.prepare_nopovm(8).unwrap();
+    let p = s.prepare(Design::Nopovm, 8).unwrap();
     assert_eq!(
         (p.prepared, p.action),
         (Prepared::KetsOnly, BuildAction::NotWritten)
     );
-    assert!(!s.nopovm_path(8).exists());
+    assert!(!s.path(Design::Nopovm, 8).exists());
     assert_eq!(
-        s.ensure_nopovm(4).unwrap(),
-        Prepared::File(s.nopovm_path(4))
+        s.ensure(Design::Nopovm, 4).unwrap(),
+        Prepared::File(s.path(Design::Nopovm, 4))
     );
     let s = store(dir.path(), len8);
     assert_eq!(
-        s.ensure_nopovm(8).unwrap(),
-        Prepared::File(s.nopovm_path(8))
+        s.ensure(Design::Nopovm, 8).unwrap(),
+        Prepared::File(s.path(Design::Nopovm, 8))
     );
 }
 
@@ -181,7 +184,7 @@ fn list_and_clear_cover_the_cache_files_only() {
     assert!(s.list().unwrap().is_empty());
     assert_eq!(s.clear().unwrap(), 0);
     for n in [5, 2, 12] {
-        s.ensure_nopovm(n).unwrap();
+        s.ensure(Design::Nopovm, n).unwrap();
     }
     // A temporary file left by a build that died.
     fs::write(
@@ -204,7 +207,7 @@ fn list_and_clear_cover_the_cache_files_only() {
         .map(|&n| {
             (
                 format!("nopovm_n{n}.npy"),
-                Store::nopovm_file_len(n).unwrap(),
+                Store::file_len(Design::Nopovm, n).unwrap(),
             )
         })
         .collect();
@@ -283,8 +286,11 @@ fn absurd_dimensions_are_handled_without_panics() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 1 << 30);
     // n² overflows: no file, kets only (the math then rejects the job's counts).
-    assert_eq!(s.ensure_nopovm(1 << 33).unwrap(), Prepared::KetsOnly);
-    assert_eq!(Store::nopovm_file_len(1 << 33), None);
+    assert_eq!(
+        s.ensure(Design::Nopovm, 1 << 33).unwrap(),
+        Prepared::KetsOnly
+    );
+    assert_eq!(Store::file_len(Design::Nopovm, 1 << 33), None);
     // A cache file whose name claims such a dimension is reported bad.
     fs::write(dir.path().join("nopovm_n8589934592.npy"), b"\x93NUMPY").unwrap();
     fs::write(dir.path().join("nopovm_n70000.npy"), b"\x93NUMPY").unwrap();

@@ -1,6 +1,7 @@
 //! numpy opens every projector file with `mmap_mode='r'`, and its contents
 //! equal numpy's own construction of SPEC 1.1.
 
+use qst_math::Design;
 use std::process::Command;
 
 use crate::store;
@@ -11,7 +12,7 @@ fn numpy_maps_every_file_and_it_equals_numpys_own_construction() {
     let s = store(dir.path(), 1 << 30);
     let dims = [2, 3, 4, 5, 8, 11];
     for n in dims {
-        s.ensure_nopovm(n).unwrap();
+        s.ensure(Design::Nopovm, n).unwrap();
     }
     let script = r#"
 import sys, os

@@ -1,6 +1,7 @@
 //! Real processes: this test binary re-executes itself (`--exact <test>`)
 //! with `QST_STORE_CHILD` set, and the same test function then plays the child.
 
+use qst_math::Design;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -69,8 +70,8 @@ fn four_processes_on_an_empty_cache_build_one_file() {
             std::thread::sleep(Duration::from_millis(1));
         }
         let s = store(&dir.join("cache"), 1 << 30);
-        let p = s.prepare_nopovm(N).unwrap();
-        let bytes = std::fs::read(s.nopovm_path(N)).unwrap();
+        let p = s.prepare(Design::Nopovm, N).unwrap();
+        let bytes = std::fs::read(s.path(Design::Nopovm, N)).unwrap();
         let action = match p.action {
             BuildAction::Built => "built",
             BuildAction::AlreadyValid => "valid",
@@ -117,8 +118,11 @@ fn four_processes_on_an_empty_cache_build_one_file() {
         "{lines:?}"
     );
     let s = store(&dir.path().join("cache"), 1 << 30);
-    let file = std::fs::read(s.nopovm_path(N)).unwrap();
-    assert_eq!(file.len() as u64, Store::nopovm_file_len(N).unwrap());
+    let file = std::fs::read(s.path(Design::Nopovm, N)).unwrap();
+    assert_eq!(
+        file.len() as u64,
+        Store::file_len(Design::Nopovm, N).unwrap()
+    );
     let hash = format!("{:016x}", fnv1a(&file));
     for l in &lines {
         assert_eq!(field(l, "hash"), hash, "{lines:?}");
@@ -173,7 +177,7 @@ fn two_processes_mapping_a_256_mib_file_share_one_copy() {
             max_bytes: 1 << 30,
         });
         let cache = ProjectorCache::new(s);
-        let h = cache.nopovm(N).unwrap();
+        let h = cache.builtin(Design::Nopovm, N).unwrap();
         let data = h.mapped().expect("the file is under budget").data_bytes();
         let sum = data.chunks(4096).fold(0u64, |acc, page| {
             acc.wrapping_add(u64::from(page[0])) ^ u64::from(page[page.len() - 1])
@@ -186,8 +190,8 @@ fn two_processes_mapping_a_256_mib_file_share_one_copy() {
     let dir = tempfile::tempdir().unwrap();
     let cache_dir = dir.path().canonicalize().unwrap().join("cache");
     let s = store(&cache_dir, 1 << 30);
-    s.ensure_nopovm(N).unwrap();
-    let path = s.nopovm_path(N);
+    s.ensure(Design::Nopovm, N).unwrap();
+    let path = s.path(Design::Nopovm, N);
     let size = std::fs::metadata(&path).unwrap().len();
     assert_eq!(size, 256 * 1024 * 1024 + 128);
 

@@ -1,0 +1,338 @@
+//! `qst slurm BATCH --shards N`: one batch over a Slurm cluster with
+//! Slurm's own job arrays. Prebuilds the batch's projector files on the
+//! submitting node (into the shared cache), then writes two scripts under
+//! `OUT/slurm/`:
+//!
+//! - `array.sh`: `#SBATCH --array=0-(N-1)`; task i runs `qst run BATCH
+//!   --shard slurm --workers $SLURM_CPUS_PER_TASK --out OUT/slurm/shard-i
+//!   --cache CACHE --resume` (so resubmitting it completes what is missing)
+//!   and logs to `OUT/slurm/logs/array-<job>_<task>.out`. Exit 1 (the shard
+//!   ran, some of its jobs failed, each has its error line) becomes 0 so
+//!   that the merge still runs.
+//! - `merge.sh`: `qst merge OUT OUT/slurm/shard-0 … shard-(N-1)`, submitted
+//!   with `--dependency=afterok:<array job id>`.
+//!
+//! and prints the two `sbatch` commands, or (`--submit`) runs them. Every
+//! path in the scripts is absolute, the qst binary included.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use qst_shared::{Design, Method, ProjectorSpec};
+use qst_store::{Store, StoreConfig};
+
+use crate::batch::{BatchSettings, Entry, is_csv, open_batch};
+use crate::run::{RunOptions, quote};
+
+/// The flags of `qst slurm`.
+#[derive(Clone, Debug)]
+pub struct SlurmOptions {
+    pub batch: PathBuf,
+    /// The merged output (default `<batch stem>.qst/`); scripts and shards
+    /// go to its `slurm/`.
+    pub out: Option<PathBuf>,
+    pub shards: usize,
+    pub cpus_per_task: usize,
+    /// Slurm's `--time`, as given.
+    pub time: Option<String>,
+    pub partition: Option<String>,
+    /// The projector cache, on a file system every node sees.
+    pub cache: Option<PathBuf>,
+    pub max_cache_bytes: Option<u64>,
+    pub job_timeout: Option<f64>,
+    pub max_retries: u32,
+    pub csv_dim: Option<usize>,
+    pub csv_method: Method,
+    /// `--design` (count matrices, and JSON lines that name none).
+    pub design: Option<Design>,
+    /// `--projectors` (count matrices).
+    pub projectors: Option<PathBuf>,
+    /// Run the two `sbatch` commands.
+    pub submit: bool,
+}
+
+/// Why `qst slurm` could not do its job (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    #[error("failed to read --shards {0}: it must be at least 1")]
+    NoShards(usize),
+    #[error("failed to read --cpus-per-task {0}: it must be at least 1")]
+    NoCpus(usize),
+    #[error("failed to read {flag} {value:?}: it must be one word without quotes")]
+    BadWord { flag: &'static str, value: String },
+    #[error("failed to {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: io::Error,
+    },
+    #[error("failed to read the batch: {0}")]
+    Batch(String),
+    #[error("failed to prebuild the {design} projector file of dimension {dim}: {reason}")]
+    Prebuild {
+        design: Design,
+        dim: usize,
+        reason: String,
+    },
+    #[error(
+        "failed to run sbatch ({0}); the scripts are written: submit them with sbatch on a Slurm submit node"
+    )]
+    NoSbatch(io::Error),
+    #[error("failed to submit {script}: sbatch {status}: {stderr}")]
+    Sbatch {
+        script: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// What `qst slurm` did.
+#[derive(Debug, Clone)]
+pub struct SlurmReport {
+    pub array_script: PathBuf,
+    pub merge_script: PathBuf,
+    /// The merged output directory.
+    pub out: PathBuf,
+    /// Built-in sets (design, dimension) whose files were prebuilt (or checked).
+    pub prebuilt: Vec<(Design, usize)>,
+    /// The shell commands that submit both scripts.
+    pub commands: String,
+    /// With `--submit`: the array's and the merge's job ids.
+    pub submitted: Option<(String, String)>,
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SlurmError + use<> {
+    let path = path.display().to_string();
+    move |source| SlurmError::Io { what, path, source }
+}
+
+fn abs(p: &Path) -> Result<PathBuf, SlurmError> {
+    std::path::absolute(p).map_err(io_err("resolve", p))
+}
+
+/// A value written into an `#SBATCH` line: no spaces or quotes.
+fn word(flag: &'static str, v: &str) -> Result<String, SlurmError> {
+    if v.is_empty() || v.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c)) {
+        return Err(SlurmError::BadWord {
+            flag,
+            value: v.into(),
+        });
+    }
+    Ok(v.to_string())
+}
+
+/// Writes the scripts (after prebuilding), and submits them with `submit`.
+pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
+    if opts.shards == 0 {
+        return Err(SlurmError::NoShards(0));
+    }
+    if opts.cpus_per_task == 0 {
+        return Err(SlurmError::NoCpus(0));
+    }
+    let time = opts
+        .time
+        .as_deref()
+        .map(|t| word("--time", t))
+        .transpose()?;
+    let partition = opts
+        .partition
+        .as_deref()
+        .map(|p| word("--partition", p))
+        .transpose()?;
+    let exe =
+        std::env::current_exe().map_err(io_err("find the qst executable", Path::new("qst")))?;
+    let batch = abs(&opts.batch)?;
+    let mut run_opts = RunOptions::new(batch.clone());
+    run_opts.out = opts.out.clone();
+    let out = abs(&run_opts.out_dir())?;
+    let mut config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
+    config.dir = abs(&config.dir)?;
+    let store = Store::new(config.clone());
+
+    // The projector files, built once here rather than raced for by N tasks.
+    let settings = BatchSettings {
+        out_dir: out.clone(),
+        csv_dim: opts.csv_dim,
+        csv_method: opts.csv_method,
+        design: opts.design,
+        projectors: opts.projectors.clone(),
+    };
+    let mut dims = BTreeSet::new();
+    for entry in open_batch(&batch, &settings, &store).map_err(SlurmError::Batch)? {
+        if let Entry::Job(job) = entry
+            && let ProjectorSpec::Builtin(design) = job.projectors
+        {
+            dims.insert((design, job.dim));
+        }
+    }
+    for &(design, dim) in &dims {
+        if let Err(e) = store.ensure(design, dim) {
+            return Err(SlurmError::Prebuild {
+                design,
+                dim,
+                reason: e.to_string(),
+            });
+        }
+    }
+
+    let dir = out.join("slurm");
+    let logs = dir.join("logs");
+    fs::create_dir_all(&logs).map_err(io_err("create", &logs))?;
+    let name = batch
+        .file_stem()
+        .map_or_else(|| "batch".into(), |s| s.to_string_lossy().into_owned());
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut head = String::new();
+    if let Some(t) = &time {
+        let _ = writeln!(head, "#SBATCH --time={t}");
+    }
+    if let Some(p) = &partition {
+        let _ = writeln!(head, "#SBATCH --partition={p}");
+    }
+
+    // array.sh
+    let n = opts.shards;
+    let mut run = format!(
+        "{} run {} --shard slurm --workers \"${{SLURM_CPUS_PER_TASK:-{}}}\" --out {}/shard-\"$SLURM_ARRAY_TASK_ID\" --cache {} --resume",
+        quote(&exe),
+        quote(&batch),
+        opts.cpus_per_task,
+        quote(&dir),
+        quote(&config.dir)
+    );
+    if let Some(b) = opts.max_cache_bytes {
+        let _ = write!(run, " --max-cache-bytes {b}");
+    }
+    if let Some(t) = opts.job_timeout {
+        let _ = write!(run, " --job-timeout {t}");
+    }
+    if opts.max_retries != 3 {
+        let _ = write!(run, " --max-retries {}", opts.max_retries);
+    }
+    if is_csv(&batch) {
+        if let Some(d) = opts.csv_dim {
+            let _ = write!(run, " --dim {d}");
+        }
+        let _ = write!(run, " --method {}", opts.csv_method.as_str());
+        if let Some(p) = &opts.projectors {
+            let _ = write!(run, " --projectors {}", quote(&abs(p)?));
+        }
+    }
+    if let Some(d) = opts.design {
+        let _ = write!(run, " --design {d}");
+    }
+    let array = format!(
+        "#!/bin/bash\n\
+         # Written by `qst slurm`: shard i of {n} of {batch_q} in array task i.\n\
+         #SBATCH --job-name=qst-{name}\n\
+         #SBATCH --array=0-{last}\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         {head}\
+         #SBATCH --output={logs_q}/array-%A_%a.out\n\
+         \n\
+         {run}\n\
+         rc=$?\n\
+         # 1: the shard ran to its end and some of its jobs failed (each has its\n\
+         # error line in results.jsonl); the merge still runs.\n\
+         if [ \"$rc\" -eq 1 ]; then exit 0; fi\n\
+         exit \"$rc\"\n",
+        batch_q = quote(&batch),
+        last = n - 1,
+        cpus = opts.cpus_per_task,
+        logs_q = logs.display(),
+    );
+
+    // merge.sh
+    let mut merge = format!("exec {} merge {}", quote(&exe), quote(&out));
+    for i in 0..n {
+        let _ = write!(merge, " {}", quote(&dir.join(format!("shard-{i}"))));
+    }
+    let merge = format!(
+        "#!/bin/bash\n\
+         # Written by `qst slurm`: merges the {n} shards into {out_q} after the array.\n\
+         #SBATCH --job-name=qst-{name}-merge\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --cpus-per-task=1\n\
+         {head}\
+         #SBATCH --output={logs_q}/merge-%j.out\n\
+         \n\
+         {merge}\n",
+        out_q = quote(&out),
+        logs_q = logs.display(),
+    );
+    if logs.display().to_string().contains(char::is_whitespace) {
+        return Err(SlurmError::BadWord {
+            flag: "--out",
+            value: out.display().to_string(),
+        });
+    }
+    let array_script = dir.join("array.sh");
+    let merge_script = dir.join("merge.sh");
+    for (path, text) in [(&array_script, &array), (&merge_script, &merge)] {
+        fs::write(path, text).map_err(io_err("write", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+            .map_err(io_err("make executable", path))?;
+    }
+    let commands = format!(
+        "jobid=$(sbatch --parsable {}) && sbatch --dependency=afterok:\"${{jobid%%;*}}\" {}",
+        quote(&array_script),
+        quote(&merge_script)
+    );
+    let mut report = SlurmReport {
+        array_script,
+        merge_script,
+        out,
+        prebuilt: dims.into_iter().collect(),
+        commands,
+        submitted: None,
+    };
+    if opts.submit {
+        let array_id = sbatch(&[], &report.array_script)?;
+        let merge_id = sbatch(
+            &[format!("--dependency=afterok:{array_id}")],
+            &report.merge_script,
+        )?;
+        report.submitted = Some((array_id, merge_id));
+    }
+    Ok(report)
+}
+
+/// `sbatch --parsable [ARGS] SCRIPT` → the job id (before any `;cluster`).
+fn sbatch(args: &[String], script: &Path) -> Result<String, SlurmError> {
+    let out = Command::new("sbatch")
+        .arg("--parsable")
+        .args(args)
+        .arg(script)
+        .output()
+        .map_err(SlurmError::NoSbatch)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split(';').next())
+        .map(str::trim)
+        .unwrap_or("");
+    if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SlurmError::Sbatch {
+            script: script.display().to_string(),
+            status: crate::errors::describe_exit(&out.status),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(id.to_string())
+}
