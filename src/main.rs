@@ -9,6 +9,7 @@ use qst_shared::{Design, Method};
 use qst_store::{BuildAction, Store, StoreConfig};
 use qst_supervisor::demo::{DemoOptions, demo, format_table};
 use qst_supervisor::errors::EXIT_CANNOT_RUN;
+use qst_supervisor::input::{InputOptions, Negative, parse_columns, parse_methods};
 use qst_supervisor::merge::{MergeOutcome, merge};
 use qst_supervisor::run::{RunOptions, run};
 use qst_supervisor::shard::Shard;
@@ -31,7 +32,7 @@ enum Command {
     /// table (jobs, mean fidelity, mean seconds). Needs no input.
     Demo {
         /// Number of worker processes (default: the number of cores).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
         /// Output directory; an earlier demo's output there is replaced.
         #[arg(long, default_value = "qst-demo")]
@@ -163,7 +164,7 @@ struct RunArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Number of worker processes (default: the number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_workers)]
     workers: Option<usize>,
     #[command(flatten)]
     cache: CacheArgs,
@@ -179,21 +180,8 @@ struct RunArgs {
     /// Log directory (default: `<out>/logs`).
     #[arg(long)]
     logs: Option<PathBuf>,
-    /// CSV input: the dimension (default: from the number of rows K, n² for
-    /// nopovm, n(n+1) for mub).
-    #[arg(long)]
-    dim: Option<usize>,
-    /// CSV input: `mle` or `linear`.
-    #[arg(long, default_value = "mle", value_parser = parse_method)]
-    method: Method,
-    /// The built-in design (nopovm, mub, sic) of a CSV count matrix (default:
-    /// from its rows: n² is nopovm, n(n+1) mub) and of JSON lines that name
-    /// none (default: nopovm).
-    #[arg(long, value_parser = parse_design)]
-    design: Option<Design>,
-    /// CSV input: a custom projector file (K, n, n); one row per projector.
-    #[arg(long, conflicts_with = "design")]
-    projectors: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
     /// Run only shard i of N: the job lines j (counted from 0, blank and
     /// comment lines not counted; CSV columns) with j mod N = i. `slurm`: the
     /// Slurm array task's ID and count; `k8s/N`: $JOB_COMPLETION_INDEX of N.
@@ -242,28 +230,73 @@ struct SlurmArgs {
     /// Passed to each shard's `qst run`.
     #[arg(long, default_value_t = 3)]
     max_retries: u32,
-    /// CSV input: the dimension (default: from the number of rows).
-    #[arg(long)]
-    dim: Option<usize>,
-    /// CSV input: `mle` or `linear`.
-    #[arg(long, default_value = "mle", value_parser = parse_method)]
-    method: Method,
-    /// The built-in design of a count matrix and of JSON lines that name none.
-    #[arg(long, value_parser = parse_design)]
-    design: Option<Design>,
-    /// CSV input: a custom projector file (K, n, n).
-    #[arg(long, conflicts_with = "design")]
-    projectors: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
     /// Submit both scripts with sbatch (the merge after the array).
     #[arg(long)]
     submit: bool,
 }
 
-fn parse_method(s: &str) -> Result<Method, String> {
-    match s {
-        "mle" => Ok(Method::Mle),
-        "linear" => Ok(Method::Linear),
-        _ => Err(format!("method must be mle or linear, not {s:?}")),
+/// `--method mle,linear`.
+#[derive(Clone)]
+struct Methods(Vec<Method>);
+
+/// How a batch is read (`qst run`, `qst slurm`).
+#[derive(Args, Clone)]
+struct InputArgs {
+    /// Methods, comma-separated: mle, linear (several give one result per
+    /// sample and method). JSON lines: the default of lines without `method`.
+    #[arg(long, value_name = "M[,M…]", value_parser = |s: &str| parse_methods(s).map(Methods))]
+    method: Option<Methods>,
+    /// The built-in design (nopovm, mub, sic) of a count matrix (default:
+    /// from its rows: n² is nopovm, n(n+1) mub) and of JSON lines that name
+    /// none (default: nopovm).
+    #[arg(long, value_parser = parse_design)]
+    design: Option<Design>,
+    /// Count matrix: a custom projector file (K, n, n), one row per projector.
+    #[arg(long, conflicts_with = "design")]
+    projectors: Option<PathBuf>,
+    /// The target state (an (n, n) density matrix or (n,) ket `.npy`, or a
+    /// text file of n lines `amplitude,phase`) of samples that name none.
+    #[arg(long, value_name = "FILE")]
+    truth: Option<PathBuf>,
+    /// Count matrix: the dimension (default: from the number of rows K, n²
+    /// for nopovm, n(n+1) for mub); must agree with the rows.
+    #[arg(long)]
+    dim: Option<usize>,
+    /// Spreadsheet: the sheet, by name or 0-based index (default: the first).
+    #[arg(long, value_name = "NAME|INDEX")]
+    sheet: Option<String>,
+    /// Count matrix: run only columns A to B (1-based, inclusive).
+    #[arg(long, value_name = "A:B", value_parser = parse_columns)]
+    columns: Option<(usize, usize)>,
+    /// A negative count (after background subtraction): `error` for its
+    /// sample (default), or `clip` to 0 with a warning in the result.
+    #[arg(long, value_name = "error|clip", default_value = "error", value_parser = Negative::parse)]
+    negative: Negative,
+}
+
+impl InputArgs {
+    fn options(self) -> InputOptions {
+        InputOptions {
+            dim: self.dim,
+            methods: self.method.map(|m| m.0).unwrap_or_default(),
+            design: self.design,
+            projectors: self.projectors,
+            truth: self.truth,
+            sheet: self.sheet,
+            columns: self.columns,
+            negative: self.negative,
+        }
+    }
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a number of worker processes from 1 to 4096, not {s:?}"
+        )),
     }
 }
 
@@ -315,10 +348,7 @@ fn main() -> ExitCode {
                 job_timeout: a.job_timeout,
                 max_retries: a.max_retries,
                 logs: a.logs,
-                csv_dim: a.dim,
-                csv_method: a.method,
-                design: a.design,
-                projectors: a.projectors,
+                input: a.input.options(),
                 shard,
                 quiet: false,
             };
@@ -581,10 +611,7 @@ fn slurm_command(a: SlurmArgs) -> ExitCode {
         max_cache_bytes: a.max_cache_bytes,
         job_timeout: a.job_timeout,
         max_retries: a.max_retries,
-        csv_dim: a.dim,
-        csv_method: a.method,
-        design: a.design,
-        projectors: a.projectors,
+        input: a.input.options(),
         submit: a.submit,
     };
     match slurm(&opts) {

@@ -16,6 +16,23 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order results list them.
+    pub const ALL: [Method; 2] = [Method::Mle, Method::Linear];
+
+    /// The method named `s`; the error lists the known ones.
+    pub fn parse(s: &str) -> Result<Method, String> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<String> = Method::ALL
+                    .iter()
+                    .map(|m| format!("\"{}\"", m.as_str()))
+                    .collect();
+                format!("unknown method {s:?} (known: {})", known.join(", "))
+            })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Mle => "mle",
@@ -69,6 +86,9 @@ pub struct Job {
     pub tol: f64,
     /// Where the worker writes ρ (absolute), atomically, before replying.
     pub rho_path: PathBuf,
+    /// What reading the job changed (e.g. negative counts set to 0), for its
+    /// result's `warnings`.
+    pub warnings: Vec<String>,
 }
 
 /// The figures of a reconstruction (SPEC 1.6 and 2.4).
@@ -87,6 +107,8 @@ pub struct JobFigures {
     pub max_eigenvalue: f64,
     pub eigenvalue_entropy: f64,
     pub fidelity: Option<f64>,
+    /// `wls`: the χ² it minimized.
+    pub objective: Option<f64>,
     /// When the worker started the job, in Unix seconds.
     pub started: f64,
     pub seconds: f64,
@@ -184,6 +206,7 @@ mod tests {
             max_iters: 10,
             tol: 1e-8,
             rho_path: "/tmp/x.npy".into(),
+            warnings: vec!["w".into()],
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();

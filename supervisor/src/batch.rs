@@ -13,10 +13,13 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use std::collections::VecDeque;
+
 use qst_shared::{Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::{Map, Value};
 
+use crate::input::{Format, InputOptions, Negative, format_of, nearest};
 use crate::results::ResultRecord;
 
 /// The largest dimension the SPEC allows.
@@ -35,27 +38,16 @@ pub const TRUTH_TOL: f64 = 1e-6;
 pub struct BatchSettings {
     /// ρ paths are `out_dir/rho/<id>.npy` (made absolute).
     pub out_dir: PathBuf,
-    /// `--dim` for CSV input (default √K).
-    pub csv_dim: Option<usize>,
-    /// `--method` for CSV input.
-    pub csv_method: Method,
-    /// `--design`: the design of a count matrix (`None`: inferred from its
-    /// rows), and of JSON lines that name none (`None`: `nopovm`).
-    pub design: Option<Design>,
-    /// `--projectors`: a custom projector file for a count matrix.
-    pub projectors: Option<PathBuf>,
+    /// The input flags: defaults for JSON lines, a count matrix's layout.
+    pub input: InputOptions,
 }
 
 impl BatchSettings {
-    /// Settings for a JSON Lines batch writing into `out_dir`, with the CSV
-    /// defaults (`--method mle --design nopovm`, dim √K).
+    /// Settings for a batch writing into `out_dir`, with no input flags.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         BatchSettings {
             out_dir: out_dir.into(),
-            csv_dim: None,
-            csv_method: Method::Mle,
-            design: None,
-            projectors: None,
+            input: InputOptions::default(),
         }
     }
 }
@@ -73,26 +65,30 @@ pub enum Entry {
 }
 
 impl Entry {
-    /// The batch line (CSV: column) of this entry.
+    /// The batch line (count matrix: column) of this entry.
     pub fn line(&self) -> u64 {
         match self {
             Entry::Job(j) => j.line,
             Entry::Error(r) => r.line,
         }
     }
+
+    /// The (line, method) this entry's result line is keyed by.
+    pub fn key(&self) -> (u64, String) {
+        match self {
+            Entry::Job(j) => (j.line, j.method.as_str().to_owned()),
+            Entry::Error(r) => (r.line, r.method.clone().unwrap_or_default()),
+        }
+    }
 }
 
-/// Whether the path names the lab's CSV format (`.csv` extension, any case).
-pub fn is_csv(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-}
-
-/// Opens a batch: a `.csv` extension → the lab's CSV (SPEC 2.3), else JSON
-/// Lines (SPEC 2.2). `Err` (one sentence) when the command cannot run at all:
-/// an unreadable batch, or CSV settings that do not fit the file.
+/// Opens a batch, its format chosen by its extension (never guessed): JSON
+/// Lines (`.jsonl`, `.ndjson`) or a count matrix (`.csv`, `.txt`, `.xlsx`,
+/// `.xls`, `.ods`). `Err` (one sentence) when the command cannot run at all:
+/// an unreadable batch, an unknown extension, a count matrix whose shape no
+/// design explains, or flags that do not fit the file.
 pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Result<Batch, String> {
+    let format = format_of(path).map_err(|e| format!("failed to read the batch: {e}"))?;
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))?;
     if meta.is_dir() {
@@ -107,14 +103,18 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
             settings.out_dir.display()
         )
     })?;
-    if is_csv(path) {
-        let settings = BatchSettings {
-            out_dir,
-            ..settings.clone()
-        };
-        let csv = crate::csv::open_csv(path, &settings, store)?;
+    let settings = BatchSettings {
+        out_dir: out_dir.clone(),
+        input: settings.input.clone(),
+    };
+    let matrix = match format {
+        Format::Text => Some(crate::csv::open_text(path, &settings, store)?),
+        Format::Sheet => Some(crate::sheet::open_sheet(path, &settings, store)?),
+        Format::JsonLines => None,
+    };
+    if let Some(m) = matrix {
         return Ok(Batch {
-            source: Source::Csv(csv),
+            source: Source::Matrix(m),
         });
     }
     let file = File::open(path)
@@ -124,15 +124,25 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
         _ => PathBuf::from("."),
     };
     let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
+    let truth = match &settings.input.truth {
+        Some(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        None => None,
+    };
+    let parser = JobParser::new(base_dir, out_dir, store.clone()).with_defaults(LineDefaults {
+        design: settings.input.design.unwrap_or(Design::Nopovm),
+        methods: settings.input.default_methods(),
+        truth,
+        negative: settings.input.negative,
+    });
     Ok(Batch {
         source: Source::Jsonl {
             reader: BufReader::with_capacity(1 << 16, file),
             line: 0,
             buf: Vec::new(),
             done: false,
-            parser: JobParser::new(base_dir, out_dir, store.clone())
-                .with_default_design(settings.design.unwrap_or(Design::Nopovm)),
+            parser,
             path: path.to_path_buf(),
+            pending: VecDeque::new(),
         },
     })
 }
@@ -147,7 +157,7 @@ impl Batch {
     /// What the run should tell the user about how the batch was read.
     pub fn note(&self) -> Option<&str> {
         match &self.source {
-            Source::Csv(c) => c.note(),
+            Source::Matrix(c) => c.note(),
             Source::Jsonl { .. } => None,
         }
     }
@@ -161,8 +171,10 @@ enum Source {
         done: bool,
         parser: JobParser,
         path: PathBuf,
+        /// The entries of a line with several methods, still to hand out.
+        pending: VecDeque<Entry>,
     },
-    Csv(crate::csv::CsvBatch),
+    Matrix(crate::matrix::MatrixBatch),
 }
 
 impl Iterator for Batch {
@@ -170,7 +182,7 @@ impl Iterator for Batch {
 
     fn next(&mut self) -> Option<Entry> {
         match &mut self.source {
-            Source::Csv(c) => c.next_entry(),
+            Source::Matrix(c) => c.next_entry(),
             Source::Jsonl {
                 reader,
                 line,
@@ -178,7 +190,11 @@ impl Iterator for Batch {
                 done,
                 parser,
                 path,
+                pending,
             } => loop {
+                if let Some(e) = pending.pop_front() {
+                    return Some(e);
+                }
                 if *done {
                     return None;
                 }
@@ -190,30 +206,30 @@ impl Iterator for Batch {
                         return None;
                     }
                     Ok(LineRead::TooLong) => {
-                        return Some(Entry::Error(ResultRecord::error(
+                        let rec = ResultRecord::error(
                             *line,
                             None,
                             format!("line {line}: the line is longer than {MAX_LINE_BYTES} bytes"),
-                        )));
+                        );
+                        pending.extend(parser.for_each_default_method(rec));
                     }
                     Ok(LineRead::Line) => {
                         if *line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
                             buf.drain(..3);
                         }
-                        if let Some(e) = parser.parse_line(*line, buf) {
-                            return Some(e);
-                        }
+                        pending.extend(parser.parse_line(*line, buf));
                     }
                     Err(e) => {
                         *done = true;
-                        return Some(Entry::Error(ResultRecord::error(
+                        let rec = ResultRecord::error(
                             *line,
                             None,
                             format!(
                                 "line {line}: failed to read the batch {}: {e}",
                                 path.display()
                             ),
-                        )));
+                        );
+                        pending.extend(parser.for_each_default_method(rec));
                     }
                 }
             },
@@ -276,9 +292,47 @@ pub struct JobParser {
     store: Store,
     ids: HashMap<String, u64>,
     custom: HashMap<(PathBuf, usize), Result<usize, String>>,
-    /// The design of lines that name none.
-    default_design: Design,
+    /// What lines that do not say get (from the command line's flags).
+    defaults: LineDefaults,
 }
+
+/// What a JSON line gets for the fields it does not give (the command line's
+/// `--design`, `--method`, `--truth`, `--negative`).
+#[derive(Clone, Debug)]
+pub struct LineDefaults {
+    pub design: Design,
+    pub methods: Vec<Method>,
+    /// Absolute.
+    pub truth: Option<PathBuf>,
+    pub negative: Negative,
+}
+
+impl Default for LineDefaults {
+    fn default() -> Self {
+        LineDefaults {
+            design: Design::Nopovm,
+            methods: vec![Method::Mle],
+            truth: None,
+            negative: Negative::Error,
+        }
+    }
+}
+
+/// The fields a job line may have.
+pub const KNOWN_FIELDS: [&str; 12] = [
+    "id",
+    "dim",
+    "counts",
+    "counts_npy",
+    "method",
+    "design",
+    "projectors",
+    "truth",
+    "bell",
+    "spectral",
+    "max_iters",
+    "tol",
+];
 
 /// A short, quoted rendering of a JSON value for messages.
 fn show(v: &Value) -> String {
@@ -326,14 +380,60 @@ impl JobParser {
             store,
             ids: HashMap::new(),
             custom: HashMap::new(),
-            default_design: Design::Nopovm,
+            defaults: LineDefaults::default(),
         }
     }
 
-    /// Lines that name no design get `design` (from `--design`).
-    pub fn with_default_design(mut self, design: Design) -> Self {
-        self.default_design = design;
+    /// What lines that do not say get.
+    pub fn with_defaults(mut self, defaults: LineDefaults) -> Self {
+        self.defaults = defaults;
         self
+    }
+
+    /// One copy of an error record per default method (a line that could
+    /// not be read as a job has one result per method it would have run).
+    pub fn for_each_default_method(&self, rec: ResultRecord) -> Vec<Entry> {
+        self.defaults
+            .methods
+            .iter()
+            .map(|m| {
+                let mut r = rec.clone();
+                r.method = Some(m.as_str().to_owned());
+                Entry::Error(r)
+            })
+            .collect()
+    }
+
+    /// Validates one physical line (without its newline): nothing for blank
+    /// and comment lines, else one entry per method of the line (a job, or
+    /// its error record).
+    pub fn parse_line(&mut self, line: u64, bytes: &[u8]) -> Vec<Entry> {
+        let mut methods = self.defaults.methods.clone();
+        let Some(entry) = self.parse_one(line, bytes, &mut methods) else {
+            return Vec::new();
+        };
+        let several = methods.len() > 1;
+        methods
+            .iter()
+            .map(|&m| match &entry {
+                Entry::Job(j) => {
+                    let mut j = j.clone();
+                    j.method = m;
+                    if several {
+                        j.rho_path =
+                            self.out_dir
+                                .join("rho")
+                                .join(format!("{}.{}.npy", j.id, m.as_str()));
+                    }
+                    Entry::Job(j)
+                }
+                Entry::Error(r) => {
+                    let mut r = r.clone();
+                    r.method = Some(m.as_str().to_owned());
+                    Entry::Error(r)
+                }
+            })
+            .collect()
     }
 
     fn resolve(&self, p: &str) -> PathBuf {
@@ -371,9 +471,17 @@ impl JobParser {
         }
     }
 
-    /// Validates one physical line (without its newline). `None` for blank
-    /// and comment lines.
-    pub fn parse_line(&mut self, line: u64, bytes: &[u8]) -> Option<Entry> {
+    /// [`JobParser::parse_line`] for a line with one method.
+    #[cfg(test)]
+    fn parse_single(&mut self, line: u64, bytes: &[u8]) -> Option<Entry> {
+        let mut v = self.parse_line(line, bytes);
+        assert!(v.len() <= 1, "line {line} gave {} entries", v.len());
+        v.pop()
+    }
+
+    /// Validates one line as one job (with the line's first method); its
+    /// methods go to `methods`. `None` for blank and comment lines.
+    fn parse_one(&mut self, line: u64, bytes: &[u8], methods: &mut Vec<Method>) -> Option<Entry> {
         let trimmed = bytes.trim_ascii();
         if trimmed.is_empty() || trimmed.starts_with(b"#") {
             return None;
@@ -414,18 +522,28 @@ impl JobParser {
         }
         self.ids.insert(id.to_owned(), line);
 
-        // method (read early so that error records know it)
-        let method = match obj.get("method") {
-            None | Some(Value::Null) => Method::Mle,
-            Some(Value::String(s)) if s == "mle" => Method::Mle,
-            Some(Value::String(s)) if s == "linear" => Method::Linear,
-            Some(v) => {
-                return Some(k.err(format_args!(
-                    "field method: unknown method {} (known: \"mle\", \"linear\")",
-                    show(v)
-                )));
-            }
-        };
+        // unknown fields: a typo must not silently run the default
+        if let Some(bad) = obj.keys().find(|f| !KNOWN_FIELDS.contains(&f.as_str())) {
+            let hint = match nearest(bad, &KNOWN_FIELDS) {
+                Some(k) => format!(" (did you mean {k:?}?)"),
+                None => String::new(),
+            };
+            return Some(k.err(format_args!(
+                "field {}: unknown field{hint}; the fields are {}",
+                show(&Value::from(bad.as_str())),
+                KNOWN_FIELDS.join(", ")
+            )));
+        }
+
+        // method: a name or a list of names (read early so that error records know it)
+        match obj.get("method") {
+            None | Some(Value::Null) => {}
+            Some(v) => match parse_method_field(v) {
+                Ok(ms) => *methods = ms,
+                Err(e) => return Some(k.err(format_args!("field method: {e}"))),
+            },
+        }
+        let method = methods[0];
         k.method = Some(method);
 
         // dim
@@ -495,7 +613,7 @@ impl JobParser {
             (design, None) => {
                 let d = match design {
                     Some(DesignField::Builtin(d)) => d,
-                    _ => self.default_design,
+                    _ => self.defaults.design,
                 };
                 k.design = Some(d.name());
                 if let Err(e) = d.check_dim(dim) {
@@ -569,9 +687,11 @@ impl JobParser {
             }
         };
         let field = if has_counts { "counts" } else { "counts_npy" };
-        if let Err(e) = check_counts(&counts, field) {
-            return Some(k.err(e));
-        }
+        let mut counts = counts;
+        let warnings = match check_counts(&mut counts, field, self.defaults.negative) {
+            Ok(w) => w,
+            Err(e) => return Some(k.err(e)),
+        };
 
         // max_iters / tol
         let max_iters = match obj.get("max_iters") {
@@ -599,14 +719,30 @@ impl JobParser {
             },
         };
 
-        // truth
-        let truth = match self.file_field(&obj, "truth") {
-            Ok(None) => None,
-            Ok(Some(path)) => match read_truth(&path, dim) {
+        // bell, spectral: booleans
+        for f in ["bell", "spectral"] {
+            match obj.get(f) {
+                None | Some(Value::Null | Value::Bool(_)) => {}
+                Some(v) => {
+                    return Some(k.err(format_args!(
+                        "field {f} must be true or false, not {}",
+                        show(v)
+                    )));
+                }
+            }
+        }
+
+        // truth (else --truth)
+        let truth_file = match self.file_field(&obj, "truth") {
+            Ok(p) => p.or_else(|| self.defaults.truth.clone()),
+            Err(e) => return Some(k.err(e)),
+        };
+        let truth = match truth_file {
+            None => None,
+            Some(path) => match read_truth(&path, dim) {
                 Ok(t) => Some(t),
                 Err(e) => return Some(k.err(format_args!("field truth: {e}"))),
             },
-            Err(e) => return Some(k.err(e)),
         };
 
         let rho_path = self.out_dir.join("rho").join(format!("{id}.npy"));
@@ -621,6 +757,7 @@ impl JobParser {
             max_iters,
             tol,
             rho_path,
+            warnings,
         }))
     }
 }
@@ -639,24 +776,59 @@ fn needs(spec: &ProjectorSpec, dim: usize) -> String {
     }
 }
 
-/// Checks counts: finite, ≥ 0, not all zero. The error names the field.
-pub fn check_counts(counts: &[f64], field: &str) -> Result<(), String> {
-    for (i, &c) in counts.iter().enumerate() {
+/// Checks counts: finite, ≥ 0 (negative ones set to 0 with `--negative
+/// clip`, each with a warning), not all zero. The error names the field.
+pub fn check_counts(
+    counts: &mut [f64],
+    field: &str,
+    negative: Negative,
+) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    for (i, c) in counts.iter_mut().enumerate() {
         if !c.is_finite() {
             return Err(format!(
                 "field {field}[{i}] is {c}, but counts must be finite"
             ));
         }
-        if c < 0.0 {
-            return Err(format!(
-                "field {field}[{i}] is {c}, but counts must be >= 0"
-            ));
+        if *c < 0.0 {
+            if negative == Negative::Clip {
+                warnings.push(format!("{field}[{i}] was {c}, set to 0 (--negative clip)"));
+                *c = 0.0;
+            } else {
+                return Err(format!(
+                    "field {field}[{i}] is {c}, but counts must be >= 0 (pass --negative clip to set negative counts to 0)"
+                ));
+            }
         }
     }
     if counts.iter().all(|&c| c == 0.0) {
         return Err(format!("field {field}: the counts are all zero"));
     }
-    Ok(())
+    Ok(warnings)
+}
+
+/// The `method` field: a name, or a non-empty list of distinct names.
+fn parse_method_field(v: &Value) -> Result<Vec<Method>, String> {
+    let names: Vec<&Value> = match v {
+        Value::Array(a) if !a.is_empty() => a.iter().collect(),
+        Value::Array(_) => return Err("the list of methods is empty".into()),
+        v => vec![v],
+    };
+    let mut out = Vec::new();
+    for n in names {
+        let Value::String(s) = n else {
+            return Err(format!(
+                "must be a method name or a list of them, not {}",
+                show(n)
+            ));
+        };
+        let m = Method::parse(s)?;
+        if out.contains(&m) {
+            return Err(format!("method {s:?} is named twice"));
+        }
+        out.push(m);
+    }
+    Ok(out)
 }
 
 /// Validates a custom projector file (SPEC 1.2) through the store and
@@ -677,7 +849,7 @@ fn validate_custom(store: &Store, path: &Path, dim: usize) -> Result<usize, Stri
 }
 
 /// Reads a truth file and checks it is a density matrix (SPEC 2.5).
-fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
+pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
     let m = qst_npy::read_matrix(path, dim).map_err(|e| format!("failed to {e}"))?;
     if m.len() != dim * dim {
         return Err(format!(
@@ -719,7 +891,7 @@ mod tests {
     fn good_line_becomes_a_job() {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = parser(tmp.path());
-        let e = p.parse_line(3, br#"{"id":"q2-1","dim":2,"counts":[1,2,3,4.5],"method":"linear","tol":1e-6,"max_iters":50}"#);
+        let e = p.parse_single(3, br#"{"id":"q2-1","dim":2,"counts":[1,2,3,4.5],"method":"linear","tol":1e-6,"max_iters":50}"#);
         let Some(Entry::Job(j)) = e else {
             panic!("{e:?}")
         };
@@ -729,7 +901,8 @@ mod tests {
         assert_eq!(j.projectors, ProjectorSpec::Builtin(Design::Nopovm));
         assert_eq!((j.max_iters, j.tol), (50, 1e-6));
         assert_eq!(j.rho_path, tmp.path().join("out/rho/q2-1.npy"));
-        let Some(Entry::Job(j)) = p.parse_line(4, br#"{"id":"q2-2","dim":2.0,"counts":[0,0,0,1]}"#)
+        let Some(Entry::Job(j)) =
+            p.parse_single(4, br#"{"id":"q2-2","dim":2.0,"counts":[0,0,0,1]}"#)
         else {
             panic!()
         };
@@ -737,8 +910,8 @@ mod tests {
             (j.method, j.max_iters, j.tol),
             (Method::Mle, DEFAULT_MAX_ITERS, DEFAULT_TOL)
         );
-        assert!(p.parse_line(5, b"   ").is_none());
-        assert!(p.parse_line(6, b"  # a comment").is_none());
+        assert!(p.parse_single(5, b"   ").is_none());
+        assert!(p.parse_single(6, b"  # a comment").is_none());
     }
 
     #[test]
@@ -746,7 +919,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = parser(tmp.path());
         assert!(matches!(
-            p.parse_line(12, br#"{"id":"a","dim":2,"counts":[1,1,1,1]}"#),
+            p.parse_single(12, br#"{"id":"a","dim":2,"counts":[1,1,1,1]}"#),
             Some(Entry::Job(_))
         ));
         let cases: &[(&[u8], &str, Option<&str>)] = &[
@@ -860,7 +1033,7 @@ mod tests {
         ];
         for (i, (text, want, id)) in cases.iter().enumerate() {
             let line = 20 + i as u64;
-            let r = err_of(p.parse_line(line, text));
+            let r = err_of(p.parse_single(line, text));
             assert_eq!(r.line, line);
             assert_eq!(r.id.as_deref(), *id, "{}", String::from_utf8_lossy(text));
             let msg = r.error.unwrap();
@@ -906,7 +1079,7 @@ mod tests {
         for i in 0..3 {
             let line =
                 format!(r#"{{"id":"c{i}","dim":2,"counts":[1,2,3,4,5],"projectors":"five.npy"}}"#);
-            let Some(Entry::Job(j)) = p.parse_line(i + 1, line.as_bytes()) else {
+            let Some(Entry::Job(j)) = p.parse_single(i + 1, line.as_bytes()) else {
                 panic!("line {i}")
             };
             assert_eq!(
@@ -917,7 +1090,7 @@ mod tests {
             );
             assert_eq!(j.counts.len(), 5);
         }
-        let r = err_of(p.parse_line(
+        let r = err_of(p.parse_single(
             4,
             br#"{"id":"c4","dim":2,"counts":[1,2,3,4],"projectors":"five.npy"}"#,
         ));
@@ -931,14 +1104,14 @@ mod tests {
         for i in 5..7 {
             let line =
                 format!(r#"{{"id":"c{i}","dim":2,"counts":[1,2,3,4],"projectors":"bad.npy"}}"#);
-            let r = err_of(p.parse_line(i, line.as_bytes()));
+            let r = err_of(p.parse_single(i, line.as_bytes()));
             let msg = r.error.unwrap();
             assert!(
                 msg.contains("field projectors") && msg.contains("semidefinite"),
                 "{msg}"
             );
         }
-        let r = err_of(p.parse_line(8, br#"{"id":"c8","dim":2,"counts":[1,2,3,4,5],"projectors":"five.npy","design":"nopovm"}"#));
+        let r = err_of(p.parse_single(8, br#"{"id":"c8","dim":2,"counts":[1,2,3,4,5],"projectors":"five.npy","design":"nopovm"}"#));
         assert!(r.error.unwrap().contains("field design"));
         // Two files, each validated once, however many jobs name them.
         assert_eq!(p.store.validations(), 2);
@@ -948,7 +1121,7 @@ mod tests {
     fn error_records_carry_what_is_known() {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = parser(tmp.path());
-        let r = err_of(p.parse_line(1, br#"{"id":"x","dim":3,"method":"linear","counts":[1]}"#));
+        let r = err_of(p.parse_single(1, br#"{"id":"x","dim":3,"method":"linear","counts":[1]}"#));
         assert_eq!(r.dim, Some(3));
         assert_eq!(r.method.as_deref(), Some("linear"));
         assert_eq!(r.design.as_deref(), Some("nopovm"));
@@ -1028,14 +1201,14 @@ mod tests {
         fn job_line_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let tmp = tempfile::tempdir().unwrap();
             let mut p = parser(tmp.path());
-            let _ = p.parse_line(1, &bytes);
+            let _ = p.parse_single(1, &bytes);
         }
 
         #[test]
         fn job_line_parser_never_panics_on_near_valid_json(line in near_valid_line()) {
             let tmp = tempfile::tempdir().unwrap();
             let mut p = parser(tmp.path());
-            let e = p.parse_line(1, line.as_bytes());
+            let e = p.parse_single(1, line.as_bytes());
             prop_assert!(e.is_some());
         }
     }

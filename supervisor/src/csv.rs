@@ -1,350 +1,160 @@
-//! The lab's matrix CSV (SPEC 2.3): comma-separated numbers, no header, K rows
-//! (one per projector, in the design's order) and one column per sample; a UTF-8
-//! BOM and CRLF line ends are accepted. Each column becomes a job with id
-//! `<stem>-<column>` and `line` = the column number; a bad cell fails only its
-//! column.
-//!
-//! The file is column-major over samples, so it is read whole (K × samples
-//! numbers), then handed out one job at a time.
+//! Count matrices as text (`.csv`, `.txt`): comma-separated numbers, no
+//! header; a UTF-8 BOM, CRLF line ends and spaces after commas are accepted,
+//! blank lines are skipped. Files the format cannot explain are refused with
+//! a sentence saying what was seen: `;` or tab separators, decimal commas,
+//! numbers separated by spaces. See [`crate::matrix`] for the rest.
 
 use std::path::Path;
 
-use qst_shared::{Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
-use serde_json::Value;
 
-use crate::batch::{BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, is_id_byte};
-use crate::results::ResultRecord;
+use crate::batch::BatchSettings;
+use crate::matrix::{Cell, CellNames, Grid, MatrixBatch};
 
-/// A parsed CSV batch, handing out one job per column.
-#[derive(Debug)]
-pub struct CsvBatch {
-    stem: String,
-    rows: usize,
-    cols: usize,
-    dim: usize,
-    method: Method,
-    projectors: ProjectorSpec,
-    /// What the run should tell the user about how the file was read
-    /// (e.g. that its row count selected `mub`).
-    note: Option<String>,
-    out_dir: std::path::PathBuf,
-    /// Row-major `rows × cols`; cells of a failed column are unused.
-    data: Vec<f64>,
-    /// The first problem of each column, if any.
-    col_err: Vec<Option<String>>,
-    next_col: usize,
+/// A short, quoted rendering of a line for messages.
+fn show_line(l: &[u8]) -> String {
+    let s = String::from_utf8_lossy(l);
+    let s: String = if s.chars().count() > 40 {
+        s.chars().take(37).collect::<String>() + "..."
+    } else {
+        s.into_owned()
+    };
+    serde_json::Value::from(s).to_string()
 }
 
-impl CsvBatch {
-    /// The dimension of every job.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-    /// The number of columns (jobs).
-    pub fn columns(&self) -> usize {
-        self.cols
-    }
-    /// What the run should tell the user about how the file was read.
-    pub fn note(&self) -> Option<&str> {
-        self.note.as_deref()
-    }
-
-    /// The id of column `col` (1-based).
-    pub fn id_of(&self, col: usize) -> String {
-        format!("{}-{col}", self.stem)
-    }
-
-    /// The next column's job or error record.
-    pub fn next_entry(&mut self) -> Option<Entry> {
-        if self.next_col >= self.cols {
-            return None;
-        }
-        let c = self.next_col;
-        self.next_col += 1;
-        let col = c + 1;
-        let id = self.id_of(col);
-        let problem = self.col_err[c].take().or_else(|| {
-            if (0..self.rows).all(|r| self.data[r * self.cols + c] == 0.0) {
-                Some("field counts: the counts are all zero".into())
-            } else {
-                None
-            }
-        });
-        if let Some(p) = problem {
-            let mut r = ResultRecord::error(
-                col as u64,
-                Some(&id),
-                format!("column {col} (id {}): {p}", Value::from(id.as_str())),
-            );
-            r.dim = Some(self.dim);
-            r.design = Some(self.projectors.design_name().into());
-            r.method = Some(self.method.as_str().into());
-            return Some(Entry::Error(r));
-        }
-        let counts: Vec<f64> = (0..self.rows)
-            .map(|r| self.data[r * self.cols + c])
-            .collect();
-        let rho_path = self.out_dir.join("rho").join(format!("{id}.npy"));
-        Some(Entry::Job(Job {
-            line: col as u64,
-            id,
-            dim: self.dim,
-            method: self.method,
-            projectors: self.projectors.clone(),
-            counts,
-            truth: None,
-            max_iters: DEFAULT_MAX_ITERS,
-            tol: DEFAULT_TOL,
-            rho_path,
-        }))
-    }
-}
-
-/// `<stem>` of SPEC 2.3: characters outside the id set replaced by `_`,
-/// shortened so that `<stem>-<column>` stays within 128 characters.
-pub fn id_stem(stem: &str, cols: usize) -> String {
-    let mut s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && is_id_byte(c as u8) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let room = 128 - 1 - cols.max(1).to_string().len();
-    s.truncate(room);
-    s
-}
-
-fn cell_problem(cell: &[u8], row: usize) -> Result<f64, String> {
+fn parse_cell(cell: &[u8]) -> Cell {
     let t = cell.trim_ascii();
     let t = t
         .strip_prefix(b"\"")
         .and_then(|x| x.strip_suffix(b"\""))
         .map(<[u8]>::trim_ascii)
         .unwrap_or(t);
-    let k = row - 1;
     if t.is_empty() {
-        return Err(format!("field counts[{k}] (row {row}) is empty"));
+        return Cell::Empty;
     }
-    let s = std::str::from_utf8(t)
-        .map_err(|_| format!("field counts[{k}] (row {row}) is not a number"))?;
-    let x: f64 = s.parse().map_err(|_| {
-        format!(
-            "field counts[{k}] (row {row}) is {}, not a number",
-            Value::from(short(s))
-        )
-    })?;
-    if !x.is_finite() {
-        return Err(format!(
-            "field counts[{k}] (row {row}) is {s}, but counts must be finite"
-        ));
-    }
-    if x < 0.0 {
-        return Err(format!(
-            "field counts[{k}] (row {row}) is {s}, but counts must be >= 0"
-        ));
-    }
-    Ok(x)
-}
-
-fn short(s: &str) -> String {
-    if s.chars().count() > 30 {
-        s.chars().take(27).collect::<String>() + "..."
-    } else {
-        s.to_owned()
+    let s = String::from_utf8_lossy(t);
+    match s.parse::<f64>() {
+        Ok(x) => Cell::Num(x),
+        Err(_) => Cell::Text(s.into_owned()),
     }
 }
 
-/// The projector set and dimension of a count matrix with `rows` rows: from
-/// `--projectors` (its K), from `--design` (K = n² for `nopovm`, n(n+1) for
-/// `mub`), or with neither from the row count alone (n², else n(n+1) selects
-/// `mub`, said in the returned note). `--dim`, when given, must agree.
-pub fn matrix_layout(
-    rows: usize,
-    settings: &BatchSettings,
-    store: &Store,
-) -> Result<(ProjectorSpec, usize, Option<String>), String> {
-    if let Some(n) = settings.csv_dim
-        && !(2..=MAX_DIM).contains(&n)
-    {
-        return Err(format!("--dim {n} is outside 2 to {MAX_DIM}"));
-    }
-    if let Some(path) = &settings.projectors {
-        let map = qst_npy::MappedC16::open(path, None)
-            .map_err(|e| format!("--projectors: failed to {e}"))?;
-        let (k, n) = match map.shape() {
-            [k, a, b] if a == b => (*k, *a),
-            other => {
-                return Err(format!(
-                    "--projectors: {} has shape {}, not (K, n, n)",
-                    path.display(),
-                    qst_npy::shape_str(other)
-                ));
-            }
-        };
-        if settings.csv_dim.is_some_and(|d| d != n) {
-            return Err(format!(
-                "--dim {} does not match --projectors {}, whose sets are {n}x{n}",
-                settings.csv_dim.unwrap_or(n),
-                path.display()
-            ));
+/// Whether a cell reads as a number with a decimal comma (`148,5`).
+fn decimal_comma(t: &[u8]) -> bool {
+    let t = t.trim_ascii();
+    let t = t.strip_prefix(b"-").unwrap_or(t);
+    match t.iter().position(|&b| b == b',') {
+        Some(i) => {
+            i > 0
+                && i + 1 < t.len()
+                && t[..i].iter().all(u8::is_ascii_digit)
+                && t[i + 1..].iter().all(u8::is_ascii_digit)
         }
-        if rows != k {
-            return Err(format!(
-                "it has {rows} rows, but the projector file {} has K = {k} projectors (one row each)",
-                path.display()
-            ));
-        }
-        store
-            .validate_custom(path, n)
-            .map_err(|e| format!("--projectors: failed to {e}"))?;
-        return Ok((ProjectorSpec::Custom { path: path.clone() }, n, None));
-    }
-    let fits = |d: Design| -> Result<usize, String> {
-        match settings.csv_dim {
-            Some(n) => {
-                d.check_dim(n).map_err(|e| format!("--dim {n}: {e}"))?;
-                match d.count(n) {
-                    Some(k) if k == rows => Ok(n),
-                    k => Err(format!(
-                        "it has {rows} rows, but --dim {n} (design {d}) needs {}",
-                        k.unwrap_or(0)
-                    )),
-                }
-            }
-            None => d.dim_for_count(rows).ok_or_else(|| {
-                let why = match d {
-                    Design::Nopovm => "n² for a dimension n from 2 to 256".to_string(),
-                    Design::Mub => {
-                        let n = rows.isqrt();
-                        if n * (n + 1) == rows {
-                            format!("n(n+1) with n = {n}, but {}", d.check_dim(n).err().map(|e| e.0).unwrap_or_default())
-                        } else {
-                            "n(n+1) for a prime-power dimension n".to_string()
-                        }
-                    }
-                    Design::Sic => "4".to_string(),
-                };
-                format!("it has {rows} rows, which is not K = {why} (design {d}); check the file or pass --dim")
-            }),
-        }
-    };
-    match settings.design {
-        Some(d) => Ok((ProjectorSpec::Builtin(d), fits(d)?, None)),
-        None => {
-            if let Ok(n) = fits(Design::Nopovm) {
-                return Ok((ProjectorSpec::Builtin(Design::Nopovm), n, None));
-            }
-            let n = rows.isqrt();
-            if n * (n + 1) == rows {
-                let n = fits(Design::Mub)?;
-                let note = format!(
-                    "{rows} rows = n(n+1) for n = {n}: reading the file as design mub (pass --design to choose another)"
-                );
-                return Ok((ProjectorSpec::Builtin(Design::Mub), n, Some(note)));
-            }
-            Err(match settings.csv_dim {
-                Some(n) => format!(
-                    "it has {rows} rows, but --dim {n} needs {} (nopovm) or {} (mub)",
-                    n * n,
-                    n * (n + 1)
-                ),
-                None => format!(
-                    "it has {rows} rows, which is neither n² (design nopovm) nor n(n+1) (design mub) for a dimension n from 2 to {MAX_DIM}; each row is one projector and each column one sample, so check the file, or pass --design or --projectors"
-                ),
-            })
-        }
+        None => false,
     }
 }
 
-/// Parses the bytes of a CSV batch named `<stem>.csv`. `Err` when the file as
-/// a whole cannot be used (no rows, a row count that fits no design, settings
-/// that do not fit); a bad cell is an error for its column only.
-pub fn parse_csv(
-    bytes: &[u8],
-    stem: &str,
-    settings: &BatchSettings,
-    store: &Store,
-) -> Result<CsvBatch, String> {
+/// Reads the bytes of a text count matrix into a grid, or refuses it.
+pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let lines: Vec<&[u8]> = bytes
+    let lines: Vec<(usize, &[u8])> = bytes
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.trim_ascii().is_empty())
+        .enumerate()
+        .filter(|(_, l)| !l.trim_ascii().is_empty())
         .collect();
-    let rows = lines.len();
-    if rows == 0 {
-        return Err("it has no rows of counts".into());
-    }
-    let (projectors, dim, note) = matrix_layout(rows, settings, store)?;
-    let split: Vec<Vec<&[u8]>> = lines
-        .iter()
-        .map(|l| l.split(|&b| b == b',').collect())
-        .collect();
-    let mut cols = split.iter().map(Vec::len).max().unwrap_or(0);
-    // Trailing columns empty in every row (e.g. a trailing comma) are not samples.
-    while cols > 0
-        && split
-            .iter()
-            .all(|r| r.get(cols - 1).is_none_or(|c| c.trim_ascii().is_empty()))
-    {
-        cols -= 1;
-    }
-    if cols == 0 {
-        return Err("it has no columns of counts".into());
-    }
-    let mut data = vec![0.0; rows * cols];
-    let mut col_err: Vec<Option<String>> = vec![None; cols];
-    for (r, cells) in split.iter().enumerate() {
-        for c in 0..cols {
-            if col_err[c].is_some() {
-                continue;
+    let how = "qst reads comma-separated numbers with '.' as the decimal point (one row per projector, one column per sample): export the data as CSV with ',' separators, or pass the spreadsheet itself (.xlsx, .xls, .ods)";
+    for &(i, l) in &lines {
+        if l.contains(&b';') {
+            let comma = l.split(|&b| b == b';').any(decimal_comma);
+            return Err(format!(
+                "line {} ({}) separates numbers with ';'{}; {how}",
+                i + 1,
+                show_line(l),
+                if comma {
+                    " and writes decimal commas"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if l.contains(&b'\t') {
+            return Err(format!(
+                "line {} ({}) separates numbers with tabs; {how}",
+                i + 1,
+                show_line(l)
+            ));
+        }
+        for cell in l.split(|&b| b == b',') {
+            let t = cell.trim_ascii();
+            let inner = t
+                .strip_prefix(b"\"")
+                .and_then(|x| x.strip_suffix(b"\""))
+                .unwrap_or(t);
+            if inner.len() != t.len() && decimal_comma(inner) {
+                return Err(format!(
+                    "line {} ({}) writes a decimal comma; {how}",
+                    i + 1,
+                    show_line(l)
+                ));
             }
-            let got = match cells.get(c) {
-                Some(cell) => cell_problem(cell, r + 1),
-                None => Err(format!("field counts[{r}] (row {}) is missing", r + 1)),
-            };
-            match got {
-                Ok(x) => data[r * cols + c] = x,
-                Err(e) => col_err[c] = Some(e),
+            let words: Vec<&[u8]> = inner
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.len() > 1 && words.iter().all(|w| matches!(parse_cell(w), Cell::Num(_))) {
+                return Err(format!(
+                    "line {} ({}) separates numbers with spaces; {how}",
+                    i + 1,
+                    show_line(l)
+                ));
             }
         }
     }
-    Ok(CsvBatch {
-        stem: id_stem(stem, cols),
-        rows,
-        cols,
-        dim,
-        method: settings.csv_method,
-        projectors,
-        note,
-        out_dir: settings.out_dir.clone(),
-        data,
-        col_err,
-        next_col: 0,
+    let cells = lines
+        .iter()
+        .map(|(_, l)| l.split(|&b| b == b',').map(parse_cell).collect())
+        .collect();
+    Ok(Grid {
+        cells,
+        names: CellNames::Text,
     })
 }
 
-/// Reads and parses a CSV batch file.
-pub fn open_csv(path: &Path, settings: &BatchSettings, store: &Store) -> Result<CsvBatch, String> {
+/// Reads, checks and lays out a text count matrix.
+pub fn open_text(
+    path: &Path,
+    settings: &BatchSettings,
+    store: &Store,
+) -> Result<MatrixBatch, String> {
     let bytes = std::fs::read(path)
         .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    parse_csv(&bytes, &stem, settings, store)
+    read_text(&bytes)
+        .and_then(|g| MatrixBatch::new(g, &stem, settings, store))
         .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))
+}
+
+/// Parses the bytes of a text count matrix named `<stem>.csv` (for tests).
+pub fn parse_csv(
+    bytes: &[u8],
+    stem: &str,
+    settings: &BatchSettings,
+    store: &Store,
+) -> Result<MatrixBatch, String> {
+    MatrixBatch::new(read_text(bytes)?, stem, settings, store)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Entry;
+    use crate::matrix::MatrixBatch as CsvBatch;
     use proptest::prelude::*;
+    use qst_shared::Design;
 
     fn settings() -> BatchSettings {
         BatchSettings::new("/out")
@@ -395,15 +205,15 @@ mod tests {
         };
         assert_eq!(
             msg(&e[1]),
-            "column 2 (id \"s-2\"): field counts[1] (row 2) is \"x\", not a number"
+            "column 2 (id \"s-2\"): field counts[1] (row 2, column 2) is \"x\", not a number"
         );
         assert_eq!(
             msg(&e[2]),
-            "column 3 (id \"s-3\"): field counts[0] (row 1) is empty"
+            "column 3 (id \"s-3\"): field counts[0] (row 1, column 3) is empty"
         );
         assert_eq!(
             msg(&e[3]),
-            "column 4 (id \"s-4\"): field counts[2] (row 3) is -4, but counts must be >= 0"
+            "column 4 (id \"s-4\"): field counts[2] (row 3, column 4) is -4, but counts must be >= 0 (pass --negative clip to set negative counts to 0)"
         );
         assert_eq!(
             msg(&e[4]),
@@ -418,11 +228,11 @@ mod tests {
         let e = parse_csv(b"1\n2\n3\n", "s", &settings(), &store()).unwrap_err();
         assert!(e.contains("3 rows") && e.contains("n(n+1)"), "{e}");
         let mut s = settings();
-        s.csv_dim = Some(3);
+        s.input.dim = Some(3);
         let e = parse_csv(b"1\n2\n3\n4\n", "s", &s, &store()).unwrap_err();
         assert!(e.contains("--dim 3") && e.contains("needs 9"), "{e}");
-        s.csv_dim = None;
-        s.design = Some(Design::Sic);
+        s.input.dim = None;
+        s.input.design = Some(Design::Sic);
         let b = parse_csv(b"1\n2\n3\n4\n", "s", &s, &store()).unwrap();
         assert_eq!(b.dim(), 2);
         assert!(
@@ -431,14 +241,14 @@ mod tests {
                 .contains("design sic")
         );
         // 12 = 3·4 rows: mub, inferred and said.
-        s.design = None;
+        s.input.design = None;
         let b = parse_csv(b"1\n2\n3\n4\n5\n6\n7\n8\n9\n1\n2\n3\n", "s", &s, &store()).unwrap();
         assert_eq!(b.dim(), 3);
         assert!(b.note().is_some_and(|n| n.contains("mub")));
         assert!(
             parse_csv(b"\r\n", "s", &settings(), &store())
                 .unwrap_err()
-                .contains("no rows")
+                .contains("no numbers")
         );
     }
 
@@ -455,7 +265,7 @@ mod tests {
         #[test]
         fn csv_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), dim in proptest::option::of(0usize..6)) {
             let mut s = settings();
-            s.csv_dim = dim;
+            s.input.dim = dim;
             if let Ok(b) = parse_csv(&bytes, "p", &s, &store()) {
                 let n = b.columns();
                 prop_assert_eq!(all(b).len(), n);

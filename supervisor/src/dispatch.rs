@@ -139,6 +139,7 @@ mod tests {
             truth: None,
             max_iters: 10,
             tol: 1e-8,
+            warnings: Vec::new(),
             rho_path: format!("/x/{line}.npy").into(),
         }
     }

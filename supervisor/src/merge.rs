@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::is_csv;
+use crate::input::is_matrix;
 use crate::results::{FINGERPRINT_FILE, RESULTS_FILE, fingerprint, for_each_record};
 use crate::run::quote;
 use crate::shard::{ShardError, ShardRecord, jsonl_job_lines};
@@ -218,7 +218,7 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
 
     // The batch's job lines, in order: job line j is in shard j mod N.
     let now_fp = fingerprint(&batch).map_err(MergeError::Results)?;
-    let job_lines: Vec<u64> = if is_csv(&batch) {
+    let job_lines: Vec<u64> = if is_matrix(&batch) {
         (1..=first.rec.batch_jobs).collect()
     } else {
         jsonl_job_lines(&batch).map_err(io_err("read the batch", &batch))?

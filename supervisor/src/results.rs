@@ -51,6 +51,10 @@ pub struct ResultRecord {
     pub max_eigenvalue: Option<f64>,
     pub eigenvalue_entropy: Option<f64>,
     pub fidelity: Option<f64>,
+    /// `wls`: the χ² it minimized.
+    pub objective: Option<f64>,
+    /// What reading the job changed (e.g. negative counts set to 0).
+    pub warnings: Option<Vec<String>>,
     /// When the worker started the job, in Unix seconds.
     pub started: Option<f64>,
     pub seconds: Option<f64>,
@@ -88,6 +92,8 @@ impl ResultRecord {
             max_eigenvalue: Some(no_negative_zero(figures.max_eigenvalue)),
             eigenvalue_entropy: Some(no_negative_zero(figures.eigenvalue_entropy)),
             fidelity: figures.fidelity.map(no_negative_zero),
+            objective: figures.objective.map(no_negative_zero),
+            warnings: (!job.warnings.is_empty()).then(|| job.warnings.clone()),
             started: Some(figures.started),
             seconds: Some(no_negative_zero(figures.seconds)),
             worker: Some(worker),
@@ -112,6 +118,7 @@ impl ResultRecord {
             dim: Some(job.dim),
             design: Some(job.projectors.design_name().into()),
             method: Some(job.method.as_str().into()),
+            warnings: (!job.warnings.is_empty()).then(|| job.warnings.clone()),
             ..ResultRecord::error(job.line, Some(&job.id), message)
         }
     }
@@ -161,6 +168,12 @@ impl Serialize for ResultRecord {
             if self.fidelity.is_some() {
                 m.serialize_entry("fidelity", &self.fidelity)?;
             }
+            if self.objective.is_some() {
+                m.serialize_entry("objective", &self.objective)?;
+            }
+            if self.warnings.is_some() {
+                m.serialize_entry("warnings", &self.warnings)?;
+            }
             if self.started.is_some() {
                 m.serialize_entry("started", &self.started)?;
             }
@@ -185,8 +198,39 @@ impl Serialize for ResultRecord {
             if self.worker.is_some() {
                 m.serialize_entry("worker", &self.worker)?;
             }
+            if self.warnings.is_some() {
+                m.serialize_entry("warnings", &self.warnings)?;
+            }
         }
         m.end()
+    }
+}
+
+/// The (line, method) pairs that already have a result line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Done {
+    keys: HashSet<(u64, String)>,
+}
+
+impl Done {
+    /// Records a result of `line` by `method` (`None`: a record that names no
+    /// method, which counts for every method of its line).
+    pub fn insert(&mut self, line: u64, method: Option<&str>) {
+        self.keys.insert((line, method.unwrap_or("").to_owned()));
+    }
+    /// Whether (line, method) has a result.
+    pub fn has(&self, key: &(u64, String)) -> bool {
+        self.keys.contains(key) || self.keys.contains(&(key.0, String::new()))
+    }
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    /// The lines that have at least one result.
+    pub fn lines(&self) -> HashSet<u64> {
+        self.keys.iter().map(|k| k.0).collect()
     }
 }
 
@@ -209,7 +253,7 @@ impl ResultsWriter {
         out_dir: &Path,
         batch_path: &Path,
         resume: bool,
-    ) -> Result<(ResultsWriter, HashSet<u64>), String> {
+    ) -> Result<(ResultsWriter, Done), String> {
         fs::create_dir_all(out_dir.join("rho")).map_err(|e| {
             format!(
                 "failed to create the output directory {}: {e}",
@@ -224,7 +268,7 @@ impl ResultsWriter {
             Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
         };
         let fp_path = out_dir.join(FINGERPRINT_FILE);
-        let mut done = HashSet::new();
+        let mut done = Done::default();
         if has_results {
             if !resume {
                 return Err(format!(
@@ -316,10 +360,10 @@ fn write_fingerprint(path: &Path, fp: &str) -> Result<(), String> {
 
 /// Drops a torn last line of `results.jsonl` (bytes after the last newline)
 /// and returns the `line`s of every complete record.
-fn repair_and_scan(path: &Path) -> Result<HashSet<u64>, String> {
+fn repair_and_scan(path: &Path) -> Result<Done, String> {
     let f = File::open(path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
     let mut r = BufReader::with_capacity(1 << 16, f);
-    let mut done = HashSet::new();
+    let mut done = Done::default();
     let mut buf = Vec::new();
     let mut complete_len: u64 = 0;
     let mut number: u64 = 0;
@@ -348,7 +392,7 @@ fn repair_and_scan(path: &Path) -> Result<HashSet<u64>, String> {
                 path.display()
             )
         })?;
-        done.insert(rec.line);
+        done.insert(rec.line, rec.method.as_deref());
     }
     if torn {
         let f = OpenOptions::new()
@@ -445,6 +489,7 @@ mod tests {
             truth: None,
             max_iters: 10,
             tol: 1e-8,
+            warnings: Vec::new(),
             rho_path: out.join("rho").join("a-1.npy"),
         }
     }
@@ -460,6 +505,7 @@ mod tests {
             min_eigenvalue: 0.25,
             max_eigenvalue: 0.75,
             eigenvalue_entropy: 0.56,
+            objective: None,
             fidelity: None,
             started: 1_700_000_000.25,
             seconds: 0.01,
@@ -555,7 +601,7 @@ mod tests {
         );
 
         let (mut w, done) = ResultsWriter::open(&out, &batch, true).unwrap();
-        assert_eq!(done, HashSet::from([1, 2]));
+        assert_eq!(done.lines(), HashSet::from([1, 2]));
         w.append(&ResultRecord::error(3, Some("z"), "three".into()))
             .unwrap();
         let text = fs::read_to_string(out.join(RESULTS_FILE)).unwrap();
@@ -585,7 +631,7 @@ mod tests {
             fs::write(&path, &full[..cut]).unwrap();
             let whole = full[..cut].iter().filter(|&&b| b == b'\n').count();
             let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
-            proptest::prop_assert_eq!(done, (1..=whole as u64).collect::<HashSet<u64>>());
+            proptest::prop_assert_eq!(done.lines(), (1..=whole as u64).collect::<HashSet<u64>>());
             let kept = fs::read(&path).unwrap();
             let end = full[..cut].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             proptest::prop_assert_eq!(&kept[..], &full[..end]);
@@ -608,7 +654,7 @@ mod tests {
         // Restored: resume works again.
         write_batch(tmp.path(), "{\"id\":\"a\"}\n");
         let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
-        assert_eq!(done, HashSet::from([1]));
+        assert_eq!(done.lines(), HashSet::from([1]));
     }
 
     #[test]

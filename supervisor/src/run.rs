@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender, unbounded};
 use nix::sys::signal::Signal;
-use qst_shared::{Design, FromWorker, Job, Method, ProjectorSpec, ToWorker};
+use qst_shared::{Design, FromWorker, Job, ProjectorSpec, ToWorker};
 use qst_store::{Store, StoreConfig};
 use tracing::{info, warn};
 
@@ -26,9 +26,10 @@ use crate::batch::{Batch, BatchSettings, Entry, open_batch};
 use crate::dispatch::{BinKey, Dispatcher};
 use crate::errors::{self, Fatal};
 use crate::executor::{Spawner, WorkerEvent, WorkerProc};
+use crate::input::InputOptions;
 use crate::platform;
 use crate::progress::Progress;
-use crate::results::{FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::results::{Done, FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsWriter};
 use crate::shard::{Shard, ShardRecord, Sharded};
 use crate::summary::{WorkerUsage, write_summaries};
 
@@ -56,13 +57,8 @@ pub struct RunOptions {
     pub max_retries: u32,
     /// Default: `<out>/logs`.
     pub logs: Option<PathBuf>,
-    pub csv_dim: Option<usize>,
-    pub csv_method: Method,
-    /// `--design`: a count matrix's design (else inferred from its rows), and
-    /// that of JSON lines that name none.
-    pub design: Option<Design>,
-    /// `--projectors`: a custom projector file for a count matrix.
-    pub projectors: Option<PathBuf>,
+    /// How the batch is read: defaults for JSON lines, a count matrix's layout.
+    pub input: InputOptions,
     /// `--shard i/N`, resolved: only this shard's job lines run.
     pub shard: Option<Shard>,
     /// No progress output at all.
@@ -82,10 +78,7 @@ impl RunOptions {
             job_timeout: None,
             max_retries: 3,
             logs: None,
-            csv_dim: None,
-            csv_method: Method::Mle,
-            design: None,
-            projectors: None,
+            input: InputOptions::default(),
             shard: None,
             quiet: false,
         }
@@ -133,18 +126,7 @@ impl RunOptions {
         if let Some(l) = &self.logs {
             cmd += &format!(" --logs {}", quote(l));
         }
-        if crate::batch::is_csv(&self.batch) {
-            if let Some(d) = self.csv_dim {
-                cmd += &format!(" --dim {d}");
-            }
-            cmd += &format!(" --method {}", self.csv_method.as_str());
-            if let Some(p) = &self.projectors {
-                cmd += &format!(" --projectors {}", quote(p));
-            }
-        }
-        if let Some(d) = self.design {
-            cmd += &format!(" --design {d}");
-        }
+        cmd += &self.input.args(quote);
         cmd
     }
 }
@@ -214,7 +196,7 @@ struct Supervisor {
     tx: Sender<Event>,
     writer: ResultsWriter,
     batch: Option<Sharded<Batch>>,
-    done_lines: HashSet<u64>,
+    done_lines: Done,
     bad_dims: HashMap<(Design, usize), String>,
     dispatcher: Dispatcher,
     slots: Vec<Slot>,
@@ -243,10 +225,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let store = Store::new(store_config.clone());
     let settings = BatchSettings {
         out_dir: out_dir.clone(),
-        csv_dim: opts.csv_dim,
-        csv_method: opts.csv_method,
-        design: opts.design,
-        projectors: opts.projectors.clone(),
+        input: opts.input.clone(),
     };
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
     if let Some(note) = batch.note() {
@@ -294,7 +273,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let mut dims = BTreeSet::new();
     let mut batch = Sharded::new(batch, opts.shard);
     for entry in batch.by_ref() {
-        if done_lines.contains(&entry.line()) {
+        if done_lines.has(&entry.key()) {
             continue;
         }
         total += 1;
@@ -304,6 +283,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
                 dims.insert((design, job.dim));
             }
         }
+    }
+    if batch.seen() == 0 {
+        return Err(Fatal(format!(
+            "failed to run: no jobs in {} (it holds no job line: every line is blank or a # comment)",
+            opts.batch.display()
+        )));
     }
     // Prebuild every projector file before any worker starts.
     let mut bad_dims = HashMap::new();
@@ -513,7 +498,7 @@ impl Supervisor {
                 self.batch = None;
                 return;
             };
-            if self.done_lines.contains(&entry.line()) {
+            if self.done_lines.has(&entry.key()) {
                 continue;
             }
             match entry {
@@ -888,12 +873,12 @@ mod tests {
         let mut c = RunOptions::new("x/lab.csv");
         assert_eq!(
             c.resume_command(Path::new("o")),
-            "qst run x/lab.csv --out o --resume --method mle"
+            "qst run x/lab.csv --out o --resume"
         );
-        c.design = Some(Design::Mub);
+        c.input.design = Some(Design::Mub);
         assert_eq!(
             c.resume_command(Path::new("o")),
-            "qst run x/lab.csv --out o --resume --method mle --design mub"
+            "qst run x/lab.csv --out o --resume --design mub"
         );
     }
 }

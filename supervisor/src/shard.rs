@@ -206,12 +206,25 @@ fn slurm(env: &impl Fn(&str) -> Option<String>) -> Result<Shard, ShardError> {
     Ok(Shard { index: id, count })
 }
 
+/// Something with a batch line: the entries of one line (one per method)
+/// belong to the same job line.
+pub trait OnLine {
+    fn batch_line(&self) -> u64;
+}
+
+impl OnLine for crate::batch::Entry {
+    fn batch_line(&self) -> u64 {
+        self.line()
+    }
+}
+
 /// A batch's entries, only those of one shard (all of them for `None`),
-/// counting every entry it passes over.
+/// counting every job line it passes over.
 pub struct Sharded<I> {
     inner: I,
     shard: Option<Shard>,
     seen: u64,
+    last_line: Option<u64>,
 }
 
 impl<I> Sharded<I> {
@@ -220,6 +233,7 @@ impl<I> Sharded<I> {
             inner,
             shard,
             seen: 0,
+            last_line: None,
         }
     }
     /// Entries read so far, in every shard (the batch's job lines, at the end).
@@ -228,13 +242,20 @@ impl<I> Sharded<I> {
     }
 }
 
-impl<I: Iterator> Iterator for Sharded<I> {
+impl<I: Iterator> Iterator for Sharded<I>
+where
+    I::Item: OnLine,
+{
     type Item = I::Item;
     fn next(&mut self) -> Option<I::Item> {
         loop {
             let item = self.inner.next()?;
-            let j = self.seen;
-            self.seen += 1;
+            let line = item.batch_line();
+            if self.last_line != Some(line) {
+                self.last_line = Some(line);
+                self.seen += 1;
+            }
+            let j = self.seen - 1;
             if self.shard.is_none_or(|s| s.holds(j)) {
                 return Some(item);
             }
@@ -442,6 +463,20 @@ mod tests {
             Shard::parse("k8s/4", &k8s),
             Err(ShardError::K8sIndex { .. })
         ));
+    }
+
+    impl OnLine for u32 {
+        fn batch_line(&self) -> u64 {
+            u64::from(*self)
+        }
+    }
+
+    #[test]
+    fn sharded_keeps_a_lines_entries_together() {
+        let s = Shard { index: 1, count: 2 };
+        // Lines 1, 1, 2, 2, 3: job lines 0, 1, 2 — shard 1 holds line 2.
+        let got: Vec<u32> = Sharded::new([1u32, 1, 2, 2, 3].into_iter(), Some(s)).collect();
+        assert_eq!(got, vec![2, 2]);
     }
 
     #[test]

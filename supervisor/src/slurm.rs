@@ -23,10 +23,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qst_shared::{Design, Method, ProjectorSpec};
+use qst_shared::{Design, ProjectorSpec};
 use qst_store::{Store, StoreConfig};
 
-use crate::batch::{BatchSettings, Entry, is_csv, open_batch};
+use crate::batch::{BatchSettings, Entry, open_batch};
+use crate::input::InputOptions;
 use crate::run::{RunOptions, quote};
 
 /// The flags of `qst slurm`.
@@ -46,12 +47,8 @@ pub struct SlurmOptions {
     pub max_cache_bytes: Option<u64>,
     pub job_timeout: Option<f64>,
     pub max_retries: u32,
-    pub csv_dim: Option<usize>,
-    pub csv_method: Method,
-    /// `--design` (count matrices, and JSON lines that name none).
-    pub design: Option<Design>,
-    /// `--projectors` (count matrices).
-    pub projectors: Option<PathBuf>,
+    /// The input flags, passed to each shard's `qst run`.
+    pub input: InputOptions,
     /// Run the two `sbatch` commands.
     pub submit: bool,
 }
@@ -157,10 +154,7 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
     // The projector files, built once here rather than raced for by N tasks.
     let settings = BatchSettings {
         out_dir: out.clone(),
-        csv_dim: opts.csv_dim,
-        csv_method: opts.csv_method,
-        design: opts.design,
-        projectors: opts.projectors.clone(),
+        input: opts.input.clone(),
     };
     let mut dims = BTreeSet::new();
     for entry in open_batch(&batch, &settings, &store).map_err(SlurmError::Batch)? {
@@ -223,18 +217,10 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
     if opts.max_retries != 3 {
         let _ = write!(run, " --max-retries {}", opts.max_retries);
     }
-    if is_csv(&batch) {
-        if let Some(d) = opts.csv_dim {
-            let _ = write!(run, " --dim {d}");
-        }
-        let _ = write!(run, " --method {}", opts.csv_method.as_str());
-        if let Some(p) = &opts.projectors {
-            let _ = write!(run, " --projectors {}", quote(&abs(p)?));
-        }
-    }
-    if let Some(d) = opts.design {
-        let _ = write!(run, " --design {d}");
-    }
+    let mut input = opts.input.clone();
+    input.projectors = input.projectors.as_deref().map(abs).transpose()?;
+    input.truth = input.truth.as_deref().map(abs).transpose()?;
+    run += &input.args(quote);
     let array = format!(
         "#!/bin/bash\n\
          # Written by `qst slurm`: shard i of {n} of {batch_q} in array task i.\n\

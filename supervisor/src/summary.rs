@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
+use qst_shared::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
@@ -102,12 +103,19 @@ pub fn write_summaries(
     supervisor_peak_rss_bytes: u64,
 ) -> Result<(), String> {
     let results = out_dir.join(RESULTS_FILE);
-    let mut order: Vec<(u64, u64)> = Vec::new();
+    // Rows by batch line, then by method (the order methods are listed in).
+    let mut order: Vec<(RowKey, u64)> = Vec::new();
     let mut dims: BTreeMap<usize, DimAcc> = BTreeMap::new();
     let mut from_results: BTreeMap<usize, WorkerUsage> = BTreeMap::new();
     let mut s = Summary::default();
     for_each_record(&results, |offset, rec| {
-        order.push((rec.line, offset));
+        let rank = rec
+            .method
+            .as_deref()
+            .and_then(|m| Method::parse(m).ok())
+            .and_then(|m| Method::ALL.iter().position(|x| *x == m))
+            .unwrap_or(usize::MAX);
+        order.push(((rec.line, rank), offset));
         s.jobs += 1;
         let ok = rec.is_ok();
         if ok {
@@ -235,7 +243,10 @@ fn merge_usage(a: &[WorkerUsage], b: &[WorkerUsage]) -> Vec<WorkerUsage> {
     m.into_values().collect()
 }
 
-fn write_csv(out_dir: &Path, results: &Path, order: &[(u64, u64)]) -> Result<(), String> {
+/// A summary row's place: (batch line, method rank).
+type RowKey = (u64, usize);
+
+fn write_csv(out_dir: &Path, results: &Path, order: &[(RowKey, u64)]) -> Result<(), String> {
     let path = out_dir.join("summary.csv");
     let tmp = out_dir.join("summary.csv.tmp");
     let write = || -> Result<(), String> {
@@ -250,8 +261,8 @@ fn write_csv(out_dir: &Path, results: &Path, order: &[(u64, u64)]) -> Result<(),
                 .map_err(|e| format!("failed to read {}: {e}", results.display()))?;
             let mut r = BufReader::with_capacity(1 << 16, file);
             let mut row = String::new();
-            // Same line twice (should not happen): keep the last record.
-            let mut seen: HashMap<u64, u64> = HashMap::new();
+            // Same (line, method) twice (should not happen): keep the last record.
+            let mut seen: HashMap<RowKey, u64> = HashMap::new();
             for &(line, off) in order {
                 seen.insert(line, off);
             }
@@ -370,6 +381,8 @@ mod tests {
             max_eigenvalue: Some(1.0),
             eigenvalue_entropy: Some(0.0),
             fidelity: fid,
+            objective: None,
+            warnings: None,
             started: None,
             seconds: Some(secs),
             worker: Some(worker),

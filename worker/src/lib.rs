@@ -251,6 +251,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         max_eigenvalue: f.max_eigenvalue,
         eigenvalue_entropy: f.eigenvalue_entropy,
         fidelity,
+        objective: None,
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })
