@@ -124,10 +124,11 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
         _ => PathBuf::from("."),
     };
     let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
-    let truth = match &settings.input.truth {
-        Some(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-        None => None,
-    };
+    let truth = settings
+        .input
+        .truth
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     let parser = JobParser::new(base_dir, out_dir, store.clone()).with_defaults(LineDefaults {
         design: settings.input.design.unwrap_or(Design::Nopovm),
         methods: settings.input.default_methods(),
