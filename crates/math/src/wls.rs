@@ -61,6 +61,11 @@ const MEMORY: usize = 8;
 const MAX_TRIALS: usize = 50;
 /// Iterations between two looks at the certificate.
 const CHECK_EVERY: u64 = 10;
+/// The factored iteration hands over to the projected gradient when the gap
+/// has not halved over this many iterations.
+const LINGER: u64 = 100;
+/// χ² at which the data are fit exactly to rounding.
+const EXACT_FIT: f64 = 1e-28;
 
 /// Options of [`wls`].
 #[derive(Clone, Debug)]
@@ -191,9 +196,9 @@ fn evaluate(
         *q *= inv;
         let d = f - *q;
         if *q > FLOOR {
-            let r = f / *q;
             chi += d * d / *q;
-            *w = 1.0 - r * r;
+            // 1 − f²/q², accurate where q ≈ f (q − f is then exact).
+            *w = (*q - f) * (*q + f) / (*q * *q);
         } else {
             chi += d * d / FLOOR;
             *w = -2.0 * d / FLOOR;
@@ -476,8 +481,10 @@ fn point_gap(x: &Point, eig: &mut Eigh) -> Result<f64, MathError> {
     Ok((-eig.min() * tr / x.t).max(0.0))
 }
 
+/// The stopping rule: the gap relative to χ², or χ² itself at rounding
+/// level (χ² ≥ 0 also bounds the distance to the minimum).
 fn passes(gap: f64, chi: f64, tol: f64) -> bool {
-    gap <= tol * chi.max(1e-300) + 1e-15
+    gap <= tol * chi.max(1e-300) + 1e-15 || chi <= EXACT_FIT
 }
 
 /// χ², the gap and S of a trace-1 ρ.
@@ -676,12 +683,22 @@ pub fn wls(
     // The factored iteration gets most of the budget; the projected-gradient
     // finish the rest.
     let lbfgs_budget = opts.max_iters - opts.max_iters / 4;
-    let mut factored_ok = false;
+    // The gap at the last multiple of LINGER iterations.
+    let mut mark = f64::INFINITY;
     loop {
-        if iterations.is_multiple_of(CHECK_EVERY) && passes(point_gap(&x, &mut eig)?, x.f, opts.tol)
-        {
-            factored_ok = true;
-            break;
+        if iterations.is_multiple_of(CHECK_EVERY) {
+            let gap = point_gap(&x, &mut eig)?;
+            if passes(gap, x.f, opts.tol) {
+                break;
+            }
+            if iterations.is_multiple_of(LINGER) {
+                // Lingering near a saddle of the factor (module doc): hand
+                // over to the projected gradient.
+                if iterations >= 2 * LINGER && gap > 0.5 * mark {
+                    break;
+                }
+                mark = gap;
+            }
         }
         if iterations >= lbfgs_budget || !line_search(&mut ctx, &x, &mut xn, &mut d, &mut hist) {
             break;
@@ -712,7 +729,7 @@ pub fn wls(
     let (mut chi, mut gap) =
         state_figures(proj, &pr, rho.as_ref(), &mut ctx.work, &mut s, &mut eig)?
             .unwrap_or((f64::INFINITY, f64::INFINITY));
-    if !factored_ok || !passes(gap, chi, opts.tol) {
+    if !passes(gap, chi, opts.tol) {
         let budget = opts.max_iters.saturating_sub(iterations).max(1000);
         let start = if chi.is_finite() {
             rho.clone()

@@ -133,7 +133,11 @@ fn gradient_matches_central_differences() {
                 .flat_map(|i| (0..n).map(move |j| (i, j)))
                 .map(|(i, j)| (s[(i, j)] * rho[(j, i)]).re)
                 .sum();
-            assert!(tr.abs() < 1e-9 * s.norm_l2(), "{}: Tr(Sρ) = {tr}", set.name());
+            assert!(
+                tr.abs() < 1e-9 * s.norm_l2(),
+                "{}: Tr(Sρ) = {tr}",
+                set.name()
+            );
             let d = gauss_herm(n, &mut rng);
             let want: f64 = (0..n)
                 .flat_map(|i| (0..n).map(move |j| (i, j)))
