@@ -93,9 +93,9 @@ fn main() -> ExitCode {
                 format!("[{}]", row.join(", "))
             })
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  {{\"design\": \"{}\", \"n\": {n}, \"counts\": [{}], \"rho\": [{}], \"objective\": {}, \"converged\": {}, \"iterations\": {}}}{}\n",
+            "  {{\"design\": \"{}\", \"n\": {n}, \"counts\": [{}], \"rho\": [{}], \"objective\": {}, \"converged\": {}, \"iterations\": {}}}{}",
             design.name(),
             counts_s.join(", "),
             rows.join(", "),

@@ -502,7 +502,7 @@ fn state_figures(
     let n = rho.nrows();
     for j in 0..n {
         for i in 0..n {
-            s[(i, j)] = s[(i, j)] / t;
+            s[(i, j)] /= t;
         }
     }
     eig.compute(s.as_ref(), false)?;
