@@ -66,6 +66,8 @@ const CHECK_EVERY: u64 = 10;
 const LINGER: u64 = 100;
 /// χ² at which the data are fit exactly to rounding.
 const EXACT_FIT: f64 = 1e-28;
+/// Below this χ² the iteration polishes on (see [`done`]).
+const POLISH: f64 = 1e-12;
 
 /// Options of [`wls`].
 #[derive(Clone, Debug)]
@@ -487,6 +489,13 @@ fn passes(gap: f64, chi: f64, tol: f64) -> bool {
     gap <= tol * chi.max(1e-300) + 1e-15 || chi <= EXACT_FIT
 }
 
+/// When to stop iterating: [`passes`], except that a χ² under [`POLISH`]
+/// (data fit nearly exactly, where the absolute 1e-15 of the rule is not
+/// small next to χ²) is driven on to rounding level or until it stalls.
+fn done(gap: f64, chi: f64, tol: f64) -> bool {
+    chi <= EXACT_FIT || gap <= tol * chi || (chi >= POLISH && passes(gap, chi, tol))
+}
+
 /// χ², the gap and S of a trace-1 ρ.
 fn state_figures(
     proj: &Projectors,
@@ -555,9 +564,17 @@ fn projected_gradient(
     let mut t = if snorm > 0.0 { 0.1 / snorm } else { 1.0 };
     let mut theta = 1.0f64;
     let mut stalls = 0;
+    let (mut mark_it, mut mark_f) = (*iterations, fx);
     for _ in 0..budget {
-        if passes(gap, fx, tol) {
+        if done(gap, fx, tol) {
             break;
+        }
+        if *iterations >= mark_it + LINGER {
+            // No relative progress over LINGER iterations: stalled.
+            if fx >= mark_f * (1.0 - 1e-6) {
+                break;
+            }
+            (mark_it, mark_f) = (*iterations, fx);
         }
         *iterations += 1;
         // Backtracking step from y: accept when χ² falls by the quadratic
@@ -688,7 +705,7 @@ pub fn wls(
     loop {
         if iterations.is_multiple_of(CHECK_EVERY) {
             let gap = point_gap(&x, &mut eig)?;
-            if passes(gap, x.f, opts.tol) {
+            if done(gap, x.f, opts.tol) {
                 break;
             }
             if iterations.is_multiple_of(LINGER) {
@@ -729,7 +746,7 @@ pub fn wls(
     let (mut chi, mut gap) =
         state_figures(proj, &pr, rho.as_ref(), &mut ctx.work, &mut s, &mut eig)?
             .unwrap_or((f64::INFINITY, f64::INFINITY));
-    if !passes(gap, chi, opts.tol) {
+    if !done(gap, chi, opts.tol) {
         let budget = opts.max_iters.saturating_sub(iterations).max(1000);
         let start = if chi.is_finite() {
             rho.clone()

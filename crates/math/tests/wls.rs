@@ -336,3 +336,65 @@ fn timing() {
         }
     }
 }
+
+/// Many random problems: every one converges and beats the MLE's and the
+/// linear ρ (`-- --ignored --nocapture stress`).
+#[test]
+#[ignore]
+fn stress() {
+    let mut rng = rng(16);
+    let mut worst = 0u64;
+    let mut sets = all_sets(&mut rng);
+    sets.extend([
+        Set::nopovm(8),
+        Set::nopovm(16),
+        Set::design(Design::Mub, 8),
+        Set::design(Design::Mub, 16),
+        Set::custom(4, &mut rng),
+    ]);
+    for set in &sets {
+        let n = set.n;
+        let mut sum_it = 0u64;
+        let mut slow = 0.0f64;
+        for trial in 0..12 {
+            let rank = [1, 1, 2, n][trial % 4];
+            let truth = random_state(n, rank, &mut rng);
+            let noisy = trial % 3 != 0;
+            let shots = [100.0, 1e4, 1e6][trial % 3];
+            let counts = set.counts(truth.as_ref(), shots, noisy, &mut rng);
+            let proj = set.proj();
+            let t0 = std::time::Instant::now();
+            let r = wls(&proj, &counts, set.design, &WlsOptions::default()).unwrap();
+            slow = slow.max(t0.elapsed().as_secs_f64());
+            let name = format!("{} trial {trial} rank {rank} noisy {noisy}", set.name());
+            if !r.converged {
+                println!(
+                    "not converged: {name}: gap {:e}, χ² {:e}, {} it",
+                    r.gap, r.objective, r.iterations
+                );
+            }
+            let m = mle(&proj, &counts, &MleOptions::default()).unwrap();
+            let l = linear(&proj, &counts, set.design).unwrap();
+            for other in [m.rho, l] {
+                let x = chi(set, &counts, other.as_ref());
+                assert!(
+                    r.objective <= x * (1.0 + 1e-9) + 1e-25,
+                    "{name}: {} > {x}",
+                    r.objective
+                );
+            }
+            if !noisy {
+                assert!(fidelity(r.rho.as_ref(), truth.as_ref()) >= 0.9999, "{name}");
+            }
+            sum_it += r.iterations;
+            worst = worst.max(r.iterations);
+        }
+        println!(
+            "{:>12}: mean {:6.0} iterations, slowest {:8.2} ms",
+            set.name(),
+            sum_it as f64 / 12.0,
+            slow * 1e3
+        );
+    }
+    println!("most iterations: {worst}");
+}
