@@ -32,6 +32,10 @@
 //! −λ_min(S) ≤ tol·χ² + 1e-15, looked at every [`CHECK_EVERY`] iterations
 //! (an eigen-decomposition). For `sic` and custom sets the same number is a
 //! first-order stationarity test (q is a ratio there, χ² not convex).
+//! Where the data are fit exactly (χ² ≤ 1e-25, rounding level) χ² ≥ 0 is
+//! itself the bound, and counts as converged; below χ² = 1e-12 the absolute
+//! 1e-15 of the rule is not small next to χ², so the iteration polishes on
+//! to rounding level or until it stalls.
 //!
 //! A factor never reaches an exact zero eigenvalue, and for nearly pure
 //! states the directions the optimum does not use decay slowly. When the
@@ -65,7 +69,7 @@ const CHECK_EVERY: u64 = 10;
 /// has not halved over this many iterations.
 const LINGER: u64 = 100;
 /// χ² at which the data are fit exactly to rounding.
-const EXACT_FIT: f64 = 1e-28;
+const EXACT_FIT: f64 = 1e-25;
 /// Below this χ² the iteration polishes on (see [`done`]).
 const POLISH: f64 = 1e-12;
 
@@ -571,7 +575,7 @@ fn projected_gradient(
         }
         if *iterations >= mark_it + LINGER {
             // No relative progress over LINGER iterations: stalled.
-            if fx >= mark_f * (1.0 - 1e-6) {
+            if fx >= mark_f * (1.0 - 1e-13) {
                 break;
             }
             (mark_it, mark_f) = (*iterations, fx);
