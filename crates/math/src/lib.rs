@@ -17,6 +17,7 @@ mod linear;
 mod mle;
 mod projectors;
 mod vector;
+mod wls;
 
 pub use faer::{Mat, MatMut, MatRef};
 pub use num_complex::Complex64 as C64;
@@ -30,6 +31,7 @@ pub use mle::{
 pub use projectors::{
     gram, measurement_matrix, nopovm_ket, nopovm_slice, probabilities, validate_dense,
 };
+pub use wls::{WlsOptions, WlsResult, chi2, chi2_gradient, wls};
 
 /// Errors of the math, each one sentence that reads after "failed to …".
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -48,6 +50,13 @@ pub enum MathError {
         first: usize,
         last: usize,
     },
+    /// `nopovm` frequencies of `wls` are counts over the computational basis.
+    #[error(
+        "counts of projectors {first}..={last} (the computational basis, which sets the scale of every frequency) are all zero"
+    )]
+    EmptyScale { first: usize, last: usize },
+    #[error("the matrix is {rows}x{cols}, but the projector set has dimension {n}")]
+    RhoShape { rows: usize, cols: usize, n: usize },
     #[error("linear inversion gave a matrix of trace {trace} <= 0")]
     NonPositiveTrace { trace: f64 },
     #[error("{0}")]
