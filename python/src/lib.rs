@@ -608,6 +608,14 @@ fn figures<'py>(py: Python<'py>, rho: PyReadonlyArray2<'py, C64>) -> PyResult<Bo
     Ok(d)
 }
 
+/// The address of the buffer `reconstruct` computes from for this
+/// projector array (it borrows the array through the same path), so a test
+/// can check that no copy is made.
+#[pyfunction]
+fn _buffer_address(projectors: PyReadonlyArray3<'_, C64>) -> PyResult<usize> {
+    Ok(contiguous(&projectors, "projectors")?.as_ptr() as usize)
+}
+
 #[pymodule]
 fn _qst(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // One math thread per calling thread, as in the workers: Python threads
@@ -621,5 +629,6 @@ fn _qst(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reconstruct, m)?)?;
     m.add_function(wrap_pyfunction!(fidelity, m)?)?;
     m.add_function(wrap_pyfunction!(figures, m)?)?;
+    m.add_function(wrap_pyfunction!(_buffer_address, m)?)?;
     Ok(())
 }

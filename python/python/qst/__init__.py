@@ -102,18 +102,21 @@ def _state(x, what):
     return a
 
 
+def _projector_arg(projectors):
+    """(array, path): a custom set as the native call takes it; the array is
+    the caller's own when it is complex128 and C-contiguous."""
+    if projectors is None:
+        return None, None
+    if isinstance(projectors, (str, os.PathLike)):
+        return None, os.fspath(projectors)
+    array = _complex(projectors, "projectors")
+    if array.ndim != 3:
+        raise ValueError(f"projectors has shape {array.shape}, but must be (K, n, n)")
+    return array, None
+
+
 def _reconstruct(method, counts, n, design, projectors, tol, max_iters, truth, validate):
-    path = None
-    array = None
-    if projectors is not None:
-        if isinstance(projectors, (str, os.PathLike)):
-            path = os.fspath(projectors)
-        else:
-            array = _complex(projectors, "projectors")
-            if array.ndim != 3:
-                raise ValueError(
-                    f"projectors has shape {array.shape}, but must be (K, n, n)"
-                )
+    array, path = _projector_arg(projectors)
     if truth is not None:
         truth = _state(truth, "truth")
     if isinstance(max_iters, (bool, np.bool_)) or not isinstance(max_iters, (int, np.integer)):
@@ -191,7 +194,10 @@ def _binary(qst_binary):
         raise FileNotFoundError(
             "the qst binary was not found: put it on PATH, set $QST_BIN or pass qst_binary="
         )
-    return os.fspath(found)
+    found = os.fspath(found)
+    if not (os.path.isfile(found) and os.access(found, os.X_OK)):
+        raise FileNotFoundError(f"the qst binary {found} does not exist or is not executable")
+    return found
 
 
 def _json_value(v):
