@@ -1,6 +1,7 @@
 """The process-wide projector cache: one load per set, hits after, byte
 budget with LRU eviction, sets in use never evicted, shared by threads."""
 
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -55,9 +56,6 @@ def test_budget_evicts_least_recently_used_but_not_sets_in_use():
 
 def test_limit_from_the_environment():
     code = "import qst; print(qst.cache_info()['max_bytes'])"
-    env = {"QST_MAX_CACHE_BYTES": "123456", "PATH": ""}
-    import os
-
     env = dict(os.environ, QST_MAX_CACHE_BYTES="123456")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
