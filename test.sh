@@ -11,9 +11,12 @@ set -uo pipefail
 cd "$(dirname "$0")"
 
 setup() {
-    if ! .venv/bin/python -c 'import numpy' 2>/dev/null; then
-        python3 -m venv .venv || return 1
-        .venv/bin/python -m pip install --quiet --disable-pip-version-check 'numpy>=1.26,<3' || return 1
+    if ! .venv/bin/python -c 'import numpy, openpyxl, odf, xlwt' 2>/dev/null; then
+        [ -x .venv/bin/python ] || python3 -m venv .venv || return 1
+        # numpy for the interop tests; openpyxl, odfpy and xlwt write the
+        # spreadsheets the lab's Python tools write.
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+            'numpy>=1.26,<3' openpyxl odfpy xlwt || return 1
     fi
 }
 if ! setup; then

@@ -244,7 +244,7 @@ struct Methods(Vec<Method>);
 /// How a batch is read (`qst run`, `qst slurm`).
 #[derive(Args, Clone)]
 struct InputArgs {
-    /// Methods, comma-separated: mle, linear (several give one result per
+    /// Methods, comma-separated: mle, linear, wls (several give one result per
     /// sample and method). JSON lines: the default of lines without `method`.
     #[arg(long, value_name = "M[,M…]", value_parser = |s: &str| parse_methods(s).map(Methods))]
     method: Option<Methods>,

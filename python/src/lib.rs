@@ -282,6 +282,7 @@ struct Info {
     log_likelihood: f64,
     figures: qst_math::Figures,
     fidelity: Option<f64>,
+    objective: Option<f64>,
     seconds: f64,
 }
 
@@ -300,6 +301,9 @@ impl Info {
         d.set_item("eigenvalue_entropy", f.eigenvalue_entropy)?;
         if let Some(fid) = self.fidelity {
             d.set_item("fidelity", fid)?;
+        }
+        if let Some(o) = self.objective {
+            d.set_item("objective", o)?;
         }
         d.set_item("design", self.design)?;
         d.set_item("dim", self.n)?;
@@ -455,9 +459,10 @@ fn reconstruct_in(req: &Request<'_>) -> Result<(Vec<C64>, Info), Error> {
     let method = match req.method {
         "mle" => "mle",
         "linear" => "linear",
+        "wls" => "wls",
         m => {
             return Err(value(format!(
-                "unknown method {m:?} (known: \"mle\", \"linear\")"
+                "unknown method {m:?} (known: \"mle\", \"linear\", \"wls\")"
             )));
         }
     };
@@ -480,8 +485,18 @@ fn reconstruct_in(req: &Request<'_>) -> Result<(Vec<C64>, Info), Error> {
         }
     };
     let proj = set.projectors();
+    let mut objective = None;
     let (rho, iterations, converged) = if method == "mle" {
         let r = qst_math::mle(&proj, req.counts, &req.opts).map_err(|e| value(e.to_string()))?;
+        (r.rho, Some(r.iterations), Some(r.converged))
+    } else if method == "wls" {
+        let opts = qst_math::WlsOptions {
+            max_iters: req.opts.max_iters,
+            ..qst_math::WlsOptions::default()
+        };
+        let r = qst_math::wls(&proj, req.counts, set.builtin(), &opts)
+            .map_err(|e| value(e.to_string()))?;
+        objective = Some(r.objective);
         (r.rho, Some(r.iterations), Some(r.converged))
     } else {
         let rho =
@@ -506,6 +521,7 @@ fn reconstruct_in(req: &Request<'_>) -> Result<(Vec<C64>, Info), Error> {
             log_likelihood,
             figures,
             fidelity,
+            objective,
             seconds: started.elapsed().as_secs_f64(),
         },
     ))

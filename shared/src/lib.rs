@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub enum Method {
     Mle,
     Linear,
+    Wls,
 }
 
 impl Method {
     /// Every method, in the order results list them.
-    pub const ALL: [Method; 2] = [Method::Mle, Method::Linear];
+    pub const ALL: [Method; 3] = [Method::Mle, Method::Linear, Method::Wls];
 
     /// The method named `s`; the error lists the known ones.
     pub fn parse(s: &str) -> Result<Method, String> {
@@ -37,6 +38,7 @@ impl Method {
         match self {
             Method::Mle => "mle",
             Method::Linear => "linear",
+            Method::Wls => "wls",
         }
     }
 }

@@ -107,6 +107,29 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
         out_dir: out_dir.clone(),
         input: settings.input.clone(),
     };
+    let i = &settings.input;
+    let misplaced = match format {
+        Format::JsonLines => [
+            ("--dim", i.dim.is_some()),
+            ("--projectors", i.projectors.is_some()),
+            ("--sheet", i.sheet.is_some()),
+            ("--columns", i.columns.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(flag, _)| (flag, "count matrices (.csv, .txt, .xlsx, .xls, .ods); a JSON line gives its own dim and projectors")),
+        Format::Text => i
+            .sheet
+            .is_some()
+            .then_some(("--sheet", "spreadsheets (.xlsx, .xls, .ods)")),
+        Format::Sheet => None,
+    };
+    if let Some((flag, what)) = misplaced {
+        return Err(format!(
+            "failed to read the batch {}: {flag} applies to {what} only",
+            path.display()
+        ));
+    }
     let matrix = match format {
         Format::Text => Some(crate::csv::open_text(path, &settings, store)?),
         Format::Sheet => Some(crate::sheet::open_sheet(path, &settings, store)?),

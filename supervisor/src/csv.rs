@@ -54,6 +54,24 @@ fn decimal_comma(t: &[u8]) -> bool {
     }
 }
 
+/// The cells of one line, split at commas outside double quotes.
+fn split_cells(l: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, &b) in l.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                out.push(&l[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&l[start..]);
+    out
+}
+
 /// Reads the bytes of a text count matrix into a grid, or refuses it.
 pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -85,7 +103,7 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
                 show_line(l)
             ));
         }
-        for cell in l.split(|&b| b == b',') {
+        for cell in split_cells(l) {
             let t = cell.trim_ascii();
             let inner = t
                 .strip_prefix(b"\"")
@@ -113,7 +131,7 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
     }
     let cells = lines
         .iter()
-        .map(|(_, l)| l.split(|&b| b == b',').map(parse_cell).collect())
+        .map(|(_, l)| split_cells(l).into_iter().map(parse_cell).collect())
         .collect();
     Ok(Grid {
         cells,

@@ -123,25 +123,6 @@ fn show(s: &str) -> String {
 /// Refuses what the format cannot explain: a header row or a column of row
 /// labels.
 fn check_no_labels(g: &Grid) -> Result<(), String> {
-    let numeric = |c: &Cell| matches!(c, Cell::Num(_));
-    let first = &g.cells[0];
-    let text_at = first
-        .iter()
-        .position(|c| matches!(c, Cell::Text(_)))
-        .map(|i| (i, &first[i]));
-    if g.rows() >= 2
-        && let Some((c, Cell::Text(t))) = text_at
-    {
-        let below = &g.cells[1..];
-        let numbers_below = below.iter().filter(|r| r.iter().any(numeric)).count();
-        if numbers_below * 2 >= below.len() {
-            return Err(format!(
-                "its first row holds text ({} at {}): it looks like a header row, but a count matrix is numbers only (one row per projector, one column per sample); delete the header row and run it again",
-                show(t),
-                g.names.name(0, c)
-            ));
-        }
-    }
     if g.cols() >= 2 {
         let texts = g
             .cells
@@ -158,6 +139,25 @@ fn check_no_labels(g: &Grid) -> Result<(), String> {
             return Err(format!(
                 "its first column holds text ({}): it looks like a column of row labels, but a count matrix is numbers only (one row per projector, one column per sample); delete that column and run it again",
                 show(t)
+            ));
+        }
+    }
+    let numeric = |c: &Cell| matches!(c, Cell::Num(_));
+    let first = &g.cells[0];
+    let text_at = first
+        .iter()
+        .position(|c| matches!(c, Cell::Text(_)))
+        .map(|i| (i, &first[i]));
+    if g.rows() >= 2
+        && let Some((c, Cell::Text(t))) = text_at
+    {
+        let below = &g.cells[1..];
+        let numbers_below = below.iter().filter(|r| r.iter().any(numeric)).count();
+        if numbers_below * 2 >= below.len() {
+            return Err(format!(
+                "its first row holds text ({} at {}): it looks like a header row, but a count matrix is numbers only (one row per projector, one column per sample); delete the header row and run it again",
+                show(t),
+                g.names.name(0, c)
             ));
         }
     }

@@ -7,6 +7,7 @@ mod designs;
 mod faults;
 mod input;
 mod interop;
+mod lab_files;
 mod pool;
 mod report;
 mod util;

@@ -13,7 +13,7 @@ use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use qst_math::{C64, Mat, MleOptions};
+use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_shared::{
     FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame,
 };
@@ -211,6 +211,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     }
     let proj = handle.projectors();
     let n = job.dim;
+    let mut objective = None;
     let (rho, iterations, converged) = match job.method {
         Method::Mle => {
             let opts = MleOptions {
@@ -226,6 +227,16 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
             let rho = qst_math::linear(&proj, &job.counts, handle.builtin())
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (rho, None, None)
+        }
+        Method::Wls => {
+            let opts = WlsOptions {
+                max_iters: job.max_iters,
+                ..WlsOptions::default()
+            };
+            let r = qst_math::wls(&proj, &job.counts, handle.builtin(), &opts)
+                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
+            objective = Some(r.objective);
+            (r.rho, Some(r.iterations), Some(r.converged))
         }
     };
     let log_likelihood = qst_math::log_likelihood(&proj, &job.counts, rho.as_ref());
@@ -251,7 +262,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         max_eigenvalue: f.max_eigenvalue,
         eigenvalue_entropy: f.eigenvalue_entropy,
         fidelity,
-        objective: None,
+        objective,
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })

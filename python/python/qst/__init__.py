@@ -40,6 +40,7 @@ __all__ = [
     "projectors",
     "run",
     "set_cache_limit",
+    "wls",
 ]
 
 
@@ -171,6 +172,15 @@ def linear(counts, n=None, design="nopovm", projectors=None, truth=None, validat
     least squares, then the closest density matrix); arguments and result as
     :func:`mle` (``iterations`` and ``converged`` are None)."""
     return _reconstruct("linear", counts, n, design, projectors, 1e-8, 1, truth, validate)
+
+
+def wls(counts, n=None, design="nopovm", projectors=None, max_iters=100000, truth=None, validate=True):
+    """Weighted least squares as the lab's tool defines it: the density
+    matrix minimizing Pearson's χ² = Σ_k (f_k − q_k)² / max(q_k, 1e-12) over
+    the design's frequencies (per basis for ``mub``, relative to the
+    computational basis for ``nopovm``, to the total for ``sic`` and custom
+    sets). Arguments and result as :func:`mle`; ``info["objective"]`` is χ²."""
+    return _reconstruct("wls", counts, n, design, projectors, 1e-8, max_iters, truth, validate)
 
 
 def fidelity(a, b):
