@@ -243,6 +243,39 @@ mod tests {
         }
     }
 
+    /// The largest fields (p = 2, 3, 5 and prime 251): sampled pairs.
+    #[test]
+    fn large_mub_sets_are_unbiased_on_sampled_pairs() {
+        for n in [125usize, 128, 243, 251, 256] {
+            let kets = Design::Mub.kets(n);
+            let k_all = n * (n + 1);
+            let psi = |k: usize| &kets[k * n..(k + 1) * n];
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ n as u64;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % k_all as u64) as usize
+            };
+            for _ in 0..3000 {
+                let (i, j) = (next(), next());
+                // Also a pair inside one group.
+                let j2 = (i / n) * n + (j % n);
+                for (a, b) in [(i, j), (i, j2)] {
+                    let v = inner(psi(a), psi(b)).norm_sqr();
+                    let want = if a / n != b / n {
+                        1.0 / n as f64
+                    } else if a == b {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    assert!((v - want).abs() < 1e-12, "n={n} ψ{a}·ψ{b}: {v} vs {want}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn mub_n2_matches_the_written_example() {
         let s = 1.0 / 2f64.sqrt();
