@@ -119,6 +119,17 @@ fn an_empty_spreadsheet_cell_fails_its_column_naming_the_cell() {
         "{bad}"
     );
     assert_eq!(rs.iter().filter(|r| r["status"] == "ok").count(), 3);
+    // A formula saved without its value: an error for its column only.
+    let o = t.run(&["run", "formula.xlsx", "--workers", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let rs = results(&t.join("formula.qst"));
+    let bad: Vec<&Value> = rs.iter().filter(|r| r["status"] == "error").collect();
+    assert_eq!(bad.len(), 2, "columns 2 and 3 (C7 is empty too): {rs:?}");
+    assert!(
+        bad.iter()
+            .any(|r| r["error"].as_str().unwrap().contains("sheet runB, cell B3")),
+        "{bad:?}"
+    );
 }
 
 #[test]

@@ -85,6 +85,9 @@ def hole(d):
             if not (r == 6 and c == 2):
                 ws.cell(row=r + 1, column=c + 1, value=float(10 + r + c))
     wb.save(f"{d}/hole.xlsx")
+    # A formula saved by openpyxl has no computed value stored with it.
+    ws["B3"] = "=A1+A2"
+    wb.save(f"{d}/formula.xlsx")
 
 
 def nopovm(n):
