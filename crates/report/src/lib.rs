@@ -526,11 +526,12 @@ fn sample(
     };
     // Standalone files are named after the ρ file: `<id>_Re.svg`, or
     // `<id>.<method>_Re.svg` when a sample ran several methods.
-    let stem = Path::new(rel)
-        .file_stem()
-        .map(|x| x.to_string_lossy().into_owned())
-        .or_else(|| r.id.clone())
-        .unwrap_or_else(|| format!("line-{}", r.line));
+    let id = r.id.clone().unwrap_or_else(|| format!("line-{}", r.line));
+    let per_method = r.method.as_ref().map(|m| format!("{id}.{m}"));
+    let stem = match per_method {
+        Some(pm) if Path::new(rel).file_stem().is_some_and(|x| *x == *pm) => pm,
+        _ => id,
+    };
     let re: Vec<f64> = rho.iter().map(|c| c.re).collect();
     let im: Vec<f64> = rho.iter().map(|c| c.im).collect();
     let vmax = plots::scale_of(&re, &im);
