@@ -1,7 +1,8 @@
 //! The qst supervisor: reads a batch, prebuilds projector files, spawns and
 //! feeds worker processes, writes results.
 //!
-//! Input/output: [`batch`], [`csv`], [`results`], [`summary`], [`synth`].
+//! Input/output: [`batch`], [`csv`], [`results`], [`summary`], [`synth`],
+//! [`outdir`] (the output directory's lock, ownership and safe file opens).
 //! Processes: [`run`] (the main loop), [`dispatch`] (scheduling state
 //! machine), [`executor`] (spawn, pipes, reader threads, waitpid),
 //! [`platform`] (signals, `/proc`), [`progress`], [`demo`], [`errors`].
@@ -15,6 +16,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod executor;
 pub mod merge;
+pub mod outdir;
 pub mod platform;
 pub mod progress;
 pub mod results;

@@ -261,11 +261,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         .map_err(|e| Fatal(e.to_string()))?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
     let log_dir = std::path::absolute(&log_dir).unwrap_or(log_dir);
-    fs::create_dir_all(&log_dir).map_err(|e| {
-        Fatal::to(format!(
-            "create the log directory {}: {e}",
+    crate::outdir::create_dir(&log_dir).map_err(|e| match e {
+        crate::outdir::OutDirError::Io { source, .. } => Fatal::to(format!(
+            "create the log directory {}: {source}",
             log_dir.display()
-        ))
+        )),
+        e => Fatal::to(e),
     })?;
     init_log(&log_dir.join("supervisor.log"))?;
     // Signals are caught from here on: one that arrives during the passes
@@ -449,10 +450,7 @@ fn write_shard_record(
 }
 
 fn init_log(path: &Path) -> Result<(), Fatal> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    let file = crate::outdir::open_append(path)
         .map_err(|e| Fatal::to(format!("open the supervisor log {}: {e}", path.display())))?;
     // Already set (a second run in one process) is fine: keep the first.
     let _ = tracing_subscriber::fmt()
@@ -588,6 +586,11 @@ impl Supervisor {
             return;
         }
         self.fill();
+        if self.write_error.is_some() {
+            // Recording the batch's bad lines just failed: stop here.
+            self.send_stop(slot);
+            return;
+        }
         let others: HashSet<BinKey> = self
             .slots
             .iter()
@@ -707,6 +710,28 @@ impl Supervisor {
                 let u = &mut self.usage[slot];
                 u.peak_rss_bytes = u.peak_rss_bytes.max(peak_rss_bytes);
                 u.peak_pss_bytes = u.peak_pss_bytes.max(pss_bytes);
+            }
+            FromWorker::OutputFailed { line, reason } => {
+                // The machine's failure, not the job's: no result (a resume
+                // runs the job again), and the run stops like on a full
+                // results file.
+                let Some(run) = self.slots[slot].job.take() else {
+                    return;
+                };
+                warn!(
+                    "slot={slot} line={line} id={}: writing its rho failed: {reason}",
+                    run.job.id
+                );
+                self.retries.remove(&run.job.line);
+                if self.write_error.is_none() {
+                    self.write_error = Some(format!(
+                        "failed to write the rho of job {} ({reason}); stopping: the output directory {} needs attention (space, permissions), then rerun with --resume",
+                        run.job.id,
+                        self.out_dir.display()
+                    ));
+                    self.stop_idle();
+                }
+                self.dispatch(slot);
             }
             FromWorker::ProjectorFileBad { line, reason } => {
                 let Some(run) = self.slots[slot].job.take() else {

@@ -10,6 +10,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -88,6 +89,7 @@ fn init_log(path: &Path) -> Result<(), String> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| format!("open the worker log {}: {e}", path.display()))?;
     // `File` is unbuffered: each event is formatted, then written with one call.
@@ -156,6 +158,16 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
                     outcome: Err(msg),
                 }
             }
+            Err(JobFailure::Output(reason)) => {
+                warn!(
+                    "failed to write rho job={} line={} error={reason} pid={pid}",
+                    job.id, job.line
+                );
+                FromWorker::OutputFailed {
+                    line: job.line,
+                    reason,
+                }
+            }
             Err(JobFailure::Projectors(reason)) => {
                 warn!(
                     "bad projector file job={} line={} error={reason} pid={pid}",
@@ -181,6 +193,8 @@ enum JobFailure {
     Job(String),
     /// The projector file failed its checks when opened: the supervisor rebuilds it.
     Projectors(String),
+    /// Writing ρ failed: the output's failure, not the job's.
+    Output(String),
 }
 
 fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> {
@@ -236,7 +250,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     });
     let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
     qst_npy::write_c16(&job.rho_path, &[n, n], &data)
-        .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
+        .map_err(|e| JobFailure::Output(e.to_string()))?;
     Ok(JobFigures {
         iterations,
         converged,

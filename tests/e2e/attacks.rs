@@ -1,0 +1,318 @@
+//! Nothing lost, no one let in: two runs on one output directory, a full
+//! disk (a short write, then space frees; ρ files that cannot be written),
+//! symbolic links and FIFOs planted at fixed names, shared or foreign output
+//! directories, hostile batch lines, signals during a build, bursts of
+//! worker deaths. Real processes and files; a full disk is a size-limited
+//! tmpfs mounted for the test (tests run as root in CI; without the right to
+//! mount, those tests say so on stderr and pass without checking).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::util::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A size-limited tmpfs mounted on a directory for the life of the guard.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (mount's syntax: `256k`, `1m`) on `dir`
+    /// (created), mode 0755; `None` (and a note on stderr) when mounting is
+    /// not allowed here.
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755")])
+            .arg("tmpfs")
+            .arg(dir)
+            .status()
+            .is_ok_and(|st| st.success());
+        if !ok {
+            eprintln!(
+                "skipped: cannot mount a tmpfs on {} (needs root)",
+                dir.display()
+            );
+            return None;
+        }
+        Some(Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Fills the file system with `filler` until it is full, then gives back
+    /// `leave` bytes (rounded to pages).
+    fn fill(&self, leave: u64) -> PathBuf {
+        let filler = self.dir.join("filler");
+        let mut f = fs::File::create(&filler).unwrap();
+        let page = vec![0u8; 4096];
+        while f.write_all(&page).is_ok() {}
+        drop(f);
+        let len = fs::metadata(&filler).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .unwrap()
+            .set_len(len.saturating_sub(leave) / 4096 * 4096)
+            .unwrap();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Every line of results.jsonl is one complete JSON record.
+fn assert_every_line_whole(out: &Path) {
+    let text = fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "a torn last line");
+    for (i, l) in text.lines().enumerate() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l).is_ok(),
+            "line {} of results.jsonl is not a record: {l:?}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_out_is_refused_naming_the_first() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[slow_job("s"), quick_job("q", 1)]);
+    let out = t.join("out");
+    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "1"];
+    args.extend(SMALL_CACHE);
+    let first = t.spawn(&args);
+    poll("the slow job to start", LONG, || {
+        started_jobs(&out.join("logs/worker-0.log"))
+            .contains(&"s".to_string())
+            .then_some(())
+    });
+    let before = fs::read(out.join("results.jsonl")).unwrap();
+    for extra in [&[][..], &["--resume"][..]] {
+        let mut a = args.clone();
+        a.extend(extra);
+        let o = t.run(&a);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let msg = stderr(&o);
+        assert!(
+            msg.contains(&format!("PID {}", first.pid())),
+            "the refusal must name the holder: {msg}"
+        );
+    }
+    assert_eq!(fs::read(out.join("results.jsonl")).unwrap(), before);
+    assert_eq!(
+        worker_pids(&out.join("logs/worker-0.log")).len(),
+        1,
+        "the refused run started a worker"
+    );
+    drop(first);
+    // The lock dies with its holder: a resume runs.
+    let o = t.run(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--resume",
+        "--max-cache-bytes",
+        "50000000",
+        "--workers",
+        "1",
+        "--job-timeout",
+        "1",
+    ]);
+    assert!(o.status.code() == Some(1), "{}", stderr(&o));
+    assert_eq!(results_by_line(&out).len(), 2);
+}
+
+#[test]
+fn a_short_write_on_a_full_disk_never_leaves_a_fragment_inside_the_results() {
+    let t = Tmp::new();
+    let out = t.join("out");
+    // results.jsonl on a nearly full file system; rho/ on another, roomy one.
+    let Some(small) = Tmpfs::mount(&out, "1m") else {
+        return;
+    };
+    let Some(_rho) = Tmpfs::mount(&out.join("rho"), "8m") else {
+        return;
+    };
+    let filler = small.fill(40 << 10);
+    let batch = t.join("b.jsonl");
+    let mut lines = vec![slow_job("slow")];
+    lines.extend((0..300).map(|i| quick_job(&format!("q{i:03}"), i)));
+    write_lines(&batch, &lines);
+    let logs = t.join("logs");
+    let mut args = vec![
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--logs",
+        s(&logs),
+        "--workers",
+        "2",
+        "--max-retries",
+        "0",
+    ];
+    args.extend(SMALL_CACHE);
+    let mut run = t.spawn(&args);
+    // The disk filled up mid-line while the slow job runs.
+    let slow_log = poll("a failed append while the slow job runs", LONG, || {
+        let failed = read(&logs.join("supervisor.log")).contains("append to results.jsonl failed");
+        let slow = (0..2)
+            .map(|i| logs.join(format!("worker-{i}.log")))
+            .find(|l| started_jobs(l).contains(&"slow".to_string()));
+        slow.filter(|_| failed)
+    });
+    // Space frees, and then one more result comes: the killed job's error.
+    fs::remove_file(&filler).unwrap();
+    let worker = worker_pids(&slow_log)[0];
+    kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
+    assert_every_line_whole(&out);
+    assert!(
+        read(&out.join("results.jsonl")).contains("worker died"),
+        "the last result was not written once space was free"
+    );
+    // A resume needs no hand edit, and every line ends with one result.
+    let o = t.run(&args.iter().copied().chain(["--resume"]).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_every_line_whole(&out);
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), 301);
+    assert_eq!(
+        by_line.values().filter(|r| r["status"] == "ok").count(),
+        300
+    );
+}
+
+#[test]
+fn a_rho_that_cannot_be_written_stops_the_run_and_resume_runs_the_job() {
+    let t = Tmp::new();
+    let out = t.join("out");
+    let rho = out.join("rho");
+    let Some(fs_) = Tmpfs::mount(&rho, "64k") else {
+        return;
+    };
+    let filler = fs_.fill(0);
+    let batch = t.join("b.jsonl");
+    let lines: Vec<String> = (0..6).map(|i| quick_job(&format!("q{i}"), i)).collect();
+    write_lines(&batch, &lines);
+    let args = ["run", s(&batch), "--out", s(&out), "--workers", "1"];
+    let o = t.run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    let by_line = results_by_line(&out);
+    assert!(
+        by_line.len() < 6,
+        "the run went on failing job after job: {by_line:?}"
+    );
+    assert!(
+        by_line.values().all(|r| r["status"] == "ok"),
+        "an output failure was recorded as the job's: {by_line:?}"
+    );
+    fs::remove_file(&filler).unwrap();
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    let o = t.run(&resume);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), 6);
+    assert!(by_line.values().all(|r| r["status"] == "ok"));
+    drop(fs_);
+}
+
+#[test]
+fn symlinks_at_fixed_names_are_never_followed() {
+    let t = Tmp::new();
+    let victims = t.join("victims");
+    fs::create_dir(&victims).unwrap();
+    let victim = |name: &str| {
+        let p = victims.join(name);
+        fs::write(&p, "precious\n").unwrap();
+        p
+    };
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[quick_job("a", 1), quick_job("b", 2)]);
+    let out = t.join("out");
+    fs::create_dir(&out).unwrap();
+    for name in [
+        "summary.csv.tmp",
+        "summary.json.tmp",
+        "batch.fingerprint.tmp",
+    ] {
+        symlink(victim(name), out.join(name)).unwrap();
+    }
+    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(results_by_line(&out).len(), 2);
+    assert!(read(&out.join("summary.csv")).starts_with("id,dim"));
+
+    // A planted log: the run refuses to write through it.
+    let out2 = t.join("out2");
+    fs::create_dir_all(out2.join("logs")).unwrap();
+    symlink(victim("log"), out2.join("logs/supervisor.log")).unwrap();
+    let o = t.run(&["run", s(&batch), "--out", s(&out2), "--workers", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("supervisor.log"), "{}", stderr(&o));
+
+    // qst gen's temporary.
+    symlink(victim("gen"), t.join(".g.gen.tmp")).unwrap();
+    let g = t.join("g.jsonl");
+    let o = t.run(&["gen", "--out", s(&g), "--dims", "2", "--per-dim", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(fs::symlink_metadata(&g).unwrap().is_file());
+
+    for e in fs::read_dir(&victims).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(read(&p), "precious\n", "{} was overwritten", p.display());
+    }
+}
+
+#[test]
+fn an_output_directory_others_can_write_or_own_is_refused() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[quick_job("a", 1)]);
+    // The default <stem>.qst/, pre-created world-writable by someone else.
+    let default_out = t.join("b.qst");
+    fs::create_dir(&default_out).unwrap();
+    for (mode, what) in [(0o777, "everyone"), (0o775, "group")] {
+        fs::set_permissions(&default_out, fs::Permissions::from_mode(mode)).unwrap();
+        let o = t.run(&["run", s(&batch)]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(what), "{}", stderr(&o));
+        assert!(!default_out.join("results.jsonl").exists());
+    }
+    // Sticky (like /tmp): fine.
+    fs::set_permissions(&default_out, fs::Permissions::from_mode(0o1777)).unwrap();
+    let o = t.run(&["run", s(&batch)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Owned by another user.
+    let theirs = t.join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    if std::os::unix::fs::chown(&theirs, Some(65534), None).is_ok() {
+        let o = t.run(&["run", s(&batch), "--out", s(&theirs)]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("owned by user 65534"), "{}", stderr(&o));
+    }
+}
