@@ -25,3 +25,22 @@ pub mod shard;
 pub mod slurm;
 pub mod summary;
 pub mod synth;
+
+/// `eprintln!` that never panics: a closed or full stderr (`2>&1 | head -1`)
+/// must never stop a run.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics (a closed stdout).
+#[macro_export]
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}

@@ -184,6 +184,9 @@ fn wrap_worker(e: WorkerEvent) -> Event {
 }
 
 fn wrap_signal(s: i32) -> Event {
+    // Runs on the signal thread: a projector build in progress stops at its
+    // next slice rather than finishing first.
+    qst_store::cancel_builds();
     Event::Signal(s)
 }
 
@@ -251,7 +254,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
     if let Some(note) = batch.note() {
         if !opts.quiet {
-            eprintln!("qst: {note}");
+            crate::say!("qst: {note}");
         }
         info!("{note}");
     }
@@ -310,11 +313,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let mut bad_dims = HashMap::new();
     for &(design, n) in &dims {
         let t = Instant::now();
-        match store.ensure(design, n) {
-            Ok(prepared) => info!(
-                "prebuilt design={design} dim={n} as {prepared:?} in {:.3} s",
-                t.elapsed().as_secs_f64()
-            ),
+        if qst_store::builds_cancelled() {
+            break;
+        }
+        match store.prepare(design, n) {
+            Ok(prep) => {
+                info!(
+                    "prebuilt design={design} dim={n} as {:?} ({:?}) in {:.3} s",
+                    prep.prepared,
+                    prep.action,
+                    t.elapsed().as_secs_f64()
+                );
+                if let qst_store::BuildAction::FromKets { reason } = &prep.action
+                    && !qst_store::builds_cancelled()
+                    && !opts.quiet
+                {
+                    crate::say!(
+                        "qst: warning: the projector file of design {design}, dimension {n} cannot be used ({reason}); its jobs run from its kets"
+                    );
+                }
+            }
             Err(e) => {
                 warn!("prebuild design={design} dim={n} failed: {e}");
                 bad_dims.insert((design, n), format!("projectors: failed to {e}"));
@@ -363,12 +381,22 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         failed_starts: 0,
         written: 0,
     };
-    if n_slots == 0 {
-        // Nothing to run: record the errors of the bad lines.
-        sup.fill();
+    if qst_store::builds_cancelled() {
+        // A signal came during the prebuild: no worker starts.
+        while let Ok(ev) = rx.try_recv() {
+            if let Event::Signal(sig) = ev {
+                sup.on_signal(sig);
+            }
+        }
     }
-    for slot in 0..n_slots {
-        sup.spawn(slot);
+    if sup.interrupted.is_none() {
+        if n_slots == 0 {
+            // Nothing to run: record the errors of the bad lines.
+            sup.fill();
+        }
+        for slot in 0..n_slots {
+            sup.spawn(slot);
+        }
     }
     loop {
         if sup.finished() {
@@ -387,11 +415,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let peak = platform::peak_rss_bytes(None).unwrap_or(0);
     let mut exit_code = 0;
     if let Err(e) = write_summaries(&out_dir, &sup.usage, peak) {
-        eprintln!("qst: {e}");
+        crate::say!("qst: {e}");
         exit_code = 1;
     }
     if let Some(e) = &sup.write_error {
-        eprintln!("qst: {e}");
+        crate::say!("qst: {e}");
         exit_code = 1;
     }
     info!(
@@ -404,7 +432,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         } else {
             "SIGINT"
         };
-        eprintln!(
+        crate::say!(
             "qst: interrupted by {name}; results so far are in {}. To resume:\n  {}",
             out_dir.display(),
             opts.resume_command(&out_dir)
@@ -561,7 +589,7 @@ impl Supervisor {
 
     /// No worker can run: every remaining job gets this error.
     fn fail_everything(&mut self, msg: &str) {
-        eprintln!("qst: {msg}; every remaining job fails");
+        crate::say!("qst: {msg}; every remaining job fails");
         loop {
             self.fill();
             let jobs = self.dispatcher.drain();
@@ -777,7 +805,7 @@ impl Supervisor {
 
     fn progress_note(&self, line: &str) {
         if !self.opts.quiet {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
     }
 

@@ -316,3 +316,196 @@ fn an_output_directory_others_can_write_or_own_is_refused() {
         assert!(stderr(&o).contains("owned by user 65534"), "{}", stderr(&o));
     }
 }
+
+fn mkfifo(p: &Path) {
+    let st = Command::new("mkfifo").arg(p).status().unwrap();
+    assert!(st.success());
+}
+
+/// The hidden temporary files of builds in `cache`.
+fn temporaries(cache: &Path) -> Vec<String> {
+    fs::read_dir(cache)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_planted_lock_symlink_is_not_followed_and_the_jobs_run_from_kets() {
+    let t = Tmp::new();
+    let cache = t.join("cache");
+    fs::create_dir(&cache).unwrap();
+    let target = t.join("created-by-qst");
+    symlink(&target, cache.join("nopovm_n2.npy.lock")).unwrap();
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[job_json("a", 2, &[60.0, 40.0, 55.0, 50.0], "")]);
+    let o = t.run(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&t.join("out")),
+        "--workers",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("kets"), "one warning: {}", stderr(&o));
+    assert_eq!(stderr(&o).matches("warning").count(), 1, "{}", stderr(&o));
+    let o = t.run(&["prebuild", "--dims", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        fs::symlink_metadata(&target).is_err(),
+        "qst created a file through the planted link"
+    );
+}
+
+#[test]
+fn a_fifo_at_a_cache_file_name_neither_hangs_nor_passes() {
+    let t = Tmp::new();
+    let cache = t.join("cache");
+    fs::create_dir(&cache).unwrap();
+    mkfifo(&cache.join("nopovm_n2.npy"));
+    mkfifo(&cache.join("nopovm_n3.npy"));
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[job_json("a", 2, &[60.0, 40.0, 55.0, 50.0], "")]);
+    let mut run = t.spawn(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&t.join("out")),
+        "--workers",
+        "1",
+    ]);
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(0), "{}", run.stderr_text());
+    assert!(
+        fs::symlink_metadata(cache.join("nopovm_n2.npy"))
+            .unwrap()
+            .is_file()
+    );
+    // verify reports the other FIFO (it does not block on it); clear removes it.
+    let o = t.run(&["cache", "verify"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let report = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("BAD") && l.contains("nopovm_n3.npy")),
+        "{report}"
+    );
+    let o = t.run(&["cache", "clear"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(fs::symlink_metadata(cache.join("nopovm_n3.npy")).is_err());
+    // prebuild replaces one.
+    mkfifo(&cache.join("nopovm_n3.npy"));
+    let o = t.run(&["prebuild", "--dims", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("rebuilt ("));
+}
+
+#[test]
+fn a_cache_on_a_full_file_system_runs_the_jobs_from_kets() {
+    let t = Tmp::new();
+    let cache = t.join("cache");
+    let Some(_fs) = Tmpfs::mount(&cache, "64k") else {
+        return;
+    };
+    let batch = t.join("b.jsonl");
+    // nopovm at n = 8 is a 65 664-byte file: it cannot be written here.
+    let lines: Vec<String> = (0..3)
+        .map(|i| job_json(&format!("e{i}"), 8, &test_counts(8, i, 1e5), ""))
+        .collect();
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("warning").count(), 1, "{}", stderr(&o));
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), 3);
+    assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
+    assert!(temporaries(&cache).is_empty());
+}
+
+#[test]
+fn prebuild_checks_every_byte() {
+    let t = Tmp::new();
+    let o = t.run(&["prebuild", "--dims", "6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = t.join("cache/nopovm_n6.npy");
+    let good = fs::read(&file).unwrap();
+    // One flipped byte in a middle slice: a spot check (a few slices) misses
+    // it most of the time; prebuild, the explicit check, must not.
+    let mut bad = good.clone();
+    let at = good.len() / 2 + 3;
+    bad[at] ^= 0x10;
+    fs::write(&file, &bad).unwrap();
+    let o = t.run(&["prebuild", "--dims", "6"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.contains("dim 6: rebuilt ("), "{said}");
+    assert_eq!(fs::read(&file).unwrap(), good);
+}
+
+/// Starts a build of the 430 MB n = 72 file (by `args`) and returns once its
+/// temporary file exists.
+fn start_big_build(t: &Tmp, args: &[&str]) -> Running {
+    let run = t.spawn(args);
+    let cache = t.join("cache");
+    poll("the build's temporary file", LONG, || {
+        temporaries(&cache)
+            .iter()
+            .any(|n| n.starts_with(".nopovm_n72.npy."))
+            .then_some(())
+    });
+    run
+}
+
+#[test]
+fn a_killed_build_leaves_a_temporary_that_ls_shows_and_the_next_build_removes() {
+    let t = Tmp::new();
+    let mut run = start_big_build(&t, &["prebuild", "--dims", "72"]);
+    run.signal(Signal::SIGKILL);
+    run.wait(LONG);
+    let cache = t.join("cache");
+    assert_eq!(temporaries(&cache).len(), 1);
+    let o = t.run(&["cache", "ls"]);
+    let ls = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        ls.contains(".nopovm_n72.npy.") && ls.contains("died"),
+        "{ls}"
+    );
+    let o = t.run(&["prebuild", "--dims", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(temporaries(&cache).is_empty(), "{:?}", temporaries(&cache));
+}
+
+#[test]
+fn sigint_during_a_projector_build_stops_it() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    write_lines(&batch, &[job_json("big", 72, &test_counts(72, 1, 1e7), "")]);
+    let out = t.join("out");
+    let mut run = start_big_build(&t, &["run", s(&batch), "--out", s(&out)]);
+    run.signal(Signal::SIGINT);
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(130), "{}", run.stderr_text());
+    assert!(
+        !t.join("cache/nopovm_n72.npy").exists(),
+        "the build ran to its end after the signal"
+    );
+    assert!(temporaries(&t.join("cache")).is_empty());
+    assert_eq!(result_count(&out), 0);
+    assert!(
+        run.stderr_text().contains("--resume"),
+        "{}",
+        run.stderr_text()
+    );
+}
