@@ -241,8 +241,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             opts.out_dir().display()
         ))
     })?;
+    // A pipe or device (`qst run /dev/stdin`) would be read once, then found
+    // empty by the second pass and the fingerprint: refused, clearly.
+    match fs::metadata(&opts.batch) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(Fatal::to(format!(
+                "read the batch {}: it is not a regular file (a pipe or device), but qst reads a batch twice and fingerprints it for --resume; save it to a file first",
+                opts.batch.display()
+            )));
+        }
+        _ => {}
+    }
     let mut store_config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
     store_config.dir = std::path::absolute(&store_config.dir).unwrap_or(store_config.dir);
+    // One up-front error rather than a cache error on every job.
+    fs::create_dir_all(&store_config.dir).map_err(|e| {
+        Fatal::to(format!(
+            "create the projector cache directory {}: {e}; pass --cache DIR or set QST_CACHE_DIR to a writable directory",
+            store_config.dir.display()
+        ))
+    })?;
     let store = Store::new(store_config.clone());
     let settings = BatchSettings {
         out_dir: out_dir.clone(),

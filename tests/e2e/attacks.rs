@@ -509,3 +509,160 @@ fn sigint_during_a_projector_build_stops_it() {
         run.stderr_text()
     );
 }
+
+/// A `.npy` header (format 1.0) for `descr` and `shape` (Python syntax),
+/// padded to 64 bytes.
+fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h
+}
+
+/// A sparse `.npy` file whose header declares `shape` (`elems` elements of
+/// `size` bytes): huge on paper, nothing on disk.
+fn sparse_npy(path: &Path, descr: &str, shape: &str, elems: u64, size: u64) {
+    let h = npy_header(descr, shape);
+    let mut f = fs::File::create(path).unwrap();
+    f.write_all(&h).unwrap();
+    f.set_len(h.len() as u64 + elems * size).unwrap();
+}
+
+#[test]
+fn huge_declared_arrays_are_refused_from_their_headers() {
+    let t = Tmp::new();
+    // 1.34e9 counts (10.7 GB on paper) for a job that needs 4.
+    sparse_npy(
+        &t.join("huge.npy"),
+        "<f8",
+        "(1340000000,)",
+        1_340_000_000,
+        8,
+    );
+    // A 1 GiB custom projector set of dimension 2 (K = 2^24) for 4 counts.
+    let k: u64 = 1 << 24;
+    sparse_npy(
+        &t.join("set.npy"),
+        "<c16",
+        &format!("({k}, 2, 2)"),
+        k * 4,
+        16,
+    );
+    let batch = t.join("b.jsonl");
+    write_lines(
+        &batch,
+        &[
+            r#"{"id":"a","dim":2,"counts_npy":"huge.npy"}"#.to_string(),
+            r#"{"id":"b","dim":2,"counts":[1,2,3,4],"projectors":"set.npy"}"#.to_string(),
+            quick_job("c", 1),
+        ],
+    );
+    let out = t.join("out");
+    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
+    let by_line = results_by_line(&out);
+    let msg = |l: u64| by_line[&l]["error"].as_str().unwrap_or("").to_string();
+    assert!(msg(1).contains("has 1340000000 entries, but"), "{}", msg(1));
+    assert!(
+        msg(2).contains("field counts has 4 entries, but"),
+        "{}",
+        msg(2)
+    );
+    assert_eq!(by_line[&3]["status"], "ok");
+}
+
+#[test]
+fn overflowing_counts_are_scaled_not_trusted() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    // Equal counts on the four n = 2 projectors: the state is I/2.
+    write_lines(&batch, &[job_json("big", 2, &[1e308; 4], "")]);
+    let out = t.join("out");
+    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = &results(&out)[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    let purity = r["purity"].as_f64().unwrap();
+    assert!((purity - 0.5).abs() < 1e-6, "purity {purity} of I/2: {r}");
+}
+
+#[test]
+fn first_contact_mistakes_get_clear_answers() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    let long_id = "x".repeat(1 << 20);
+    write_lines(
+        &batch,
+        &[
+            quick_job("ok", 1),
+            r#"{"id":"big","dim":2,"counts":[1e400,1,1,1]}"#.to_string(),
+            quick_job(".", 2),
+            quick_job("..", 3),
+            quick_job(".hidden", 4),
+            quick_job(&long_id, 5),
+        ],
+    );
+    // A pipe as the batch: refused, not run as an empty batch.
+    let mut child = t
+        .cmd(&["run", "/dev/stdin", "--out", s(&t.join("piped"))])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(&fs::read(&batch).unwrap());
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+
+    // A closed stderr never stops a run.
+    let out = t.join("out");
+    let mut child = t
+        .cmd(&["run", s(&batch), "--out", s(&out), "--workers", "1"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(1), "the run did not end normally");
+    assert!(out.join("summary.csv").is_file() && out.join("summary.json").is_file());
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), 6);
+    assert_eq!(by_line[&1]["status"], "ok");
+    let e2 = by_line[&2]["error"].as_str().unwrap();
+    assert!(e2.contains("field counts"), "{e2}");
+    for l in 3..=5 {
+        let e = by_line[&l]["error"].as_str().unwrap();
+        assert!(e.contains("field id"), "{e}");
+    }
+    let e6 = by_line[&6]["error"].as_str().unwrap();
+    assert!(e6.len() < 1000, "the long id is repeated in the message");
+    let rho: Vec<String> = fs::read_dir(out.join("rho"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(rho, vec!["ok.npy".to_string()]);
+
+    // No usable home for the cache: one up-front error naming the ways out.
+    let o = t
+        .cmd(&["run", s(&batch), "--out", s(&t.join("o3"))])
+        .env_remove("QST_CACHE_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", "/proc/qst-no-home")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--cache") && stderr(&o).contains("QST_CACHE_DIR"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -222,6 +222,21 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     }
     let proj = handle.projectors();
     let n = job.dim;
+    // Only ratios of counts matter: counts so large that their sum (or the
+    // math's products) would overflow are scaled down first.
+    let scaled;
+    let counts: &[f64] = match count_scale(&job.counts) {
+        Some(scale) => {
+            warn!(
+                "job={} counts scaled by {scale:e} (their sum overflows) pid={}",
+                job.id,
+                std::process::id()
+            );
+            scaled = job.counts.iter().map(|c| c * scale).collect::<Vec<f64>>();
+            &scaled
+        }
+        None => &job.counts,
+    };
     let (rho, iterations, converged) = match job.method {
         Method::Mle => {
             let opts = MleOptions {
@@ -229,17 +244,17 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                 tol: job.tol,
                 fixed_iterations: false,
             };
-            let r = qst_math::mle(&proj, &job.counts, &opts)
+            let r = qst_math::mle(&proj, counts, &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (r.rho, Some(r.iterations), Some(r.converged))
         }
         Method::Linear => {
-            let rho = qst_math::linear(&proj, &job.counts, handle.builtin())
+            let rho = qst_math::linear(&proj, counts, handle.builtin())
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (rho, None, None)
         }
     };
-    let log_likelihood = qst_math::log_likelihood(&proj, &job.counts, rho.as_ref());
+    let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
     let f = qst_math::figures(rho.as_ref());
     let fidelity = job.truth.as_ref().map(|t| {
         let truth = Mat::<C64>::from_fn(n, n, |a, b| {
@@ -264,6 +279,18 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         fidelity,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The factor that brings counts whose total is not safely finite (over
+/// 1e150: the math multiplies totals) down to a largest count of 1; `None`
+/// for ordinary counts.
+fn count_scale(counts: &[f64]) -> Option<f64> {
+    let total: f64 = counts.iter().sum();
+    if total.is_finite() && total <= 1e150 {
+        return None;
+    }
+    let max = counts.iter().copied().fold(0.0f64, f64::max);
+    (max.is_finite() && max > 0.0).then(|| 1.0 / max)
 }
 
 /// Opens a worker's log directory entry name for a slot: `worker-<slot>.log`.

@@ -133,6 +133,22 @@ fn map_checked_with(
     Ok((map, header))
 }
 
+/// The length of a 1-D `<f8` or `<i8` counts file, from its header (checked
+/// against the file's size; no data is read).
+pub fn counts_len(path: &Path) -> Result<usize, NpyError> {
+    let (_map, header) = map_checked(path, &["<f8", "<i8"])?;
+    match header.shape.as_slice() {
+        [k] => Ok(*k),
+        other => Err(NpyError::format(
+            path,
+            format!(
+                "its shape is {}, but counts must be a 1-D array",
+                shape_str(other)
+            ),
+        )),
+    }
+}
+
 /// Reads a 1-D `<f8` or `<i8` counts file, converted to f64.
 pub fn read_counts(path: &Path) -> Result<Vec<f64>, NpyError> {
     read_counts_checked(path, None)
