@@ -36,9 +36,15 @@ use crate::summary::{WorkerUsage, write_summaries};
 const TICK: Duration = Duration::from_millis(100);
 /// Between SIGTERM and SIGKILL of a worker over `--job-timeout`.
 const TERM_GRACE: Duration = Duration::from_secs(2);
-/// Workers that die before saying hello, in a row, before the run gives up
-/// on starting more.
+/// Workers that die before saying hello (or cannot be started), in a row,
+/// before the run may give up on starting more: it gives up only when, in
+/// addition, starts have kept failing for [`GIVE_UP_AFTER`]. Between failed
+/// starts a slot waits, doubling from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`],
+/// so that a burst of deaths is waited out rather than failing every job.
 const MAX_FAILED_STARTS: u32 = 8;
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The flags of `qst run` (SPEC 3).
 #[derive(Clone, Debug)]
@@ -207,6 +213,8 @@ struct Slot {
     stopping: bool,
     timed_out: bool,
     kill_at: Option<Instant>,
+    /// When to start this slot's worker again (backing off after failed starts).
+    respawn_at: Option<Instant>,
 }
 
 struct Supervisor {
@@ -228,6 +236,8 @@ struct Supervisor {
     hard_stop: bool,
     write_error: Option<String>,
     failed_starts: u32,
+    /// Since when starts have been failing (reset by a hello).
+    failing_since: Option<Instant>,
     written: u64,
 }
 
@@ -397,6 +407,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         hard_stop: false,
         write_error: None,
         failed_starts: 0,
+        failing_since: None,
         written: 0,
     };
     if qst_store::builds_cancelled() {
@@ -597,12 +608,53 @@ impl Supervisor {
             Err(e) => {
                 warn!("spawn slot={slot} failed: {e}");
                 self.slots[slot].incarnation = incarnation;
-                self.failed_starts += 1;
-                if self.slots.iter().all(|s| s.proc_.is_none()) {
-                    self.fail_everything(&format!("failed to {e}"));
+                self.start_failed();
+                if self.give_up_starting() {
+                    if self
+                        .slots
+                        .iter()
+                        .all(|s| s.proc_.is_none() && s.respawn_at.is_none())
+                    {
+                        self.fail_everything(&format!("failed to {e}"));
+                    }
+                } else {
+                    self.respawn_later(slot);
                 }
             }
         }
+    }
+
+    /// One more start failed in a row.
+    fn start_failed(&mut self) {
+        self.failed_starts += 1;
+        self.failing_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Starts have failed often enough, for long enough, to stop trying.
+    fn give_up_starting(&self) -> bool {
+        self.failed_starts >= MAX_FAILED_STARTS
+            && self
+                .failing_since
+                .is_some_and(|t| t.elapsed() >= GIVE_UP_AFTER)
+    }
+
+    /// Starts the slot's worker again after the current backoff (at once when
+    /// no start has failed).
+    fn respawn_later(&mut self, slot: usize) {
+        if self.failed_starts == 0 {
+            self.spawn(slot);
+            return;
+        }
+        let doublings = (self.failed_starts - 1).min(16);
+        let delay = FIRST_BACKOFF
+            .saturating_mul(1u32 << doublings)
+            .min(MAX_BACKOFF);
+        info!(
+            "slot={slot}: {} failed starts in a row; next start in {:.2} s",
+            self.failed_starts,
+            delay.as_secs_f64()
+        );
+        self.slots[slot].respawn_at = Some(Instant::now() + delay);
     }
 
     /// No worker can run: every remaining job gets this error.
@@ -716,6 +768,7 @@ impl Supervisor {
                 info!("hello slot={slot} pid={pid}");
                 self.slots[slot].hello = true;
                 self.failed_starts = 0;
+                self.failing_since = None;
                 self.usage[slot].pids.push(pid);
                 self.dispatch(slot);
             }
@@ -847,7 +900,7 @@ impl Supervisor {
             warn!("slot={slot} exited with {how}");
         }
         if !had_hello {
-            self.failed_starts += 1;
+            self.start_failed();
         }
         if let Some(run) = running {
             self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
@@ -881,8 +934,12 @@ impl Supervisor {
         }
         let more = self.batch.is_some() || !self.dispatcher.is_empty();
         if self.interrupted.is_none() && self.write_error.is_none() && more {
-            if self.failed_starts >= MAX_FAILED_STARTS {
-                if self.slots.iter().all(|s| s.proc_.is_none()) {
+            if self.give_up_starting() {
+                if self
+                    .slots
+                    .iter()
+                    .all(|s| s.proc_.is_none() && s.respawn_at.is_none())
+                {
                     let msg = format!(
                         "failed to start a worker: {} in a row exited before saying hello, the last with {how}",
                         self.failed_starts
@@ -890,7 +947,7 @@ impl Supervisor {
                     self.fail_everything(&msg);
                 }
             } else {
-                self.spawn(slot);
+                self.respawn_later(slot);
             }
         }
     }
@@ -918,6 +975,17 @@ impl Supervisor {
     fn on_tick(&mut self) {
         self.progress.tick();
         let now = Instant::now();
+        let more = self.batch.is_some() || !self.dispatcher.is_empty();
+        let go_on = self.interrupted.is_none() && self.write_error.is_none() && more;
+        for slot in 0..self.slots.len() {
+            let s = &mut self.slots[slot];
+            if s.proc_.is_none() && s.respawn_at.is_some_and(|t| now >= t) {
+                s.respawn_at = None;
+                if go_on {
+                    self.spawn(slot);
+                }
+            }
+        }
         for (slot, s) in self.slots.iter_mut().enumerate() {
             let Some(p) = &s.proc_ else { continue };
             let over = match (self.opts.job_timeout, &s.job, s.timed_out) {

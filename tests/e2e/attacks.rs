@@ -666,3 +666,39 @@ fn first_contact_mistakes_get_clear_answers() {
         stderr(&o)
     );
 }
+
+#[test]
+fn workers_that_cannot_start_for_a_while_are_waited_out() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    let lines: Vec<String> = (0..5).map(|i| quick_job(&format!("q{i}"), i)).collect();
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let logs = t.join("logs");
+    // The worker's log cannot be opened (a directory at its name): every
+    // start fails until it is removed.
+    fs::create_dir_all(logs.join("worker-0.log")).unwrap();
+    let mut run = t.spawn(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--logs",
+        s(&logs),
+        "--workers",
+        "1",
+    ]);
+    poll("nine failed starts in a row", LONG, || {
+        let failed = read(&logs.join("supervisor.log"))
+            .matches("spawn slot=0 failed")
+            .count();
+        let ended = run.child.as_mut().unwrap().try_wait().unwrap().is_some();
+        (failed >= 9 || ended).then_some(())
+    });
+    fs::remove_dir(logs.join("worker-0.log")).unwrap();
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(0), "{}", run.stderr_text());
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), 5);
+    assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
+}
