@@ -221,6 +221,15 @@ impl ResultsWriter {
         crate::outdir::create_dir(&out_dir.join("rho")).map_err(|e| format!("failed to {e}"))?;
         let fingerprint = fingerprint(batch_path)?;
         let path = out_dir.join(RESULTS_FILE);
+        // Never read, cut or append through a link (or to a FIFO) planted there.
+        if let Ok(m) = fs::symlink_metadata(&path)
+            && !m.is_file()
+        {
+            return Err(format!(
+                "failed to use {}: it is not a regular file (a symbolic link, FIFO or directory)",
+                path.display()
+            ));
+        }
         let has_results = match fs::metadata(&path) {
             Ok(m) => m.len() > 0,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,

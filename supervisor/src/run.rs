@@ -383,6 +383,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         supervisor_pid: std::process::id(),
     };
     let n_slots = workers.min(jobs as usize);
+    // A link, FIFO or device planted at a worker's log name is refused up
+    // front (it would never be followed, but no worker could start).
+    for slot in 0..n_slots {
+        let log = spawner.log_path(slot);
+        if let Ok(m) = fs::symlink_metadata(&log) {
+            let t = m.file_type();
+            if !t.is_file() && !t.is_dir() {
+                return Err(Fatal::to(format!(
+                    "open the worker log {}: it is not a regular file (a symbolic link, FIFO or device); remove it",
+                    log.display()
+                )));
+            }
+        }
+    }
     let mut sup = Supervisor {
         opts: opts.clone(),
         out_dir: out_dir.clone(),

@@ -275,6 +275,15 @@ fn symlinks_at_fixed_names_are_never_followed() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("supervisor.log"), "{}", stderr(&o));
 
+    // A planted worker log or results file: refused too.
+    for name in ["logs/worker-0.log", "results.jsonl"] {
+        let out3 = t.join(&format!("out3-{}", name.len()));
+        fs::create_dir_all(out3.join("logs")).unwrap();
+        symlink(victim(&format!("v{}", name.len())), out3.join(name)).unwrap();
+        let o = t.run(&["run", s(&batch), "--out", s(&out3), "--workers", "1"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    }
+
     // qst gen's temporary.
     symlink(victim("gen"), t.join(".g.gen.tmp")).unwrap();
     let g = t.join("g.jsonl");
