@@ -39,12 +39,13 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 /// Workers that die before saying hello (or cannot be started), in a row,
 /// before the run may give up on starting more: it gives up only when, in
 /// addition, starts have kept failing for [`GIVE_UP_AFTER`]. Between failed
-/// starts a slot waits, doubling from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`],
-/// so that a burst of deaths is waited out rather than failing every job.
+/// starts, or worker deaths with no job finished in between, a slot waits,
+/// doubling from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`], so that a burst of
+/// deaths is waited out rather than failing every job.
 const MAX_FAILED_STARTS: u32 = 8;
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The flags of `qst run` (SPEC 3).
 #[derive(Clone, Debug)]
@@ -236,6 +237,8 @@ struct Supervisor {
     hard_stop: bool,
     write_error: Option<String>,
     failed_starts: u32,
+    /// Workers that died (not a clean exit) with no job finished since.
+    deaths: u32,
     /// Since when starts have been failing (reset by a hello).
     failing_since: Option<Instant>,
     written: u64,
@@ -421,6 +424,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         hard_stop: false,
         write_error: None,
         failed_starts: 0,
+        deaths: 0,
         failing_since: None,
         written: 0,
     };
@@ -655,17 +659,17 @@ impl Supervisor {
     /// Starts the slot's worker again after the current backoff (at once when
     /// no start has failed).
     fn respawn_later(&mut self, slot: usize) {
-        if self.failed_starts == 0 {
+        let in_a_row = self.failed_starts.max(self.deaths);
+        if in_a_row == 0 {
             self.spawn(slot);
             return;
         }
-        let doublings = (self.failed_starts - 1).min(16);
+        let doublings = (in_a_row - 1).min(16);
         let delay = FIRST_BACKOFF
             .saturating_mul(1u32 << doublings)
             .min(MAX_BACKOFF);
         info!(
-            "slot={slot}: {} failed starts in a row; next start in {:.2} s",
-            self.failed_starts,
+            "slot={slot}: {in_a_row} failed starts or deaths in a row; next start in {:.2} s",
             delay.as_secs_f64()
         );
         self.slots[slot].respawn_at = Some(Instant::now() + delay);
@@ -798,6 +802,7 @@ impl Supervisor {
                     );
                 }
                 self.retries.remove(&run.job.line);
+                self.deaths = 0;
                 let rec = match outcome {
                     Ok(fig) => {
                         self.usage[slot].jobs += 1;
@@ -912,6 +917,7 @@ impl Supervisor {
             info!("slot={slot} exited cleanly");
         } else {
             warn!("slot={slot} exited with {how}");
+            self.deaths += 1;
         }
         if !had_hello {
             self.start_failed();

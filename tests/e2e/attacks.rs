@@ -711,3 +711,56 @@ fn workers_that_cannot_start_for_a_while_are_waited_out() {
     assert_eq!(by_line.len(), 5);
     assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
 }
+
+/// Workers killed as they appear: whatever the burst hits (starting workers
+/// or running jobs), every job ends ok. (Which deaths land before a worker's
+/// hello depends on timing; the start failures themselves are tested
+/// deterministically by `workers_that_cannot_start_for_a_while_are_waited_out`.)
+#[test]
+fn a_burst_of_worker_deaths_is_waited_out() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    // Jobs of a few hundred milliseconds, so that the batch outlasts the burst.
+    let slow = r#","max_iters":3000,"tol":1e-300"#;
+    let lines: Vec<String> = (0..10)
+        .map(|i| job_json(&format!("j{i}"), 16, &test_counts(16, i, 1e6), slow))
+        .collect();
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let mut run = t.spawn(&[
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "2",
+        "--max-retries",
+        "100",
+    ]);
+    let sup = run.pid();
+    // Kill every worker the moment it appears, ten times in a row.
+    let mut kills = 0;
+    while kills < 10 {
+        let ended = poll("a worker to kill", LONG, || {
+            if run.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                return Some(true);
+            }
+            let w = children(sup);
+            for pid in &w {
+                if kill(Pid::from_raw(*pid as i32), Signal::SIGKILL).is_ok() {
+                    kills += 1;
+                }
+            }
+            (!w.is_empty()).then_some(false)
+        });
+        if ended {
+            break;
+        }
+    }
+    assert!(kills >= 10, "the batch ended after {kills} kills");
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(0), "{}", run.stderr_text());
+    let by_line = results_by_line(&out);
+    assert_eq!(by_line.len(), 10);
+    assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
+}
