@@ -764,3 +764,46 @@ fn a_burst_of_worker_deaths_is_waited_out() {
     assert_eq!(by_line.len(), 10);
     assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
 }
+
+#[test]
+fn a_map_refused_under_a_memory_limit_runs_from_kets_and_keeps_the_file() {
+    let t = Tmp::new();
+    let o = t.run(&["prebuild", "--dims", "64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = t.join("cache/nopovm_n64.npy");
+    let before = fs::metadata(&file).unwrap();
+    let batch = t.join("b.jsonl");
+    let n = 64;
+    write_lines(
+        &batch,
+        &[job_json(
+            "a",
+            n,
+            &vec![1000.0; n * n],
+            r#","method":"linear""#,
+        )],
+    );
+    let out = t.join("out");
+    // 200 MB of address space: enough to run, not to map the 268 MB file.
+    let script = format!(
+        "ulimit -v 200000 && exec {} run {} --out {} --workers 1",
+        s(&qst_bin()),
+        s(&batch),
+        s(&out)
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("QST_CACHE_DIR", t.join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("warning").count(), 1, "{}", stderr(&o));
+    assert_eq!(results(&out)[0]["status"], "ok");
+    let after = fs::metadata(&file).unwrap();
+    assert_eq!(
+        after.modified().unwrap(),
+        before.modified().unwrap(),
+        "a valid file was rewritten"
+    );
+}
