@@ -384,7 +384,7 @@ fn main() -> ExitCode {
                     Ok(prep) => {
                         if let BuildAction::FromKets { reason } = &prep.action {
                             say!(
-                                "qst: {design} dim {n}: failed to build or open its projector file: {reason}"
+                                "qst: {design} dim {n}: failed to build or open its projector file: {reason} (jobs still run from its kets; for a usable cache pass --cache DIR or set QST_CACHE_DIR)"
                             );
                             bad = true;
                             continue;
