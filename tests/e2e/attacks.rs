@@ -807,3 +807,64 @@ fn a_map_refused_under_a_memory_limit_runs_from_kets_and_keeps_the_file() {
         "a valid file was rewritten"
     );
 }
+
+/// On a terminal (a pty from util-linux `script`), Ctrl-C leaves the progress
+/// bar at the jobs actually done, not at the total.
+#[test]
+fn after_sigint_the_progress_bar_shows_what_was_done() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux script (for a pty) is not installed");
+        return;
+    }
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    let slow = r#","max_iters":10000,"tol":1e-300"#;
+    let lines: Vec<String> = (0..40)
+        .map(|i| job_json(&format!("j{i}"), 16, &test_counts(16, i, 1e6), slow))
+        .collect();
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let screen = t.join("screen.txt");
+    let inner = format!(
+        "exec {} run {} --out {} --workers 1",
+        s(&qst_bin()),
+        s(&batch),
+        s(&out)
+    );
+    let mut script = Running {
+        child: Some(
+            Command::new("script")
+                .args(["-qefc", &inner, "/dev/null"])
+                .env("QST_CACHE_DIR", t.join("cache"))
+                .stdin(std::process::Stdio::null())
+                .stdout(fs::File::create(&screen).unwrap())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        ),
+        stderr: screen.clone(),
+    };
+    poll("three results", LONG, || {
+        (result_count(&out) >= 3).then_some(())
+    });
+    let qst = poll("qst under script", LONG, || {
+        children(script.pid()).first().copied()
+    });
+    kill(Pid::from_raw(qst as i32), Signal::SIGINT).unwrap();
+    let st = script.wait(LONG);
+    let done = result_count(&out);
+    assert!(done < 40, "the batch ended before the signal");
+    let text = read(&screen);
+    assert!(
+        st.code() == Some(130) || text.contains("interrupted"),
+        "{st:?} {text}"
+    );
+    assert!(
+        text.contains("/40 jobs"),
+        "no progress bar on the pty: {text}"
+    );
+    assert!(
+        !text.contains("40/40"),
+        "the bar claims every job after Ctrl-C: {text}"
+    );
+}
