@@ -15,6 +15,7 @@ use qst_supervisor::run::{RunOptions, run};
 use qst_supervisor::shard::Shard;
 use qst_supervisor::slurm::{SlurmOptions, slurm};
 use qst_supervisor::synth::{GenSpec, generate};
+use qst_supervisor::{say, tell};
 
 /// Batch quantum state tomography: projector counts → density matrices, by a
 /// pool of worker processes that memory-map shared projector sets.
@@ -334,7 +335,7 @@ fn main() -> ExitCode {
             let shard = match a.shard.as_deref().map(Shard::from_env).transpose() {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("qst: {e}");
+                    say!("qst: {e}");
                     return exit(EXIT_CANNOT_RUN);
                 }
             };
@@ -354,7 +355,7 @@ fn main() -> ExitCode {
             };
             match run(&opts) {
                 Ok(report) => {
-                    eprintln!(
+                    say!(
                         "qst: {} results written; see {}",
                         report.results_written,
                         report.out_dir.display()
@@ -368,7 +369,7 @@ fn main() -> ExitCode {
                     exit(report.exit_code)
                 }
                 Err(e) => {
-                    eprintln!("qst: {e}");
+                    say!("qst: {e}");
                     exit(EXIT_CANNOT_RUN)
                 }
             }
@@ -386,12 +387,15 @@ fn main() -> ExitCode {
             };
             match demo(&opts) {
                 Ok((report, rows)) => {
-                    print!("{}", format_table(&rows));
-                    println!("results: {}", report.out_dir.display());
+                    {
+                        use std::io::Write as _;
+                        let _ = write!(std::io::stdout(), "{}", format_table(&rows));
+                    }
+                    tell!("results: {}", report.out_dir.display());
                     exit(report.exit_code)
                 }
                 Err(e) => {
-                    eprintln!("qst: {e}");
+                    say!("qst: {e}");
                     exit(EXIT_CANNOT_RUN)
                 }
             }
@@ -413,11 +417,11 @@ fn main() -> ExitCode {
                 },
             ) {
                 Ok(n) => {
-                    println!("wrote {n} jobs to {}", out.display());
+                    tell!("wrote {n} jobs to {}", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("qst: {e}");
+                    say!("qst: {e}");
                     exit(EXIT_CANNOT_RUN)
                 }
             }
@@ -428,14 +432,21 @@ fn main() -> ExitCode {
             cache,
         } => {
             if let Some(e) = dims.iter().find_map(|&n| design.check_dim(n).err()) {
-                eprintln!("qst: --dims: {e}");
+                say!("qst: --dims: {e}");
                 return exit(EXIT_CANNOT_RUN);
             }
             let store = cache.store();
             let mut bad = false;
             for n in dims {
-                match store.prepare(design, n) {
+                match store.prepare_verified(design, n) {
                     Ok(prep) => {
+                        if let BuildAction::FromKets { reason } = &prep.action {
+                            say!(
+                                "qst: {design} dim {n}: failed to build or open its projector file: {reason} (jobs still run from its kets; for a usable cache pass --cache DIR or set QST_CACHE_DIR)"
+                            );
+                            bad = true;
+                            continue;
+                        }
                         let what = match prep.action {
                             BuildAction::AlreadyValid => "checked".to_string(),
                             BuildAction::Built => "built".to_string(),
@@ -443,16 +454,19 @@ fn main() -> ExitCode {
                             BuildAction::NotWritten => {
                                 "over the cache byte budget; runs from kets, no file".to_string()
                             }
+                            BuildAction::FromKets { reason } => {
+                                format!("runs from kets ({reason})")
+                            }
                         };
                         match prep.prepared {
                             qst_store::Prepared::File(p) => {
-                                println!("{design} dim {n}: {what}: {}", p.display())
+                                tell!("{design} dim {n}: {what}: {}", p.display())
                             }
-                            qst_store::Prepared::KetsOnly => println!("{design} dim {n}: {what}"),
+                            qst_store::Prepared::KetsOnly => tell!("{design} dim {n}: {what}"),
                         }
                     }
                     Err(e) => {
-                        eprintln!("qst: {design} dim {n}: failed to {e}");
+                        say!("qst: {design} dim {n}: failed to {e}");
                         bad = true;
                     }
                 }
@@ -493,7 +507,7 @@ fn write_report(
     };
     match qst_report::write_report(&opts) {
         Ok(w) => {
-            eprintln!(
+            say!(
                 "qst: wrote {} ({} bytes, {} samples shown{})",
                 w.html.display(),
                 w.bytes,
@@ -507,8 +521,8 @@ fn write_report(
             if open {
                 match std::process::Command::new("xdg-open").arg(&w.html).status() {
                     Ok(st) if st.success() => {}
-                    Ok(st) => eprintln!("qst: xdg-open {} ended with {st}", w.html.display()),
-                    Err(e) => eprintln!(
+                    Ok(st) => say!("qst: xdg-open {} ended with {st}", w.html.display()),
+                    Err(e) => say!(
                         "qst: failed to start xdg-open to open {}: {e}",
                         w.html.display()
                     ),
@@ -517,7 +531,7 @@ fn write_report(
             Ok(())
         }
         Err(e) => {
-            eprintln!("qst: failed to {e}");
+            say!("qst: failed to {e}");
             Err(EXIT_CANNOT_RUN)
         }
     }
@@ -532,12 +546,20 @@ fn cache_command(action: CacheAction) -> ExitCode {
     let store = args.store();
     let result = match action {
         CacheAction::Clear(_) => store.clear().map(|n| {
-            println!("removed {n} files from {}", store.config.dir.display());
+            tell!("removed {n} files from {}", store.config.dir.display());
             true
         }),
         CacheAction::Ls(_) => store.list().map(|files| {
             for f in &files {
-                println!("{:>14}  {}", f.bytes, f.path.display());
+                if f.stale_temporary {
+                    tell!(
+                        "{:>14}  {}  (left by a build that died; qst cache clear removes it)",
+                        f.bytes,
+                        f.path.display()
+                    );
+                } else {
+                    tell!("{:>14}  {}", f.bytes, f.path.display());
+                }
             }
             true
         }),
@@ -545,10 +567,10 @@ fn cache_command(action: CacheAction) -> ExitCode {
             let mut good = true;
             for f in &files {
                 match &f.problem {
-                    None => println!("ok   {:>14}  {}", f.bytes, f.path.display()),
+                    None => tell!("ok   {:>14}  {}", f.bytes, f.path.display()),
                     Some(p) => {
                         good = false;
-                        println!("BAD  {:>14}  {}: {p}", f.bytes, f.path.display());
+                        tell!("BAD  {:>14}  {}: {p}", f.bytes, f.path.display());
                     }
                 }
             }
@@ -559,7 +581,7 @@ fn cache_command(action: CacheAction) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("qst: cannot {verb} the cache: failed to {e}");
+            say!("qst: cannot {verb} the cache: failed to {e}");
             exit(EXIT_CANNOT_RUN)
         }
     }
@@ -568,7 +590,7 @@ fn cache_command(action: CacheAction) -> ExitCode {
 fn merge_command(out: &std::path::Path, shard_dirs: &[PathBuf]) -> ExitCode {
     match merge(out, shard_dirs) {
         Ok(MergeOutcome::Merged(r)) => {
-            println!(
+            tell!(
                 "merged {} results into {} ({} rho files linked, {} copied)",
                 r.lines,
                 r.out.display(),
@@ -576,9 +598,10 @@ fn merge_command(out: &std::path::Path, shard_dirs: &[PathBuf]) -> ExitCode {
                 r.copied
             );
             if r.failed > 0 {
-                eprintln!(
+                say!(
                     "qst: {} of the {} jobs failed (each has its error line)",
-                    r.failed, r.lines
+                    r.failed,
+                    r.lines
                 );
                 ExitCode::FAILURE
             } else {
@@ -586,14 +609,14 @@ fn merge_command(out: &std::path::Path, shard_dirs: &[PathBuf]) -> ExitCode {
             }
         }
         Ok(MergeOutcome::Incomplete(problems)) => {
-            eprintln!("qst: not merged; {} was not written:", out.display());
+            say!("qst: not merged; {} was not written:", out.display());
             for p in problems {
-                eprintln!("  {p}");
+                say!("  {p}");
             }
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("qst: {e}");
+            say!("qst: {e}");
             exit(EXIT_CANNOT_RUN)
         }
     }
@@ -621,15 +644,15 @@ fn slurm_command(a: SlurmArgs) -> ExitCode {
                 .iter()
                 .map(|(d, n)| format!("{d}_n{n}"))
                 .collect();
-            println!("prebuilt projector files: {}", sets.join(","));
-            println!("wrote {}", r.array_script.display());
-            println!("wrote {}", r.merge_script.display());
+            tell!("prebuilt projector files: {}", sets.join(","));
+            tell!("wrote {}", r.array_script.display());
+            tell!("wrote {}", r.merge_script.display());
             match &r.submitted {
-                Some((array, merge)) => println!(
+                Some((array, merge)) => tell!(
                     "submitted array job {array} and merge job {merge}; merged output: {}",
                     r.out.display()
                 ),
-                None => println!(
+                None => tell!(
                     "submit with:\n  {}\nmerged output: {}",
                     r.commands,
                     r.out.display()
@@ -638,7 +661,7 @@ fn slurm_command(a: SlurmArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("qst: {e}");
+            say!("qst: {e}");
             exit(EXIT_CANNOT_RUN)
         }
     }

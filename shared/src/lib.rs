@@ -140,6 +140,10 @@ pub enum FromWorker {
     /// The job's built-in projector file failed its checks when the worker
     /// opened it: the supervisor rebuilds the file and dispatches the job again.
     ProjectorFileBad { line: u64, reason: String },
+    /// Writing the job's ρ failed (a full disk, a read-only or unwritable
+    /// output directory): the machine's failure, not the job's. The supervisor
+    /// records no result (a resume runs the job again) and stops the run.
+    OutputFailed { line: u64, reason: String },
 }
 
 /// Frame errors.

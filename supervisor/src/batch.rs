@@ -298,9 +298,10 @@ fn read_line(r: &mut BufReader<File>, buf: &mut Vec<u8>) -> io::Result<LineRead>
     Ok(LineRead::TooLong)
 }
 
-/// Whether `id` is a valid job id: 1–128 characters of `[A-Za-z0-9._-]`.
+/// Whether `id` is a valid job id: 1–128 characters of `[A-Za-z0-9._-]`,
+/// not starting with `.` (it names `rho/<id>.npy`: no `.`, `..` or hidden files).
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(is_id_byte)
+    !id.is_empty() && id.len() <= 128 && !id.starts_with('.') && id.bytes().all(is_id_byte)
 }
 
 /// Whether a byte may appear in an id.
@@ -381,6 +382,10 @@ struct Known<'a> {
 impl Known<'_> {
     fn who(&self) -> String {
         match self.id {
+            Some(id) if id.chars().count() > 40 => {
+                let cut: String = id.chars().take(37).collect();
+                format!("line {} (id {}...)", self.line, Value::from(cut))
+            }
             Some(id) => format!("line {} (id {})", self.line, Value::from(id)),
             None => format!("line {}", self.line),
         }
@@ -519,7 +524,16 @@ impl JobParser {
         };
         let value: Value = match serde_json::from_slice(trimmed) {
             Ok(v) => v,
-            Err(e) => return Some(k.err(format_args!("not valid JSON ({e})"))),
+            Err(e) => {
+                if e.to_string().starts_with("number out of range")
+                    && let Some(field) = field_before(trimmed, e.column())
+                {
+                    return Some(k.err(format_args!(
+                        "field {field} holds a number out of range (beyond ±1.8e308, the largest finite double), so the line is not valid JSON"
+                    )));
+                }
+                return Some(k.err(format_args!("not valid JSON ({e})")));
+            }
         };
         let Value::Object(obj) = value else {
             return Some(k.err("not a JSON object (a job line is {\"id\": …, \"dim\": …, …})"));
@@ -536,7 +550,7 @@ impl JobParser {
         k.id = Some(id);
         if !is_valid_id(id) {
             return Some(
-                k.err("field id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'"),
+                k.err("field id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'"),
             );
         }
         if let Some(first) = self.ids.get(id) {
@@ -624,13 +638,10 @@ impl JobParser {
             }
             (_, Some(path)) => {
                 k.design = Some("custom");
-                let key = (path.clone(), dim);
-                if !self.custom.contains_key(&key) {
-                    let checked = validate_custom(&self.store, &path, dim);
-                    self.custom.insert(key.clone(), checked);
-                }
-                match &self.custom[&key] {
-                    Ok(count) => (ProjectorSpec::Custom { path }, *count),
+                // K from the header alone: the cheap count checks come before
+                // the full validation of the file.
+                match custom_count(&self.store, &path, dim) {
+                    Ok(count) => (ProjectorSpec::Custom { path }, count),
                     Err(e) => return Some(k.err(format_args!("field projectors: {e}"))),
                 }
             }
@@ -696,16 +707,20 @@ impl JobParser {
                     Ok(None) => return Some(k.err("field counts_npy is missing")),
                     Err(e) => return Some(k.err(e)),
                 };
-                match qst_npy::read_counts(&path) {
-                    Ok(c) if c.len() == k_expected => c,
-                    Ok(c) => {
+                // The length from the header, before anything is read.
+                match qst_npy::counts_len(&path) {
+                    Ok(len) if len != k_expected => {
                         return Some(k.err(format_args!(
-                            "field counts_npy: {} has {} entries, but {} needs {k_expected}",
+                            "field counts_npy: {} has {len} entries, but {} needs {k_expected}",
                             path.display(),
-                            c.len(),
                             needs(&spec, dim)
                         )));
                     }
+                    Ok(_) => {}
+                    Err(e) => return Some(k.err(format_args!("field counts_npy: failed to {e}"))),
+                }
+                match qst_npy::read_counts_checked(&path, Some(k_expected)) {
+                    Ok(c) => c,
                     Err(e) => return Some(k.err(format_args!("field counts_npy: failed to {e}"))),
                 }
             }
@@ -716,6 +731,16 @@ impl JobParser {
             Ok(w) => w,
             Err(e) => return Some(k.err(e)),
         };
+        if let ProjectorSpec::Custom { path } = &spec {
+            let key = (path.clone(), dim);
+            if !self.custom.contains_key(&key) {
+                let checked = validate_custom(&self.store, path, dim);
+                self.custom.insert(key.clone(), checked);
+            }
+            if let Err(e) = &self.custom[&key] {
+                return Some(k.err(format_args!("field projectors: {e}")));
+            }
+        }
 
         // max_iters / tol
         let max_iters = match obj.get("max_iters") {
@@ -870,6 +895,44 @@ fn validate_custom(store: &Store, path: &Path, dim: usize) -> Result<usize, Stri
             dim * dim
         )),
     }
+}
+
+/// K of a custom projector file, from its header (shape and length checked,
+/// nothing read).
+fn custom_count(store: &Store, path: &Path, dim: usize) -> Result<usize, String> {
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| format!("failed to read projector file {}: {e}", path.display()))?
+        .len();
+    if bytes > store.config.max_bytes {
+        return Err(format!(
+            "failed to {}",
+            qst_store::StoreError::OverBudget {
+                path: path.to_path_buf(),
+                bytes,
+                budget: store.config.max_bytes,
+            }
+        ));
+    }
+    let map = qst_npy::MappedC16::open(path, None).map_err(|e| format!("failed to {e}"))?;
+    match map.shape() {
+        [k, a, b] if *a == dim && *b == dim && *k >= dim * dim => Ok(*k),
+        s => Err(format!(
+            "{} has shape {s:?}, but dim {dim} needs (K, {dim}, {dim}) with K >= {}",
+            path.display(),
+            dim * dim
+        )),
+    }
+}
+
+/// The JSON object key that precedes 1-based `column` of `line`: the field a
+/// value at that column belongs to.
+fn field_before(line: &[u8], column: usize) -> Option<String> {
+    let upto = &line[..column.min(line.len())];
+    let colon = upto.iter().rposition(|&b| b == b':')?;
+    let key_end = upto[..colon].iter().rposition(|&b| b == b'"')?;
+    let key_start = upto[..key_end].iter().rposition(|&b| b == b'"')?;
+    let key = std::str::from_utf8(&upto[key_start + 1..key_end]).ok()?;
+    (!key.is_empty() && key.len() <= 40).then(|| key.to_string())
 }
 
 /// Reads a truth file and checks it is a density matrix (SPEC 2.5).

@@ -50,7 +50,7 @@ pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
     let batch = opts.out.join(DEMO_BATCH);
     let jobs = generate(&batch, &demo_spec()).map_err(Fatal)?;
     if !opts.quiet {
-        eprintln!("qst demo: {jobs} synthetic jobs in {}", batch.display());
+        crate::say!("qst demo: {jobs} synthetic jobs in {}", batch.display());
     }
     let mut ro = RunOptions::new(&batch);
     ro.out = Some(opts.out.clone());

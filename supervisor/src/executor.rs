@@ -7,7 +7,6 @@
 //! when that thread exits), so the supervisor spawns from its main thread,
 //! which lives as long as the process.
 
-use std::fs::OpenOptions;
 use std::io::{BufReader, BufWriter};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -98,10 +97,7 @@ impl Spawner {
     ) -> Result<WorkerProc, String> {
         let log = self.log_path(slot);
         // The worker's stderr (panics, last words) goes to its own log.
-        let stderr = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
+        let stderr = crate::outdir::open_append(&log)
             .map_err(|e| format!("open the worker log {}: {e}", log.display()))?;
         let mut child = Command::new(&self.exe)
             .args(self.args(slot))

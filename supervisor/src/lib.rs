@@ -3,7 +3,8 @@
 //!
 //! Input/output: [`input`] (the input flags), [`batch`] (JSON Lines),
 //! [`matrix`] (count matrices, read by [`csv`] and [`sheet`]), [`results`],
-//! [`summary`], [`synth`].
+//! [`summary`], [`synth`], [`outdir`] (the output directory's lock,
+//! ownership and safe file opens).
 //! Processes: [`run`] (the main loop), [`dispatch`] (scheduling state
 //! machine), [`executor`] (spawn, pipes, reader threads, waitpid),
 //! [`platform`] (signals, `/proc`), [`progress`], [`demo`], [`errors`].
@@ -19,6 +20,7 @@ pub mod executor;
 pub mod input;
 pub mod matrix;
 pub mod merge;
+pub mod outdir;
 pub mod platform;
 pub mod progress;
 pub mod results;
@@ -28,3 +30,22 @@ pub mod sheet;
 pub mod slurm;
 pub mod summary;
 pub mod synth;
+
+/// `eprintln!` that never panics: a closed or full stderr (`2>&1 | head -1`)
+/// must never stop a run.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics (a closed stdout).
+#[macro_export]
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}

@@ -308,6 +308,13 @@ pub fn id_stem(stem: &str, cols: usize) -> String {
             }
         })
         .collect();
+    // An id may not start with '.' (it names files: no hidden or `..` names).
+    if s.starts_with('.') {
+        s.replace_range(..1, "_");
+    }
+    if s.is_empty() {
+        s.push('_');
+    }
     let room = 128 - 1 - cols.max(1).to_string().len();
     s.truncate(room);
     s

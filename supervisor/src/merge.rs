@@ -362,6 +362,9 @@ fn write_out(
     found: &[Found],
     record: &MergeRecord,
 ) -> Result<MergeOutcome, MergeError> {
+    // OUT must be this user's own (not writable by others), like a run's.
+    crate::outdir::create_dir(out)
+        .map_err(|e| io_err("use", out)(io::Error::other(e.to_string())))?;
     let staging = out.join(STAGING);
     let ours =
         !out.join(RESULTS_FILE).exists() || out.join(MERGE_FILE).exists() || staging.exists();

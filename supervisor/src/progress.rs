@@ -64,7 +64,7 @@ impl Progress {
     pub fn tick(&mut self) {
         if self.bar.is_none() && !self.quiet && self.last_line.elapsed() >= PLAIN_EVERY {
             self.last_line = Instant::now();
-            eprintln!("{}", self.line());
+            crate::say!("{}", self.line());
         }
     }
 
@@ -86,9 +86,11 @@ impl Progress {
 
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
-            bar.finish();
+            // Left where it stands: after a signal it must not claim the
+            // jobs that never ran.
+            bar.abandon();
         } else if !self.quiet {
-            eprintln!("{}", self.line());
+            crate::say!("{}", self.line());
         }
     }
 }

@@ -234,10 +234,16 @@ impl Done {
     }
 }
 
-/// Appends result lines to `out_dir/results.jsonl`.
+/// Appends result lines to `out_dir/results.jsonl`, holding the output
+/// directory's lock (one run at a time) for as long as it lives.
 pub struct ResultsWriter {
     file: File,
     path: PathBuf,
+    /// The length of the file's complete lines: a failed append is cut back to it.
+    len: u64,
+    /// A failed append could not be cut back: nothing more is appended.
+    broken: bool,
+    _lock: File,
 }
 
 impl ResultsWriter {
@@ -254,14 +260,27 @@ impl ResultsWriter {
         batch_path: &Path,
         resume: bool,
     ) -> Result<(ResultsWriter, Done), String> {
-        fs::create_dir_all(out_dir.join("rho")).map_err(|e| {
-            format!(
-                "failed to create the output directory {}: {e}",
+        crate::outdir::create_dir(out_dir).map_err(|e| match e {
+            crate::outdir::OutDirError::Io { source, .. } => format!(
+                "failed to create the output directory {}: {source}",
                 out_dir.display()
-            )
+            ),
+            e => format!("failed to {e}"),
         })?;
+        // One run at a time: a second one stops here, before touching anything.
+        let lock = crate::outdir::lock_dir(out_dir).map_err(|e| format!("failed to {e}"))?;
+        crate::outdir::create_dir(&out_dir.join("rho")).map_err(|e| format!("failed to {e}"))?;
         let fingerprint = fingerprint(batch_path)?;
         let path = out_dir.join(RESULTS_FILE);
+        // Never read, cut or append through a link (or to a FIFO) planted there.
+        if let Ok(m) = fs::symlink_metadata(&path)
+            && !m.is_file()
+        {
+            return Err(format!(
+                "failed to use {}: it is not a regular file (a symbolic link, FIFO or directory)",
+                path.display()
+            ));
+        }
         let has_results = match fs::metadata(&path) {
             Ok(m) => m.len() > 0,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -294,21 +313,58 @@ impl ResultsWriter {
         } else {
             write_fingerprint(&fp_path, &fingerprint)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = crate::outdir::open_append(&path)
             .map_err(|e| format!("failed to open {} for writing: {e}", path.display()))?;
-        Ok((ResultsWriter { file, path }, done))
+        let len = file
+            .metadata()
+            .map_err(|e| format!("failed to read {}: {e}", path.display()))?
+            .len();
+        Ok((
+            ResultsWriter {
+                file,
+                path,
+                len,
+                broken: false,
+                _lock: lock,
+            },
+            done,
+        ))
     }
 
     /// Appends one JSON line and flushes it (one `write_all` of the whole
     /// line, newline included).
+    ///
+    /// A write that fails part-way (a full disk) is cut back to the last
+    /// complete line, so that no later line is ever appended after a fragment;
+    /// if even that fails, every later append is refused.
     pub fn append(&mut self, rec: &ResultRecord) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(
+                "an earlier write failed and could not be taken back",
+            ));
+        }
         let mut line = rec.to_json_line();
         line.push('\n');
-        self.file.write_all(line.as_bytes())?;
-        self.file.flush()
+        match self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+        {
+            Ok(()) => {
+                self.len += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(t) = self.file.set_len(self.len) {
+                    self.broken = true;
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("{e} (and cutting back the partial line failed: {t})"),
+                    ));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The path of `results.jsonl`.
@@ -348,14 +404,8 @@ pub fn fingerprint(batch_path: &Path) -> Result<String, String> {
 }
 
 fn write_fingerprint(path: &Path, fp: &str) -> Result<(), String> {
-    let tmp = path.with_extension("fingerprint.tmp");
-    let write = || -> io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(fp.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| format!("failed to write {}: {e}", path.display()))
+    crate::outdir::write_atomic(path, fp.as_bytes())
+        .map_err(|e| format!("failed to write {}: {e}", path.display()))
 }
 
 /// Drops a torn last line of `results.jsonl` (bytes after the last newline)

@@ -37,9 +37,16 @@ use crate::summary::{WorkerUsage, write_summaries};
 const TICK: Duration = Duration::from_millis(100);
 /// Between SIGTERM and SIGKILL of a worker over `--job-timeout`.
 const TERM_GRACE: Duration = Duration::from_secs(2);
-/// Workers that die before saying hello, in a row, before the run gives up
-/// on starting more.
+/// Workers that die before saying hello (or cannot be started), in a row,
+/// before the run may give up on starting more: it gives up only when, in
+/// addition, starts have kept failing for [`GIVE_UP_AFTER`]. Between failed
+/// starts, or worker deaths with no job finished in between, a slot waits,
+/// doubling from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`], so that a burst of
+/// deaths is waited out rather than failing every job.
 const MAX_FAILED_STARTS: u32 = 8;
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The flags of `qst run` (SPEC 3).
 #[derive(Clone, Debug)]
@@ -166,6 +173,9 @@ fn wrap_worker(e: WorkerEvent) -> Event {
 }
 
 fn wrap_signal(s: i32) -> Event {
+    // Runs on the signal thread: a projector build in progress stops at its
+    // next slice rather than finishing first.
+    qst_store::cancel_builds();
     Event::Signal(s)
 }
 
@@ -186,6 +196,8 @@ struct Slot {
     stopping: bool,
     timed_out: bool,
     kill_at: Option<Instant>,
+    /// When to start this slot's worker again (backing off after failed starts).
+    respawn_at: Option<Instant>,
 }
 
 struct Supervisor {
@@ -207,6 +219,10 @@ struct Supervisor {
     hard_stop: bool,
     write_error: Option<String>,
     failed_starts: u32,
+    /// Workers that died (not a clean exit) with no job finished since.
+    deaths: u32,
+    /// Since when starts have been failing (reset by a hello).
+    failing_since: Option<Instant>,
     written: u64,
 }
 
@@ -220,8 +236,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             opts.out_dir().display()
         ))
     })?;
+    // A pipe or device (`qst run /dev/stdin`) would be read once, then found
+    // empty by the second pass and the fingerprint: refused, clearly.
+    match fs::metadata(&opts.batch) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(Fatal::to(format!(
+                "read the batch {}: it is not a regular file (a pipe or device), but qst reads a batch twice and fingerprints it for --resume; save it to a file first",
+                opts.batch.display()
+            )));
+        }
+        _ => {}
+    }
     let mut store_config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
     store_config.dir = std::path::absolute(&store_config.dir).unwrap_or(store_config.dir);
+    // One up-front error rather than a cache error on every job.
+    fs::create_dir_all(&store_config.dir).map_err(|e| {
+        Fatal::to(format!(
+            "create the projector cache directory {}: {e}; pass --cache DIR or set QST_CACHE_DIR to a writable directory",
+            store_config.dir.display()
+        ))
+    })?;
     let store = Store::new(store_config.clone());
     let settings = BatchSettings {
         out_dir: out_dir.clone(),
@@ -230,7 +264,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
     if let Some(note) = batch.note() {
         if !opts.quiet {
-            eprintln!("qst: {note}");
+            crate::say!("qst: {note}");
         }
         info!("{note}");
     }
@@ -240,11 +274,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         .map_err(|e| Fatal(e.to_string()))?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
     let log_dir = std::path::absolute(&log_dir).unwrap_or(log_dir);
-    fs::create_dir_all(&log_dir).map_err(|e| {
-        Fatal::to(format!(
-            "create the log directory {}: {e}",
+    crate::outdir::create_dir(&log_dir).map_err(|e| match e {
+        crate::outdir::OutDirError::Io { source, .. } => Fatal::to(format!(
+            "create the log directory {}: {source}",
             log_dir.display()
-        ))
+        )),
+        e => Fatal::to(e),
     })?;
     init_log(&log_dir.join("supervisor.log"))?;
     // Signals are caught from here on: one that arrives during the passes
@@ -294,11 +329,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let mut bad_dims = HashMap::new();
     for &(design, n) in &dims {
         let t = Instant::now();
-        match store.ensure(design, n) {
-            Ok(prepared) => info!(
-                "prebuilt design={design} dim={n} as {prepared:?} in {:.3} s",
-                t.elapsed().as_secs_f64()
-            ),
+        if qst_store::builds_cancelled() {
+            break;
+        }
+        match store.prepare(design, n) {
+            Ok(prep) => {
+                info!(
+                    "prebuilt design={design} dim={n} as {:?} ({:?}) in {:.3} s",
+                    prep.prepared,
+                    prep.action,
+                    t.elapsed().as_secs_f64()
+                );
+                if let qst_store::BuildAction::FromKets { reason } = &prep.action
+                    && !qst_store::builds_cancelled()
+                    && !opts.quiet
+                {
+                    crate::say!(
+                        "qst: warning: the projector file of design {design}, dimension {n} cannot be used ({reason}); its jobs run from its kets"
+                    );
+                }
+            }
             Err(e) => {
                 warn!("prebuild design={design} dim={n} failed: {e}");
                 bad_dims.insert((design, n), format!("projectors: failed to {e}"));
@@ -321,6 +371,20 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         supervisor_pid: std::process::id(),
     };
     let n_slots = workers.min(jobs as usize);
+    // A link, FIFO or device planted at a worker's log name is refused up
+    // front (it would never be followed, but no worker could start).
+    for slot in 0..n_slots {
+        let log = spawner.log_path(slot);
+        if let Ok(m) = fs::symlink_metadata(&log) {
+            let t = m.file_type();
+            if !t.is_file() && !t.is_dir() {
+                return Err(Fatal::to(format!(
+                    "open the worker log {}: it is not a regular file (a symbolic link, FIFO or device); remove it",
+                    log.display()
+                )));
+            }
+        }
+    }
     let mut sup = Supervisor {
         opts: opts.clone(),
         out_dir: out_dir.clone(),
@@ -345,14 +409,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         hard_stop: false,
         write_error: None,
         failed_starts: 0,
+        deaths: 0,
+        failing_since: None,
         written: 0,
     };
-    if n_slots == 0 {
-        // Nothing to run: record the errors of the bad lines.
-        sup.fill();
+    if qst_store::builds_cancelled() {
+        // A signal came during the prebuild: no worker starts.
+        while let Ok(ev) = rx.try_recv() {
+            if let Event::Signal(sig) = ev {
+                sup.on_signal(sig);
+            }
+        }
     }
-    for slot in 0..n_slots {
-        sup.spawn(slot);
+    if sup.interrupted.is_none() {
+        if n_slots == 0 {
+            // Nothing to run: record the errors of the bad lines.
+            sup.fill();
+        }
+        for slot in 0..n_slots {
+            sup.spawn(slot);
+        }
     }
     loop {
         if sup.finished() {
@@ -371,11 +447,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let peak = platform::peak_rss_bytes(None).unwrap_or(0);
     let mut exit_code = 0;
     if let Err(e) = write_summaries(&out_dir, &sup.usage, peak) {
-        eprintln!("qst: {e}");
+        crate::say!("qst: {e}");
         exit_code = 1;
     }
     if let Some(e) = &sup.write_error {
-        eprintln!("qst: {e}");
+        crate::say!("qst: {e}");
         exit_code = 1;
     }
     info!(
@@ -388,7 +464,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         } else {
             "SIGINT"
         };
-        eprintln!(
+        crate::say!(
             "qst: interrupted by {name}; results so far are in {}. To resume:\n  {}",
             out_dir.display(),
             opts.resume_command(&out_dir)
@@ -434,10 +510,7 @@ fn write_shard_record(
 }
 
 fn init_log(path: &Path) -> Result<(), Fatal> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    let file = crate::outdir::open_append(path)
         .map_err(|e| Fatal::to(format!("open the supervisor log {}: {e}", path.display())))?;
     // Already set (a second run in one process) is fine: keep the first.
     let _ = tracing_subscriber::fmt()
@@ -538,17 +611,58 @@ impl Supervisor {
             Err(e) => {
                 warn!("spawn slot={slot} failed: {e}");
                 self.slots[slot].incarnation = incarnation;
-                self.failed_starts += 1;
-                if self.slots.iter().all(|s| s.proc_.is_none()) {
-                    self.fail_everything(&format!("failed to {e}"));
+                self.start_failed();
+                if self.give_up_starting() {
+                    if self
+                        .slots
+                        .iter()
+                        .all(|s| s.proc_.is_none() && s.respawn_at.is_none())
+                    {
+                        self.fail_everything(&format!("failed to {e}"));
+                    }
+                } else {
+                    self.respawn_later(slot);
                 }
             }
         }
     }
 
+    /// One more start failed in a row.
+    fn start_failed(&mut self) {
+        self.failed_starts += 1;
+        self.failing_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Starts have failed often enough, for long enough, to stop trying.
+    fn give_up_starting(&self) -> bool {
+        self.failed_starts >= MAX_FAILED_STARTS
+            && self
+                .failing_since
+                .is_some_and(|t| t.elapsed() >= GIVE_UP_AFTER)
+    }
+
+    /// Starts the slot's worker again after the current backoff (at once when
+    /// no start has failed).
+    fn respawn_later(&mut self, slot: usize) {
+        let in_a_row = self.failed_starts.max(self.deaths);
+        if in_a_row == 0 {
+            self.spawn(slot);
+            return;
+        }
+        let doublings = (in_a_row - 1).min(16);
+        let delay = FIRST_BACKOFF
+            .saturating_mul(1u32 << doublings)
+            .min(MAX_BACKOFF);
+        info!(
+            "slot={slot}: {in_a_row} failed starts or deaths in a row; next start in {:.2} s",
+            delay.as_secs_f64()
+        );
+        self.slots[slot].respawn_at = Some(Instant::now() + delay);
+    }
+
     /// No worker can run: every remaining job gets this error.
     fn fail_everything(&mut self, msg: &str) {
-        eprintln!("qst: {msg}; every remaining job fails");
+        crate::say!("qst: {msg}; every remaining job fails");
         loop {
             self.fill();
             let jobs = self.dispatcher.drain();
@@ -573,6 +687,11 @@ impl Supervisor {
             return;
         }
         self.fill();
+        if self.write_error.is_some() {
+            // Recording the batch's bad lines just failed: stop here.
+            self.send_stop(slot);
+            return;
+        }
         let others: HashSet<BinKey> = self
             .slots
             .iter()
@@ -652,6 +771,7 @@ impl Supervisor {
                 info!("hello slot={slot} pid={pid}");
                 self.slots[slot].hello = true;
                 self.failed_starts = 0;
+                self.failing_since = None;
                 self.usage[slot].pids.push(pid);
                 self.dispatch(slot);
             }
@@ -667,6 +787,7 @@ impl Supervisor {
                     );
                 }
                 self.retries.remove(&run.job.line);
+                self.deaths = 0;
                 let rec = match outcome {
                     Ok(fig) => {
                         self.usage[slot].jobs += 1;
@@ -692,6 +813,28 @@ impl Supervisor {
                 let u = &mut self.usage[slot];
                 u.peak_rss_bytes = u.peak_rss_bytes.max(peak_rss_bytes);
                 u.peak_pss_bytes = u.peak_pss_bytes.max(pss_bytes);
+            }
+            FromWorker::OutputFailed { line, reason } => {
+                // The machine's failure, not the job's: no result (a resume
+                // runs the job again), and the run stops like on a full
+                // results file.
+                let Some(run) = self.slots[slot].job.take() else {
+                    return;
+                };
+                warn!(
+                    "slot={slot} line={line} id={}: writing its rho failed: {reason}",
+                    run.job.id
+                );
+                self.retries.remove(&run.job.line);
+                if self.write_error.is_none() {
+                    self.write_error = Some(format!(
+                        "failed to write the rho of job {} ({reason}); stopping: the output directory {} needs attention (space, permissions), then rerun with --resume",
+                        run.job.id,
+                        self.out_dir.display()
+                    ));
+                    self.stop_idle();
+                }
+                self.dispatch(slot);
             }
             FromWorker::ProjectorFileBad { line, reason } => {
                 let Some(run) = self.slots[slot].job.take() else {
@@ -737,7 +880,7 @@ impl Supervisor {
 
     fn progress_note(&self, line: &str) {
         if !self.opts.quiet {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
     }
 
@@ -759,9 +902,10 @@ impl Supervisor {
             info!("slot={slot} exited cleanly");
         } else {
             warn!("slot={slot} exited with {how}");
+            self.deaths += 1;
         }
         if !had_hello {
-            self.failed_starts += 1;
+            self.start_failed();
         }
         if let Some(run) = running {
             self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
@@ -795,8 +939,12 @@ impl Supervisor {
         }
         let more = self.batch.is_some() || !self.dispatcher.is_empty();
         if self.interrupted.is_none() && self.write_error.is_none() && more {
-            if self.failed_starts >= MAX_FAILED_STARTS {
-                if self.slots.iter().all(|s| s.proc_.is_none()) {
+            if self.give_up_starting() {
+                if self
+                    .slots
+                    .iter()
+                    .all(|s| s.proc_.is_none() && s.respawn_at.is_none())
+                {
                     let msg = format!(
                         "failed to start a worker: {} in a row exited before saying hello, the last with {how}",
                         self.failed_starts
@@ -804,7 +952,7 @@ impl Supervisor {
                     self.fail_everything(&msg);
                 }
             } else {
-                self.spawn(slot);
+                self.respawn_later(slot);
             }
         }
     }
@@ -832,6 +980,17 @@ impl Supervisor {
     fn on_tick(&mut self) {
         self.progress.tick();
         let now = Instant::now();
+        let more = self.batch.is_some() || !self.dispatcher.is_empty();
+        let go_on = self.interrupted.is_none() && self.write_error.is_none() && more;
+        for slot in 0..self.slots.len() {
+            let s = &mut self.slots[slot];
+            if s.proc_.is_none() && s.respawn_at.is_some_and(|t| now >= t) {
+                s.respawn_at = None;
+                if go_on {
+                    self.spawn(slot);
+                }
+            }
+        }
         for (slot, s) in self.slots.iter_mut().enumerate() {
             let Some(p) = &s.proc_ else { continue };
             let over = match (self.opts.job_timeout, &s.job, s.timed_out) {

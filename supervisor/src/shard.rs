@@ -315,7 +315,6 @@ impl ShardRecord {
     /// Writes `dir/shard.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), ShardError> {
         let path = dir.join(SHARD_FILE);
-        let tmp = dir.join(".shard.json.tmp");
         let io_err = |source| ShardError::Io {
             what: "write",
             path: path.display().to_string(),
@@ -323,8 +322,7 @@ impl ShardRecord {
         };
         let mut text = serde_json::to_string_pretty(self).map_err(|e| io_err(e.into()))?;
         text.push('\n');
-        fs::write(&tmp, text).map_err(io_err)?;
-        fs::rename(&tmp, &path).map_err(io_err)
+        crate::outdir::write_atomic(&path, text.as_bytes()).map_err(io_err)
     }
 }
 

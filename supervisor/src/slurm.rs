@@ -270,7 +270,9 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
     let array_script = dir.join("array.sh");
     let merge_script = dir.join("merge.sh");
     for (path, text) in [(&array_script, &array), (&merge_script, &merge)] {
-        fs::write(path, text).map_err(io_err("write", path))?;
+        // A uniquely named temporary renamed into place: a link planted at
+        // the script's name is replaced, never followed.
+        crate::outdir::write_atomic(path, text.as_bytes()).map_err(io_err("write", path))?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o755))
             .map_err(io_err("make executable", path))?;
     }

@@ -248,12 +248,14 @@ type RowKey = (u64, usize);
 
 fn write_csv(out_dir: &Path, results: &Path, order: &[(RowKey, u64)]) -> Result<(), String> {
     let path = out_dir.join("summary.csv");
-    let tmp = out_dir.join("summary.csv.tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix(".summary.csv.")
+        .suffix(".tmp")
+        .tempfile_in(out_dir)
+        .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
     let write = || -> Result<(), String> {
-        let f =
-            File::create(&tmp).map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
-        let mut w = BufWriter::new(f);
-        let io = |e: std::io::Error| format!("failed to write {}: {e}", tmp.display());
+        let mut w = BufWriter::new(tmp.as_file());
+        let io = |e: std::io::Error| format!("failed to write {}: {e}", path.display());
         w.write_all(CSV_HEADER.as_bytes()).map_err(io)?;
         w.write_all(b"\r\n").map_err(io)?;
         if !order.is_empty() {
@@ -278,11 +280,13 @@ fn write_csv(out_dir: &Path, results: &Path, order: &[(RowKey, u64)]) -> Result<
         }
         let f = w
             .into_inner()
-            .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
-        f.sync_all().map_err(io)?;
-        fs::rename(&tmp, &path).map_err(|e| format!("failed to write {}: {e}", path.display()))
+            .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
+        f.sync_all().map_err(io)
     };
-    write()
+    write()?;
+    tmp.persist(&path)
+        .map(drop)
+        .map_err(|e| format!("failed to write {}: {}", path.display(), e.error))
 }
 
 /// Quotes one field per RFC 4180 when it contains a comma, quote, CR or LF.
@@ -347,14 +351,8 @@ pub fn csv_row(r: &ResultRecord, out: &mut String) {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("json.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| format!("failed to write {}: {e}", path.display()))
+    crate::outdir::write_atomic(path, bytes)
+        .map_err(|e| format!("failed to write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

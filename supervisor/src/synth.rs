@@ -2,7 +2,7 @@
 //! several dimensions (pure, full-rank mixed, rank-deficient), Poisson counts
 //! on the `nopovm` set (SPEC 1.3), and each true state as a `.npy` file.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -180,9 +180,14 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
     fs::create_dir_all(&truth_dir)
         .map_err(|e| format!("failed to create {}: {e}", truth_dir.display()))?;
 
-    let tmp = dir.join(format!(".{stem}.gen.tmp"));
-    let io = |e: std::io::Error| format!("failed to write {}: {e}", tmp.display());
-    let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
+    // A uniquely named temporary (O_EXCL): nothing planted at a fixed name is followed.
+    let io = |e: std::io::Error| format!("failed to write {}: {e}", out_file.display());
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{stem}.gen."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    let mut w = BufWriter::new(tmp.as_file());
     writeln!(
         w,
         "# qst gen: dims {:?}, {} per dimension, {} shots, seed {}",
@@ -213,9 +218,9 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
     }
     let f = w
         .into_inner()
-        .map_err(|e| format!("failed to write {}: {e}", tmp.display()))?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, out_file)
         .map_err(|e| format!("failed to write {}: {e}", out_file.display()))?;
+    f.sync_all().map_err(io)?;
+    tmp.persist(out_file)
+        .map_err(|e| format!("failed to write {}: {}", out_file.display(), e.error))?;
     Ok(jobs)
 }

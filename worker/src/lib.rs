@@ -10,6 +10,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -88,6 +89,7 @@ fn init_log(path: &Path) -> Result<(), String> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| format!("open the worker log {}: {e}", path.display()))?;
     // `File` is unbuffered: each event is formatted, then written with one call.
@@ -156,6 +158,16 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
                     outcome: Err(msg),
                 }
             }
+            Err(JobFailure::Output(reason)) => {
+                warn!(
+                    "failed to write rho job={} line={} error={reason} pid={pid}",
+                    job.id, job.line
+                );
+                FromWorker::OutputFailed {
+                    line: job.line,
+                    reason,
+                }
+            }
             Err(JobFailure::Projectors(reason)) => {
                 warn!(
                     "bad projector file job={} line={} error={reason} pid={pid}",
@@ -181,6 +193,8 @@ enum JobFailure {
     Job(String),
     /// The projector file failed its checks when opened: the supervisor rebuilds it.
     Projectors(String),
+    /// Writing ρ failed: the output's failure, not the job's.
+    Output(String),
 }
 
 fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> {
@@ -211,6 +225,21 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     }
     let proj = handle.projectors();
     let n = job.dim;
+    // Only ratios of counts matter: counts so large that their sum (or the
+    // math's products) would overflow are scaled down first.
+    let scaled;
+    let counts: &[f64] = match count_scale(&job.counts) {
+        Some(scale) => {
+            warn!(
+                "job={} counts scaled by {scale:e} (their sum overflows) pid={}",
+                job.id,
+                std::process::id()
+            );
+            scaled = job.counts.iter().map(|c| c * scale).collect::<Vec<f64>>();
+            &scaled
+        }
+        None => &job.counts,
+    };
     let mut objective = None;
     let (rho, iterations, converged) = match job.method {
         Method::Mle => {
@@ -219,12 +248,12 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                 tol: job.tol,
                 fixed_iterations: false,
             };
-            let r = qst_math::mle(&proj, &job.counts, &opts)
+            let r = qst_math::mle(&proj, counts, &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (r.rho, Some(r.iterations), Some(r.converged))
         }
         Method::Linear => {
-            let rho = qst_math::linear(&proj, &job.counts, handle.builtin())
+            let rho = qst_math::linear(&proj, counts, handle.builtin())
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (rho, None, None)
         }
@@ -233,13 +262,13 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                 max_iters: job.max_iters,
                 ..WlsOptions::default()
             };
-            let r = qst_math::wls(&proj, &job.counts, handle.builtin(), &opts)
+            let r = qst_math::wls(&proj, counts, handle.builtin(), &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             objective = Some(r.objective);
             (r.rho, Some(r.iterations), Some(r.converged))
         }
     };
-    let log_likelihood = qst_math::log_likelihood(&proj, &job.counts, rho.as_ref());
+    let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
     let f = qst_math::figures(rho.as_ref());
     let fidelity = job.truth.as_ref().map(|t| {
         let truth = Mat::<C64>::from_fn(n, n, |a, b| {
@@ -250,7 +279,7 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     });
     let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
     qst_npy::write_c16(&job.rho_path, &[n, n], &data)
-        .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
+        .map_err(|e| JobFailure::Output(e.to_string()))?;
     Ok(JobFigures {
         iterations,
         converged,
@@ -266,6 +295,18 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The factor that brings counts whose total is not safely finite (over
+/// 1e150: the math multiplies totals) down to a largest count of 1; `None`
+/// for ordinary counts.
+fn count_scale(counts: &[f64]) -> Option<f64> {
+    let total: f64 = counts.iter().sum();
+    if total.is_finite() && total <= 1e150 {
+        return None;
+    }
+    let max = counts.iter().copied().fold(0.0f64, f64::max);
+    (max.is_finite() && max > 0.0).then(|| 1.0 / max)
 }
 
 /// Opens a worker's log directory entry name for a slot: `worker-<slot>.log`.

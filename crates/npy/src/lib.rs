@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 pub use header::{NpyHeader, parse_header};
 pub use mapped::MappedC16;
 pub use num_complex::Complex64 as C64;
-pub use write::{c16_file_len, write_c16, write_c16_chunks, write_f8, write_i8};
+pub use write::{
+    c16_file_len, try_write_c16_chunks, write_c16, write_c16_chunks, write_f8, write_i8,
+};
 
 /// Errors, each one sentence that reads after "failed to …".
 #[derive(Debug, thiserror::Error)]
@@ -71,11 +73,50 @@ pub fn shape_str(shape: &[usize]) -> String {
     }
 }
 
+/// Opens `path` for reading without blocking (a FIFO planted at its name
+/// cannot hang the open), never through a final symbolic link when
+/// `nofollow`, and only if it is a regular file.
+fn open_regular(path: &Path, nofollow: bool) -> Result<(std::fs::File, u64), NpyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc_flags::O_NONBLOCK;
+    if nofollow {
+        flags |= libc_flags::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| {
+            if nofollow && e.raw_os_error() == Some(libc_flags::ELOOP) {
+                NpyError::format(path, "it is a symbolic link")
+            } else {
+                NpyError::io(path, e)
+            }
+        })?;
+    let meta = file.metadata().map_err(|e| NpyError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(NpyError::format(
+            path,
+            "it is not a regular file (a directory, FIFO, socket or device)",
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
+use nix::libc as libc_flags;
+
 /// Maps `path` read-only and checks its header against one of `descrs` and
 /// its length; returns the map and the header.
 fn map_checked(path: &Path, descrs: &[&str]) -> Result<(memmap2::Mmap, NpyHeader), NpyError> {
-    let file = std::fs::File::open(path).map_err(|e| NpyError::io(path, e))?;
-    let len = file.metadata().map_err(|e| NpyError::io(path, e))?.len();
+    map_checked_with(path, descrs, false)
+}
+
+fn map_checked_with(
+    path: &Path,
+    descrs: &[&str],
+    nofollow: bool,
+) -> Result<(memmap2::Mmap, NpyHeader), NpyError> {
+    let (file, len) = open_regular(path, nofollow)?;
     if len < header::MIN_LEN as u64 {
         return Err(NpyError::format(
             path,
@@ -92,8 +133,30 @@ fn map_checked(path: &Path, descrs: &[&str]) -> Result<(memmap2::Mmap, NpyHeader
     Ok((map, header))
 }
 
+/// The length of a 1-D `<f8` or `<i8` counts file, from its header (checked
+/// against the file's size; no data is read).
+pub fn counts_len(path: &Path) -> Result<usize, NpyError> {
+    let (_map, header) = map_checked(path, &["<f8", "<i8"])?;
+    match header.shape.as_slice() {
+        [k] => Ok(*k),
+        other => Err(NpyError::format(
+            path,
+            format!(
+                "its shape is {}, but counts must be a 1-D array",
+                shape_str(other)
+            ),
+        )),
+    }
+}
+
 /// Reads a 1-D `<f8` or `<i8` counts file, converted to f64.
 pub fn read_counts(path: &Path) -> Result<Vec<f64>, NpyError> {
+    read_counts_checked(path, None)
+}
+
+/// [`read_counts`], refusing (from the header, before anything is read or
+/// allocated) a file whose length is not `expected`.
+pub fn read_counts_checked(path: &Path, expected: Option<usize>) -> Result<Vec<f64>, NpyError> {
     let (map, header) = map_checked(path, &["<f8", "<i8"])?;
     if header.shape.len() != 1 {
         return Err(NpyError::format(
@@ -102,6 +165,14 @@ pub fn read_counts(path: &Path) -> Result<Vec<f64>, NpyError> {
                 "its shape is {}, but counts must be a 1-D array",
                 shape_str(&header.shape)
             ),
+        ));
+    }
+    if let Some(k) = expected
+        && header.shape[0] != k
+    {
+        return Err(NpyError::format(
+            path,
+            format!("it has {} entries, but {k} are needed", header.shape[0]),
         ));
     }
     let data = &map[header.data_offset..];

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{C64, NpyError, map_checked, shape_str};
+use crate::{C64, NpyError, map_checked_with, shape_str};
 
 /// A read-only memory map of a `<c16` array, header checked.
 ///
@@ -30,7 +30,17 @@ impl std::fmt::Debug for MappedC16 {
 impl MappedC16 {
     /// Maps `path` read-only; the shape must equal `shape` when given.
     pub fn open(path: &Path, shape: Option<&[usize]>) -> Result<Self, NpyError> {
-        let (map, header) = map_checked(path, &["<c16"])?;
+        Self::open_with(path, shape, false)
+    }
+
+    /// [`MappedC16::open`], refusing a symbolic link at `path` (for files at
+    /// fixed names in a directory others may write, such as a shared cache).
+    pub fn open_nofollow(path: &Path, shape: Option<&[usize]>) -> Result<Self, NpyError> {
+        Self::open_with(path, shape, true)
+    }
+
+    fn open_with(path: &Path, shape: Option<&[usize]>, nofollow: bool) -> Result<Self, NpyError> {
+        let (map, header) = map_checked_with(path, &["<c16"], nofollow)?;
         if let Some(want) = shape
             && header.shape != want
         {

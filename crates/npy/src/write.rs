@@ -132,6 +132,20 @@ pub fn write_c16_chunks(
     chunk_len: usize,
     mut fill: impl FnMut(usize, &mut [C64]),
 ) -> Result<(), NpyError> {
+    try_write_c16_chunks(path, shape, chunk_len, |i, out| {
+        fill(i, out);
+        Ok(())
+    })
+}
+
+/// [`write_c16_chunks`] whose `fill` may stop the write (an error, e.g. on
+/// cancellation): the temporary file is removed and nothing is renamed.
+pub fn try_write_c16_chunks(
+    path: &Path,
+    shape: &[usize],
+    chunk_len: usize,
+    mut fill: impl FnMut(usize, &mut [C64]) -> std::io::Result<()>,
+) -> Result<(), NpyError> {
     if chunk_len == 0 {
         return Err(write_err(path, "the chunk length is 0"));
     }
@@ -148,7 +162,7 @@ pub fn write_c16_chunks(
             let n = chunk_len.min(count - done);
             let chunk = &mut values[..n];
             chunk.fill(C64::new(0.0, 0.0));
-            fill(i, chunk);
+            fill(i, chunk)?;
             bytes.clear();
             chunk.iter().for_each(|z| push_c64(&mut bytes, z));
             w.write_all(&bytes)?;

@@ -35,6 +35,10 @@ pub enum BuildAction {
     Rebuilt { reason: String },
     /// Over the byte budget: no file is written.
     NotWritten,
+    /// The file could not be built, opened or mapped (a full or read-only
+    /// file system, a directory in its place, a map refused under a memory
+    /// limit, an untrusted lock): the set runs from its kets; the reason.
+    FromKets { reason: String },
 }
 
 /// The outcome of [`Store::prepare`].
@@ -51,6 +55,9 @@ pub struct FileReport {
     pub bytes: u64,
     /// `None` when good, else why it is bad.
     pub problem: Option<String>,
+    /// A temporary file left by a build that died (`qst cache clear` and the
+    /// next build remove it).
+    pub stale_temporary: bool,
 }
 
 /// A custom file is identified by its path, size and modification time.
@@ -70,7 +77,72 @@ pub struct Store {
 /// Why an existing file cannot be used.
 enum Unusable {
     Missing,
+    /// Proven bad (header, shape, length, content, not a regular file, an
+    /// untrusted owner): rebuilt.
     Bad(String),
+    /// Could not be opened or mapped (permissions, a memory limit): not
+    /// proven bad, so never rebuilt; the set runs from its kets.
+    Unavailable(String),
+}
+
+/// Whether files owned by `uid` are trusted: this user's own, or root's.
+fn trusted_owner(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    uid == 0 || uid == unsafe { nix::libc::geteuid() }
+}
+
+/// Opens (creating) a lock file without following a symbolic link or
+/// blocking on a FIFO; refuses anything but a regular file this user (or
+/// root) owns.
+fn open_lock(path: &Path, create: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    if !trusted_owner(meta.uid()) {
+        return Err(std::io::Error::other(format!(
+            "it is owned by user {}, not by you",
+            meta.uid()
+        )));
+    }
+    Ok(f)
+}
+
+/// The target of a build's temporary file `.{target}.{random}.tmp`.
+fn temp_target(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (target, _random) = inner.rsplit_once('.')?;
+    target.ends_with(".npy").then_some(target)
+}
+
+/// Whether a live process holds the build lock of `target` in `dir`.
+fn build_in_progress(dir: &Path, target: &str) -> bool {
+    match open_lock(&dir.join(format!("{target}.lock")), false) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+/// Set by a signal handler (`qst run`): builds stop between slices.
+static CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks every build in this process to stop at its next slice (called from
+/// a signal handler's thread); the build's temporary file is removed.
+pub fn cancel_builds() {
+    CANCELLED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`cancel_builds`] was called.
+pub fn builds_cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
 }
 
 /// A built-in set's formula: what every slice of its file must hold.
@@ -242,10 +314,37 @@ impl Store {
         Ok(Preparation { prepared, action })
     }
 
+    /// [`Store::prepare`], checking every byte of a file that exists (what
+    /// `qst prebuild` does: it is the explicit check).
+    pub fn prepare_verified(&self, design: Design, n: usize) -> Result<Preparation, StoreError> {
+        let formula = Formula::new(design, n).map_err(|reason| StoreError::Invalid {
+            path: self.path(design, n),
+            reason,
+        })?;
+        let (map, action) = self.prepare_mapped_with(&formula, true)?;
+        let prepared = match map {
+            Some(m) => Prepared::File(m.path().to_path_buf()),
+            None => Prepared::KetsOnly,
+        };
+        Ok(Preparation { prepared, action })
+    }
+
     /// The work of [`Store::prepare`], handing back the checked map.
     pub(crate) fn prepare_mapped(
         &self,
         formula: &Formula,
+    ) -> Result<(Option<MappedC16>, BuildAction), StoreError> {
+        self.prepare_mapped_with(formula, false)
+    }
+
+    /// Opens and checks the file (every slice when `full`, else a sample);
+    /// builds it when missing and rebuilds it when proven bad. A file that
+    /// cannot be built, opened or mapped is not an error: the set then runs
+    /// from its kets (`BuildAction::FromKets`, with one warning).
+    fn prepare_mapped_with(
+        &self,
+        formula: &Formula,
+        full: bool,
     ) -> Result<(Option<MappedC16>, BuildAction), StoreError> {
         let (design, n) = (formula.design, formula.n);
         let path = self.path(design, n);
@@ -260,43 +359,97 @@ impl Store {
             );
             return Ok((None, BuildAction::NotWritten));
         }
-        match self.open_checked(formula, &path) {
+        let from_kets = |reason: String| {
+            warn!(
+                design = design.name(),
+                n,
+                path = %path.display(),
+                %reason,
+                "projector file cannot be used; the set runs from its kets"
+            );
+            Ok((None, BuildAction::FromKets { reason }))
+        };
+        match self.open_checked(formula, &path, full) {
             Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
             Err(Unusable::Missing) => {}
             Err(Unusable::Bad(reason)) => {
                 warn!(path = %path.display(), %reason, "projector file failed its checks; it will be rebuilt");
             }
+            Err(Unusable::Unavailable(reason)) => return from_kets(reason),
         }
-        fs::create_dir_all(&self.config.dir)
-            .map_err(|e| io_err("create the cache directory", &self.config.dir, e))?;
+        if let Err(e) = fs::create_dir_all(&self.config.dir) {
+            return from_kets(
+                io_err("create the cache directory", &self.config.dir, e).to_string(),
+            );
+        }
         let lock_path = self.lock_path(design, n);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(|e| io_err("open the lock file", &lock_path, e))?;
-        lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
+        let lock = match open_lock(&lock_path, true) {
+            Ok(l) => l,
+            Err(e) => return from_kets(io_err("open the lock file", &lock_path, e).to_string()),
+        };
+        if let Err(e) = lock.lock() {
+            return from_kets(io_err("lock", &lock_path, e).to_string());
+        }
         // Another process may have built (or rebuilt) it while this one waited.
-        let action = match self.open_checked(formula, &path) {
+        let action = match self.open_checked(formula, &path, full) {
             Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
             Err(Unusable::Missing) => BuildAction::Built,
             Err(Unusable::Bad(reason)) => BuildAction::Rebuilt { reason },
+            Err(Unusable::Unavailable(reason)) => return from_kets(reason),
         };
-        self.build(formula, &path)?;
-        let map = MappedC16::open(&path, Some(&[formula.count(), n, n]))?;
+        self.remove_stale_temporaries(&design.file_name(n));
+        if let Err(e) = self.build(formula, &path) {
+            return from_kets(e.to_string());
+        }
+        let map = match MappedC16::open_nofollow(&path, Some(&[formula.count(), n, n])) {
+            Ok(m) => m,
+            Err(e) => return from_kets(e.to_string()),
+        };
         drop(lock);
         Ok((Some(map), action))
     }
 
+    /// Removes the temporary files of builds that died: those of `own` (whose
+    /// lock the caller holds) and of any target whose lock nobody holds.
+    fn remove_stale_temporaries(&self, own: &str) {
+        let Ok(entries) = fs::read_dir(&self.config.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(target) = temp_target(&name) else {
+                continue;
+            };
+            if target == own || !build_in_progress(&self.config.dir, target) {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        info!(file = %name, "removed the temporary file of a build that died")
+                    }
+                    Err(e) => {
+                        warn!(file = %name, error = %e, "could not remove a stale temporary file")
+                    }
+                }
+            }
+        }
+    }
+
     /// Writes `{design}_n{n}.npy` one slice at a time (temporary file, fsync,
-    /// rename). The caller holds the lock.
+    /// rename), stopping between slices if the builds are cancelled. The
+    /// caller holds the lock.
     fn build(&self, formula: &Formula, path: &Path) -> Result<(), StoreError> {
         let (design, n) = (formula.design, formula.n);
         let started = Instant::now();
         let k_all = formula.count();
-        qst_npy::write_c16_chunks(path, &[k_all, n, n], n * n, |k, out| formula.slice(k, out))?;
+        qst_npy::try_write_c16_chunks(path, &[k_all, n, n], n * n, |k, out| {
+            if builds_cancelled() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "the build was interrupted by a signal",
+                ));
+            }
+            formula.slice(k, out);
+            Ok(())
+        })?;
         self.builds.fetch_add(1, Ordering::SeqCst);
         info!(
             design = design.name(),
@@ -309,21 +462,57 @@ impl Store {
         Ok(())
     }
 
-    /// Opens `path` with header, dtype, shape and length checked, then
-    /// spot-checks sampled slices against the formula.
-    fn open_checked(&self, formula: &Formula, path: &Path) -> Result<MappedC16, Unusable> {
+    /// Opens `path` (never through a symbolic link, never blocking on a FIFO)
+    /// with type, owner, header, dtype, shape and length checked, then
+    /// compares sampled slices (every slice when `full`) with the formula.
+    fn open_checked(
+        &self,
+        formula: &Formula,
+        path: &Path,
+        full: bool,
+    ) -> Result<MappedC16, Unusable> {
+        use std::os::unix::fs::MetadataExt;
         let n = formula.n;
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Unusable::Bad("it is a symbolic link".into()));
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(Unusable::Bad(
+                    "it is not a regular file (a directory, FIFO, socket or device)".into(),
+                ));
+            }
+            Ok(meta) if !trusted_owner(meta.uid()) => {
+                return Err(Unusable::Bad(format!(
+                    "it is owned by user {}, not by you, so it is not trusted",
+                    meta.uid()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
+            Err(e) => return Err(Unusable::Unavailable(e.to_string())),
+        }
         // Callers checked the budget, so the shape fits.
-        let map = match MappedC16::open(path, Some(&[formula.count(), n, n])) {
+        let map = match MappedC16::open_nofollow(path, Some(&[formula.count(), n, n])) {
             Ok(m) => m,
             Err(NpyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Unusable::Missing);
+            }
+            Err(NpyError::Io { source, .. }) => {
+                return Err(Unusable::Unavailable(format!(
+                    "cannot open or map it: {source}"
+                )));
             }
             Err(e) => return Err(Unusable::Bad(e.reason())),
         };
         let mut values = vec![C64::new(0.0, 0.0); n * n];
         let mut bytes = Vec::with_capacity(n * n * 16);
-        for k in sample_slices(n, formula.count()) {
+        let ks: Vec<usize> = if full {
+            (0..formula.count()).collect()
+        } else {
+            sample_slices(n, formula.count())
+        };
+        for k in ks {
             if let Some(problem) = formula.slice_problem(&map, k, &mut values, &mut bytes) {
                 return Err(Unusable::Bad(problem));
             }
@@ -331,8 +520,10 @@ impl Store {
         Ok(map)
     }
 
-    /// Lists the files in the cache with sizes (no checks). Lock files and
-    /// the hidden temporary files of builds in progress are not listed.
+    /// Lists the files in the cache with sizes (no checks): every `.npy`
+    /// name (a FIFO or link there too: `verify` reports it), and the
+    /// temporary files of builds that died (`stale_temporary`). Lock files
+    /// and the temporary files of builds in progress are not listed.
     pub fn list(&self) -> Result<Vec<FileReport>, StoreError> {
         let dir = &self.config.dir;
         let entries = match fs::read_dir(dir) {
@@ -344,17 +535,22 @@ impl Store {
         for entry in entries {
             let entry = entry.map_err(|e| io_err("list the cache directory", dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !name.ends_with(".npy") {
+            let stale = match temp_target(&name) {
+                Some(target) => !build_in_progress(dir, target),
+                None => false,
+            };
+            if !stale && (name.starts_with('.') || !name.ends_with(".npy")) {
                 continue;
             }
             let meta = entry
                 .metadata()
                 .map_err(|e| io_err("read", &entry.path(), e))?;
-            if meta.is_file() {
+            if !meta.is_dir() {
                 files.push(FileReport {
                     path: entry.path(),
                     bytes: meta.len(),
                     problem: None,
+                    stale_temporary: stale,
                 });
             }
         }
@@ -373,6 +569,7 @@ impl Store {
     /// Checks every byte of every file against its formula.
     pub fn verify(&self) -> Result<Vec<FileReport>, StoreError> {
         let mut files = self.list()?;
+        files.retain(|f| !f.stale_temporary);
         for f in &mut files {
             let name = f
                 .path
@@ -400,7 +597,7 @@ impl Store {
             .shape()
             .ok_or_else(|| format!("its dimension {n} is too large"))?;
         // Opening checks the shape against the file's length before anything is allocated.
-        let map = MappedC16::open(path, Some(&shape)).map_err(|e| e.reason())?;
+        let map = MappedC16::open_nofollow(path, Some(&shape)).map_err(|e| e.reason())?;
         let mut values = vec![C64::new(0.0, 0.0); n * n];
         let mut bytes = Vec::with_capacity(n * n * 16);
         for k in 0..formula.count() {
@@ -424,10 +621,12 @@ impl Store {
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_err("list the cache directory", dir, e))?;
-            if entry
+            // Anything but a directory: files, and links or FIFOs planted
+            // at a cache file's name.
+            if !entry
                 .file_type()
                 .map_err(|e| io_err("read", &entry.path(), e))?
-                .is_file()
+                .is_dir()
             {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
@@ -444,21 +643,10 @@ impl Store {
             .iter()
             .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
         {
-            let Some(target) = name[1..].rsplitn(3, '.').nth(2) else {
+            let Some(target) = temp_target(name) else {
                 continue;
             };
-            let lock_path = dir.join(format!("{target}.lock"));
-            let in_progress = match File::open(&lock_path) {
-                Ok(f) => match f.try_lock() {
-                    Ok(()) => false,
-                    Err(std::fs::TryLockError::WouldBlock) => true,
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        return Err(io_err("lock", &lock_path, e));
-                    }
-                },
-                Err(_) => false,
-            };
-            if in_progress {
+            if build_in_progress(dir, target) {
                 info!(file = %name, "left the temporary file of a build in progress");
             } else {
                 remove(name)?;

@@ -178,7 +178,7 @@ fn over_budget_sets_are_not_written_and_run_from_kets() {
 }
 
 #[test]
-fn list_and_clear_cover_the_cache_files_only() {
+fn list_and_clear_cover_the_cache_files_and_stale_temporaries_only() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir.path().join("cache"), 1 << 30);
     assert!(s.list().unwrap().is_empty());
@@ -193,8 +193,13 @@ fn list_and_clear_cover_the_cache_files_only() {
     )
     .unwrap();
     let listed = s.list().unwrap();
+    // Listed, marked as a stale temporary (nobody holds its lock).
+    let stale: Vec<_> = listed.iter().filter(|f| f.stale_temporary).collect();
+    assert_eq!(stale.len(), 1);
+    assert!(stale[0].path.ends_with(".nopovm_n7.npy.abc123.tmp"));
     let got: Vec<(String, u64)> = listed
         .iter()
+        .filter(|f| !f.stale_temporary)
         .map(|f| {
             (
                 f.path.file_name().unwrap().to_string_lossy().into_owned(),
