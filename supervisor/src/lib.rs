@@ -13,6 +13,7 @@
 pub mod batch;
 pub mod csv;
 pub mod demo;
+pub mod digest;
 pub mod dispatch;
 pub mod errors;
 pub mod executor;
@@ -21,6 +22,7 @@ pub mod matrix;
 pub mod merge;
 pub mod platform;
 pub mod progress;
+pub mod provenance;
 pub mod results;
 pub mod run;
 pub mod shard;

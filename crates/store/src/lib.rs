@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 pub use cache::{CacheStats, ProjectorCache, ProjectorHandle};
 pub use config::{StoreConfig, physical_memory_bytes};
-pub use disk::{BuildAction, FileReport, Formula, Preparation, Prepared, Store};
+pub use disk::{
+    BuildAction, BuildEvent, BuildProgress, FileReport, Formula, Preparation, Prepared, Store,
+};
 
 /// Errors, each one sentence that reads after "failed to …".
 #[derive(Debug, thiserror::Error)]
