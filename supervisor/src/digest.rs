@@ -158,7 +158,7 @@ pub fn digest(out_dir: &Path) -> Digest {
         }
     }
     // Stable: ties keep the order first seen.
-    kinds.sort_by(|a, b| b.count.cmp(&a.count));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.count));
     d.kinds = kinds;
     d
 }

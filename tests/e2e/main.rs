@@ -2,6 +2,7 @@
 //! All integration tests live in this one test binary.
 
 mod cache;
+mod cli;
 mod cluster;
 mod designs;
 mod faults;
