@@ -575,7 +575,7 @@ fn write_report(
         out: out.to_path_buf(),
         max_samples,
         svg_dir,
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: VERSION.to_string(),
     };
     match qst_report::write_report(&opts) {
         Ok(w) => {
