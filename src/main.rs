@@ -3,25 +3,41 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use qst_report::DEFAULT_MAX_SAMPLES;
 use qst_shared::{Design, Method};
 use qst_store::{BuildAction, Store, StoreConfig};
 use qst_supervisor::demo::{DemoOptions, demo, format_table};
+use qst_supervisor::digest::digest;
 use qst_supervisor::errors::EXIT_CANNOT_RUN;
 use qst_supervisor::input::{InputOptions, Negative, parse_columns, parse_methods};
 use qst_supervisor::merge::{MergeOutcome, merge};
+use qst_supervisor::provenance::Invocation;
 use qst_supervisor::run::{RunOptions, run};
 use qst_supervisor::shard::Shard;
 use qst_supervisor::slurm::{SlurmOptions, slurm};
-use qst_supervisor::synth::{GenSpec, generate};
+use qst_supervisor::synth::{GenSpec, generate_with};
 use qst_supervisor::{say, tell};
+
+/// `0.1.0 (commit abc1234)`: the version and the git commit of the build.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QST_GIT_COMMIT"),
+    ")"
+);
 
 /// Batch quantum state tomography: projector counts → density matrices, by a
 /// pool of worker processes that memory-map shared projector sets.
 #[derive(Parser)]
-#[command(name = "qst", version, about)]
+#[command(name = "qst", version = VERSION, about)]
 struct Cli {
+    /// Only errors and the final line on stderr (no progress, no notes).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also write the log lines (supervisor.log) to stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,15 +45,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generates a synthetic batch (dimensions 2 to 32, known truths, simulated
-    /// counts), runs it through the worker pool and prints a per-dimension
-    /// table (jobs, mean fidelity, mean seconds). Needs no input.
+    /// counts), runs it through the worker pool and prints a table with one
+    /// row per dimension and method (jobs, mean fidelity, mean seconds).
+    /// Needs no input.
     Demo {
         /// Number of worker processes (default: the number of cores).
         #[arg(long, value_parser = parse_workers)]
         workers: Option<usize>,
-        /// Output directory; an earlier demo's output there is replaced.
+        /// Output directory; the files an earlier demo wrote there are
+        /// replaced, other files are left alone.
         #[arg(long, default_value = "qst-demo")]
         out: PathBuf,
+        /// Write into a non-empty output directory that no demo made.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -59,6 +80,10 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Replace an existing batch file (and truth files qst gen did not
+        /// write); the truth files of the earlier qst gen are removed first.
+        #[arg(long)]
+        force: bool,
     },
     /// Runs a batch (JSON Lines, or the lab's matrix CSV for a `.csv` file)
     /// through a pool of worker processes; results go to `--out`.
@@ -111,6 +136,15 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Prints a shell completion script (e.g. `qst completions bash >
+    /// ~/.local/share/bash-completion/completions/qst`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff), e.g. `qst man > ~/.local/share/man/man1/qst.1`.
+    Man,
     /// (internal) A worker process, started by `qst run`.
     #[command(hide = true)]
     Worker {
@@ -312,8 +346,31 @@ fn exit(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
+/// Which qst and which command line, for `summary.json`.
+fn invocation() -> Invocation {
+    Invocation {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit: env!("QST_GIT_COMMIT").to_string(),
+        argv: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    }
+}
+
+/// Prints the error digest of `out` (nothing when no result is an error).
+fn print_digest(out: &std::path::Path) {
+    {
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), "{}", digest(out).render(out));
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (quiet, verbose) = (cli.quiet, cli.verbose);
+    if verbose && !matches!(cli.command, Command::Run(_) | Command::Demo { .. }) {
+        qst_supervisor::run::log_to_stderr();
+    }
     match cli.command {
         Command::Worker {
             slot,
@@ -351,10 +408,13 @@ fn main() -> ExitCode {
                 logs: a.logs,
                 input: a.input.options(),
                 shard,
-                quiet: false,
+                quiet,
+                verbose,
+                invocation: invocation(),
             };
             match run(&opts) {
                 Ok(report) => {
+                    print_digest(&report.out_dir);
                     say!(
                         "qst: {} results written; see {}",
                         report.results_written,
@@ -378,15 +438,20 @@ fn main() -> ExitCode {
             workers,
             out,
             cache,
+            force,
         } => {
             let opts = DemoOptions {
                 out,
                 workers,
                 cache: cache.cache,
-                quiet: false,
+                quiet,
+                force,
+                verbose,
+                invocation: invocation(),
             };
             match demo(&opts) {
                 Ok((report, rows)) => {
+                    print_digest(&report.out_dir);
                     {
                         use std::io::Write as _;
                         let _ = write!(std::io::stdout(), "{}", format_table(&rows));
@@ -406,8 +471,9 @@ fn main() -> ExitCode {
             per_dim,
             shots,
             seed,
+            force,
         } => {
-            match generate(
+            match generate_with(
                 &out,
                 &GenSpec {
                     dims,
@@ -415,6 +481,7 @@ fn main() -> ExitCode {
                     shots,
                     seed,
                 },
+                force,
             ) {
                 Ok(n) => {
                     tell!("wrote {n} jobs to {}", out.display());
@@ -435,7 +502,10 @@ fn main() -> ExitCode {
                 say!("qst: --dims: {e}");
                 return exit(EXIT_CANNOT_RUN);
             }
-            let store = cache.store();
+            let mut store = cache.store();
+            if let (false, Some(bar)) = (quiet, qst_supervisor::progress::build_bar()) {
+                store = store.with_build_progress(bar);
+            }
             let mut bad = false;
             for n in dims {
                 match store.prepare_verified(design, n) {
@@ -478,7 +548,26 @@ fn main() -> ExitCode {
             }
         }
         Command::Cache { action } => cache_command(action),
-        Command::Merge { out, shard_dirs } => merge_command(&out, &shard_dirs),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "qst", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    say!("qst: failed to write the man page: {e}");
+                    exit(EXIT_CANNOT_RUN)
+                }
+            }
+        }
+        Command::Merge { out, shard_dirs } => {
+            let code = merge_command(&out, &shard_dirs);
+            print_digest(&out);
+            code
+        }
         Command::Slurm(a) => slurm_command(a),
         Command::Report {
             out,
@@ -503,7 +592,7 @@ fn write_report(
         out: out.to_path_buf(),
         max_samples,
         svg_dir,
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: VERSION.to_string(),
     };
     match qst_report::write_report(&opts) {
         Ok(w) => {

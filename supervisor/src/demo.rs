@@ -1,6 +1,13 @@
 //! `qst demo`: a synthetic batch (dimensions 2 to 32, known truths, simulated
 //! counts) written into the output directory and run through the real pool;
-//! then a per-dimension table (jobs, mean fidelity, mean seconds).
+//! then a table with one row per dimension and method (jobs, mean fidelity,
+//! mean seconds).
+//!
+//! The output directory is marked as the demo's by a `.qst-demo` file. A
+//! later demo into it removes only the files a demo writes (the batch, the
+//! truth files its manifest lists, results, ρ files named by the results,
+//! summaries, logs); a directory that is not empty and has no marker is
+//! refused unless `--force`. Files the user put there are never removed.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -10,10 +17,13 @@ use std::path::{Path, PathBuf};
 use crate::errors::Fatal;
 use crate::results::RESULTS_FILE;
 use crate::run::{RunOptions, RunReport, run};
-use crate::synth::{GenSpec, generate};
+use crate::synth::{GenSpec, generate_with};
 
 /// The demo batch's file name inside the output directory.
 pub const DEMO_BATCH: &str = "demo.jsonl";
+
+/// The file that marks a directory as the demo's output.
+pub const DEMO_MARKER: &str = ".qst-demo";
 
 /// The embedded default batch.
 pub fn demo_spec() -> GenSpec {
@@ -32,12 +42,18 @@ pub struct DemoOptions {
     pub workers: Option<usize>,
     pub cache: Option<PathBuf>,
     pub quiet: bool,
+    /// Use a non-empty directory that no demo marked.
+    pub force: bool,
+    /// Passed on to the run.
+    pub verbose: bool,
+    pub invocation: crate::provenance::Invocation,
 }
 
-/// One row of the demo's table.
+/// One row of the demo's table: a dimension and a method.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DimRow {
     pub dim: usize,
+    pub method: String,
     pub jobs: u64,
     pub ok: u64,
     pub mean_fidelity: Option<f64>,
@@ -46,9 +62,9 @@ pub struct DimRow {
 
 /// Runs the demo; returns the run's report and the table's rows.
 pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
-    prepare_dir(&opts.out)?;
+    prepare_dir(&opts.out, opts.force)?;
     let batch = opts.out.join(DEMO_BATCH);
-    let jobs = generate(&batch, &demo_spec()).map_err(Fatal)?;
+    let jobs = generate_with(&batch, &demo_spec(), true).map_err(Fatal)?;
     if !opts.quiet {
         crate::say!("qst demo: {jobs} synthetic jobs in {}", batch.display());
     }
@@ -57,26 +73,26 @@ pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
     ro.workers = opts.workers;
     ro.cache = opts.cache.clone();
     ro.quiet = opts.quiet;
+    ro.verbose = opts.verbose;
+    ro.invocation = opts.invocation.clone();
     let report = run(&ro)?;
     let rows = table_rows(&report.out_dir.join(RESULTS_FILE))?;
     Ok((report, rows))
 }
 
-/// An existing output directory is reused only if an earlier demo made it
-/// (it holds `demo.jsonl`); anything else non-empty is refused.
-fn prepare_dir(out: &Path) -> Result<(), Fatal> {
+/// An existing output directory is reused only if an earlier demo marked it
+/// (or with `force`); only the files a demo writes are removed from it.
+fn prepare_dir(out: &Path, force: bool) -> Result<(), Fatal> {
     match fs::read_dir(out) {
         Ok(mut entries) => {
-            if out.join(DEMO_BATCH).is_file() {
-                fs::remove_dir_all(out).map_err(|e| {
-                    Fatal::to(format!("clear the earlier demo in {}: {e}", out.display()))
-                })?;
-            } else if entries.next().is_some() {
+            let marked = out.join(DEMO_MARKER).is_file();
+            if !marked && !force && entries.next().is_some() {
                 return Err(Fatal::to(format!(
-                    "use {} for the demo: it exists, is not empty and no demo made it; pass another --out",
+                    "use {} for the demo: it is not empty and no demo made it (no {DEMO_MARKER} in it); pass another --out, or --force to write into it",
                     out.display()
                 )));
             }
+            remove_demo_files(out)?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
@@ -91,10 +107,69 @@ fn prepare_dir(out: &Path) -> Result<(), Fatal> {
             "create the output directory {}: {e}",
             out.display()
         ))
-    })
+    })?;
+    let marker = out.join(DEMO_MARKER);
+    fs::write(
+        &marker,
+        "This directory is qst demo's output; a later qst demo replaces the files it wrote here.\n",
+    )
+    .map_err(|e| Fatal::to(format!("write {}: {e}", marker.display())))
 }
 
-/// Per-dimension rows from `results.jsonl`.
+/// Removes what an earlier demo wrote in `out` (a missing file is fine):
+/// the files of a run, the ρ files its results name, the worker and
+/// supervisor logs. The batch and its truth files are replaced by
+/// [`generate_with`], which removes only the truth files of its manifest.
+fn remove_demo_files(out: &Path) -> Result<(), Fatal> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Ok(f) = File::open(out.join(RESULTS_FILE)) {
+        for line in BufReader::new(f).lines().map_while(Result::ok) {
+            let rho = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v.get("rho").and_then(|r| r.as_str()).map(str::to_string));
+            // Only plain names inside rho/.
+            if let Some(name) = rho.as_deref().and_then(|r| r.strip_prefix("rho/"))
+                && !name.is_empty()
+                && !name.contains('/')
+                && !name.starts_with('.')
+            {
+                files.push(out.join("rho").join(name));
+            }
+        }
+    }
+    for name in [
+        RESULTS_FILE,
+        crate::results::FINGERPRINT_FILE,
+        "summary.csv",
+        "summary.json",
+        "report.html",
+    ] {
+        files.push(out.join(name));
+    }
+    if let Ok(logs) = fs::read_dir(out.join("logs")) {
+        for e in logs.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "supervisor.log" || name.starts_with("worker-") && name.ends_with(".log") {
+                files.push(e.path());
+            }
+        }
+    }
+    for f in &files {
+        match fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Fatal::to(format!(
+                    "remove {} of the earlier demo: {e}",
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows by (dimension, method) from `results.jsonl`.
 pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
     let f =
         File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
@@ -105,7 +180,7 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
         fid: (f64, u64),
         sec: (f64, u64),
     }
-    let mut by_dim: BTreeMap<usize, Acc> = BTreeMap::new();
+    let mut by_dim: BTreeMap<(usize, String), Acc> = BTreeMap::new();
     for line in BufReader::new(f).lines() {
         let line = line.map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -114,7 +189,12 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
         let Some(dim) = v.get("dim").and_then(|d| d.as_u64()) else {
             continue;
         };
-        let a = by_dim.entry(dim as usize).or_default();
+        let method = v
+            .get("method")
+            .and_then(|m| m.as_str())
+            .unwrap_or("-")
+            .to_string();
+        let a = by_dim.entry((dim as usize, method)).or_default();
         a.jobs += 1;
         if v.get("status").and_then(|s| s.as_str()) == Some("ok") {
             a.ok += 1;
@@ -131,8 +211,9 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
     let mean = |(sum, n): (f64, u64)| (n > 0).then(|| sum / n as f64);
     Ok(by_dim
         .into_iter()
-        .map(|(dim, a)| DimRow {
+        .map(|((dim, method), a)| DimRow {
             dim,
+            method,
             jobs: a.jobs,
             ok: a.ok,
             mean_fidelity: mean(a.fid),
@@ -144,15 +225,16 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
 /// The table `qst demo` prints.
 pub fn format_table(rows: &[DimRow]) -> String {
     let mut s = format!(
-        "{:>5}  {:>5}  {:>5}  {:>13}  {:>12}\n",
-        "dim", "jobs", "ok", "mean fidelity", "mean seconds"
+        "{:>5}  {:<6}  {:>5}  {:>5}  {:>13}  {:>12}\n",
+        "dim", "method", "jobs", "ok", "mean fidelity", "mean seconds"
     );
     let opt =
         |x: Option<f64>, prec: usize| x.map_or_else(|| "-".to_string(), |v| format!("{v:.prec$}"));
     for r in rows {
         s += &format!(
-            "{:>5}  {:>5}  {:>5}  {:>13}  {:>12}\n",
+            "{:>5}  {:<6}  {:>5}  {:>5}  {:>13}  {:>12}\n",
             r.dim,
+            r.method,
             r.jobs,
             r.ok,
             opt(r.mean_fidelity, 5),
@@ -173,9 +255,11 @@ mod tests {
         fs::write(
             &p,
             concat!(
-                r#"{"line":2,"id":"a","status":"ok","dim":2,"fidelity":0.9,"seconds":1.0}"#,
+                r#"{"line":2,"id":"a","status":"ok","dim":2,"method":"mle","fidelity":0.9,"seconds":1.0}"#,
                 "\n",
-                r#"{"line":3,"id":"b","status":"ok","dim":2,"fidelity":0.7,"seconds":3.0}"#,
+                r#"{"line":3,"id":"b","status":"ok","dim":2,"method":"mle","fidelity":0.7,"seconds":3.0}"#,
+                "\n",
+                r#"{"line":6,"id":"l","status":"ok","dim":2,"method":"linear","fidelity":0.1,"seconds":5.0}"#,
                 "\n",
                 r#"{"line":4,"id":"c","status":"error","dim":4,"error":"x"}"#,
                 "\n",
@@ -185,15 +269,19 @@ mod tests {
         )
         .unwrap();
         let rows = table_rows(&p).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].dim, rows[0].jobs, rows[0].ok), (2, 2, 2));
-        assert!((rows[0].mean_fidelity.unwrap() - 0.8).abs() < 1e-12);
-        assert!((rows[0].mean_seconds.unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].dim, rows[0].method.as_str()), (2, "linear"));
+        assert!((rows[0].mean_fidelity.unwrap() - 0.1).abs() < 1e-12);
+        assert_eq!((rows[1].dim, rows[1].jobs, rows[1].ok), (2, 2, 2));
+        assert_eq!(rows[1].method, "mle");
+        assert!((rows[1].mean_fidelity.unwrap() - 0.8).abs() < 1e-12);
+        assert!((rows[1].mean_seconds.unwrap() - 2.0).abs() < 1e-12);
         assert_eq!(
-            (rows[1].dim, rows[1].jobs, rows[1].ok, rows[1].mean_fidelity),
+            (rows[2].dim, rows[2].jobs, rows[2].ok, rows[2].mean_fidelity),
             (4, 1, 0, None)
         );
         let t = format_table(&rows);
-        assert!(t.lines().nth(1).unwrap().contains("0.80000"), "{t}");
+        assert!(t.lines().nth(2).unwrap().contains("0.80000"), "{t}");
+        assert!(t.lines().nth(2).unwrap().contains(" mle "), "{t}");
     }
 }

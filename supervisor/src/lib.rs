@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod csv;
 pub mod demo;
+pub mod digest;
 pub mod dispatch;
 pub mod errors;
 pub mod executor;
@@ -23,6 +24,7 @@ pub mod merge;
 pub mod outdir;
 pub mod platform;
 pub mod progress;
+pub mod provenance;
 pub mod results;
 pub mod run;
 pub mod shard;

@@ -444,7 +444,7 @@ fn write_out(
         .map(|s| s.supervisor_peak_rss_bytes)
         .max()
         .unwrap_or(0);
-    write_summaries(&new, &[], peak).map_err(MergeError::Results)?;
+    write_summaries(&new, &[], peak, None).map_err(MergeError::Results)?;
 
     let fp_path = new.join(FINGERPRINT_FILE);
     fs::write(&fp_path, format!("{}\n", record.fingerprint)).map_err(io_err("write", &fp_path))?;

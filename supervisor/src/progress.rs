@@ -94,3 +94,52 @@ impl Progress {
         }
     }
 }
+
+/// A [`qst_store::BuildProgress`] hook that shows each projector file's build
+/// as a bar of bytes written, when stderr is a terminal (else `None`: the
+/// logs have its start and end).
+pub fn build_bar() -> Option<qst_store::BuildProgress> {
+    use qst_store::BuildEvent;
+    use std::sync::Mutex;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar: Mutex<Option<ProgressBar>> = Mutex::new(None);
+    Some(std::sync::Arc::new(move |ev: BuildEvent<'_>| {
+        let mut bar = bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let name = |p: &std::path::Path| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        };
+        match ev {
+            BuildEvent::Started { path, bytes } => {
+                let b = ProgressBar::new(bytes);
+                if let Ok(style) = ProgressStyle::with_template(
+                    "building {msg} {bar:30} {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}",
+                ) {
+                    b.set_style(style);
+                }
+                b.set_message(name(path));
+                b.tick();
+                *bar = Some(b);
+            }
+            BuildEvent::Progress { written, .. } => {
+                if let Some(b) = bar.as_ref() {
+                    b.set_position(written);
+                }
+            }
+            BuildEvent::Ended { path, ok } => {
+                if let Some(b) = bar.take() {
+                    if ok {
+                        b.set_position(b.length().unwrap_or(0));
+                        b.finish_with_message(format!("{} (built)", name(path)));
+                    } else {
+                        b.abandon_with_message(format!("{} (failed)", name(path)));
+                    }
+                }
+            }
+        }
+    }))
+}

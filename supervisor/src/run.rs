@@ -28,10 +28,11 @@ use crate::errors::{self, Fatal};
 use crate::executor::{Spawner, WorkerEvent, WorkerProc};
 use crate::input::InputOptions;
 use crate::platform;
-use crate::progress::Progress;
+use crate::progress::{Progress, build_bar};
+use crate::provenance::{Invocation, Provenance, hostname, user, utc_iso8601};
 use crate::results::{Done, FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsWriter};
 use crate::shard::{Shard, ShardRecord, Sharded};
-use crate::summary::{WorkerUsage, write_summaries};
+use crate::summary::{Incarnation, WorkerUsage, write_summaries};
 
 /// How often the loop wakes without events (timeouts, progress lines).
 const TICK: Duration = Duration::from_millis(100);
@@ -70,6 +71,10 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// No progress output at all.
     pub quiet: bool,
+    /// The supervisor's log lines on stderr too.
+    pub verbose: bool,
+    /// Which qst and which command line (for `summary.json`'s provenance).
+    pub invocation: Invocation,
 }
 
 impl RunOptions {
@@ -88,6 +93,8 @@ impl RunOptions {
             input: InputOptions::default(),
             shard: None,
             quiet: false,
+            verbose: false,
+            invocation: Invocation::default(),
         }
     }
 
@@ -230,6 +237,7 @@ struct Supervisor {
 /// lives as long as the process (the main thread). `Err` means the command
 /// could not run (exit 2): nothing was started.
 pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
+    let started = std::time::SystemTime::now();
     let out_dir = std::path::absolute(opts.out_dir()).map_err(|e| {
         Fatal::to(format!(
             "resolve the output directory {}: {e}",
@@ -256,7 +264,10 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             store_config.dir.display()
         ))
     })?;
-    let store = Store::new(store_config.clone());
+    let mut store = Store::new(store_config.clone());
+    if let (false, Some(bar)) = (opts.quiet, build_bar()) {
+        store = store.with_build_progress(bar);
+    }
     let settings = BatchSettings {
         out_dir: out_dir.clone(),
         input: opts.input.clone(),
@@ -281,7 +292,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         )),
         e => Fatal::to(e),
     })?;
-    init_log(&log_dir.join("supervisor.log"))?;
+    init_log(&log_dir.join("supervisor.log"), opts.verbose)?;
     // Signals are caught from here on: one that arrives during the passes
     // over the batch or the prebuild waits in the channel and stops the run
     // before any job is dispatched.
@@ -301,6 +312,23 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         done_lines.len(),
         std::process::id()
     );
+
+    let mut provenance = Provenance {
+        qst_version: opts.invocation.version.clone(),
+        commit: opts.invocation.commit.clone(),
+        command: opts.invocation.argv.clone(),
+        started: utc_iso8601(started),
+        ended: None,
+        host: hostname(),
+        user: user(),
+        cache_dir: store_config.dir.clone(),
+        batch: std::path::absolute(&opts.batch).unwrap_or_else(|_| opts.batch.clone()),
+        batch_fingerprint: fs::read_to_string(out_dir.join(FINGERPRINT_FILE))
+            .ok()
+            .map(|s| s.trim().to_string()),
+        workers,
+        resume: opts.resume,
+    };
 
     // Pass 1: what the batch needs, streamed.
     let mut total = 0u64;
@@ -446,7 +474,11 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     sup.progress.finish();
     let peak = platform::peak_rss_bytes(None).unwrap_or(0);
     let mut exit_code = 0;
-    if let Err(e) = write_summaries(&out_dir, &sup.usage, peak) {
+    provenance.ended = Some(utc_iso8601(std::time::SystemTime::now()));
+    for u in &mut sup.usage {
+        u.total();
+    }
+    if let Err(e) = write_summaries(&out_dir, &sup.usage, peak, Some(&provenance)) {
         crate::say!("qst: {e}");
         exit_code = 1;
     }
@@ -509,16 +541,31 @@ fn write_shard_record(
     record.write(out_dir).map_err(|e| Fatal(e.to_string()))
 }
 
-fn init_log(path: &Path) -> Result<(), Fatal> {
+fn init_log(path: &Path, verbose: bool) -> Result<(), Fatal> {
+    use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
     let file = crate::outdir::open_append(path)
         .map_err(|e| Fatal::to(format!("open the supervisor log {}: {e}", path.display())))?;
+    let writer = if verbose {
+        BoxMakeWriter::new(file.and(std::io::stderr))
+    } else {
+        BoxMakeWriter::new(file)
+    };
     // Already set (a second run in one process) is fine: keep the first.
     let _ = tracing_subscriber::fmt()
-        .with_writer(file)
+        .with_writer(writer)
         .with_ansi(false)
         .with_target(false)
         .try_init();
     Ok(())
+}
+
+/// The log lines of commands without a log file (`qst prebuild -v`) on stderr.
+pub fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 /// Whether any line of `results.jsonl` is an error.
@@ -602,6 +649,10 @@ impl Supervisor {
                     "spawned slot={slot} pid={} incarnation={incarnation}",
                     proc_.pid
                 );
+                self.usage[slot].incarnations.push(Incarnation {
+                    pid: proc_.pid,
+                    ..Default::default()
+                });
                 self.slots[slot] = Slot {
                     incarnation,
                     proc_: Some(proc_),
@@ -772,7 +823,6 @@ impl Supervisor {
                 self.slots[slot].hello = true;
                 self.failed_starts = 0;
                 self.failing_since = None;
-                self.usage[slot].pids.push(pid);
                 self.dispatch(slot);
             }
             FromWorker::Done { line, outcome } => {
@@ -790,12 +840,16 @@ impl Supervisor {
                 self.deaths = 0;
                 let rec = match outcome {
                     Ok(fig) => {
-                        self.usage[slot].jobs += 1;
-                        self.usage[slot].busy_seconds += fig.seconds;
+                        if let Some(i) = self.usage[slot].current() {
+                            i.jobs += 1;
+                            i.busy_seconds += fig.seconds;
+                        }
                         ResultRecord::ok(&run.job, &fig, slot, &self.out_dir)
                     }
                     Err(msg) => {
-                        self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
+                        if let Some(i) = self.usage[slot].current() {
+                            i.busy_seconds += run.started.elapsed().as_secs_f64();
+                        }
                         ResultRecord::job_error(&run.job, msg)
                     }
                 };
@@ -810,9 +864,10 @@ impl Supervisor {
                 peak_rss_bytes,
                 pss_bytes,
             } => {
-                let u = &mut self.usage[slot];
-                u.peak_rss_bytes = u.peak_rss_bytes.max(peak_rss_bytes);
-                u.peak_pss_bytes = u.peak_pss_bytes.max(pss_bytes);
+                if let Some(u) = self.usage[slot].current() {
+                    u.peak_rss_bytes = u.peak_rss_bytes.max(peak_rss_bytes);
+                    u.peak_pss_bytes = u.peak_pss_bytes.max(pss_bytes);
+                }
             }
             FromWorker::OutputFailed { line, reason } => {
                 // The machine's failure, not the job's: no result (a resume
@@ -907,8 +962,13 @@ impl Supervisor {
         if !had_hello {
             self.start_failed();
         }
+        if let Some(i) = self.usage[slot].current() {
+            i.exit = Some(how.clone());
+            if let Some(run) = &running {
+                i.busy_seconds += run.started.elapsed().as_secs_f64();
+            }
+        }
         if let Some(run) = running {
-            self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
             if timed_out {
                 let secs = self.opts.job_timeout.unwrap_or(0.0);
                 self.record(ResultRecord::job_error(

@@ -6,7 +6,7 @@
 //! batch order (by `line`). ℓ = −∞ is written `-inf`; absent values are
 //! empty fields.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
@@ -14,12 +14,15 @@ use std::path::Path;
 use qst_shared::Method;
 use serde::{Deserialize, Serialize};
 
+use crate::provenance::Provenance;
 use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
 
 /// The header of `summary.csv` (SPEC 2.4).
 pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error";
 
-/// What one worker slot used (measured by the process side).
+/// One worker slot in `summary.json`: totals over its incarnations (the
+/// processes that held the slot, across every run of the output directory:
+/// `jobs` and `busy_seconds` are sums, the peaks maxima).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct WorkerUsage {
     pub slot: usize,
@@ -27,7 +30,45 @@ pub struct WorkerUsage {
     pub busy_seconds: f64,
     pub peak_rss_bytes: u64,
     pub peak_pss_bytes: u64,
-    pub pids: Vec<u32>,
+    pub incarnations: Vec<Incarnation>,
+}
+
+/// One worker process of a slot (measured by the process side).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Incarnation {
+    pub pid: u32,
+    /// Jobs it finished ok, and the seconds it spent on jobs.
+    pub jobs: u64,
+    pub busy_seconds: f64,
+    pub peak_rss_bytes: u64,
+    pub peak_pss_bytes: u64,
+    /// How it ended (`exit status 0`, `signal 9`); `None` while running.
+    pub exit: Option<String>,
+}
+
+impl WorkerUsage {
+    /// The slot's current (latest) incarnation.
+    pub fn current(&mut self) -> Option<&mut Incarnation> {
+        self.incarnations.last_mut()
+    }
+
+    /// Recomputes the slot's totals from its incarnations.
+    pub fn total(&mut self) {
+        self.jobs = self.incarnations.iter().map(|i| i.jobs).sum();
+        self.busy_seconds = self.incarnations.iter().map(|i| i.busy_seconds).sum();
+        self.peak_rss_bytes = self
+            .incarnations
+            .iter()
+            .map(|i| i.peak_rss_bytes)
+            .max()
+            .unwrap_or(0);
+        self.peak_pss_bytes = self
+            .incarnations
+            .iter()
+            .map(|i| i.peak_pss_bytes)
+            .max()
+            .unwrap_or(0);
+    }
 }
 
 /// Figures of one dimension in `summary.json`.
@@ -60,19 +101,14 @@ pub struct Summary {
     /// Failed lines whose dimension is unknown (not JSON, no valid `dim`).
     pub failed_without_dim: u64,
     pub by_dimension: Vec<DimensionSummary>,
-    /// Per worker slot, across runs of this output directory: peak RSS/PSS
-    /// are the maxima, `pids` the union, `jobs`/`busy_seconds` the sums of
-    /// every run's figures (a resumed run adds its own to the earlier ones).
-    pub workers: Vec<WorkerUsage>,
-    /// Per worker slot, from `results.jsonl`: ok jobs and Σ of their seconds.
-    pub workers_from_results: Vec<WorkerUsage>,
     /// The supervisor's peak RSS during the latest run.
     pub supervisor_peak_rss_bytes: u64,
-    /// The usage of the latest run's workers, as measured (kept so a later
-    /// rebuild in the same run does not count it twice).
-    pub latest_run_workers: Vec<WorkerUsage>,
-    /// Per-worker figures of earlier runs (merged into `workers`).
-    pub earlier_runs_workers: Vec<WorkerUsage>,
+    /// One entry per worker slot, its incarnations nested, across every run
+    /// of this output directory (a resumed run adds its incarnations).
+    pub workers: Vec<WorkerUsage>,
+    /// Which qst ran the latest run, how, when, where (absent after `qst merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 #[derive(Default)]
@@ -93,20 +129,21 @@ struct DimAcc {
 /// Rebuilds `summary.csv` and `summary.json` from all of
 /// `out_dir/results.jsonl`.
 ///
-/// `workers` is the usage of this run's workers. Called again in the same run
-/// (same pids), it replaces this run's figures rather than adding them twice;
-/// called in a resumed run (new pids), it adds to the figures of the earlier
-/// runs kept in the previous `summary.json`.
+/// `workers` is the usage of this run's workers, `provenance` this run's.
+/// Called again in the same run (the same `provenance.started`, or without
+/// provenance the same pids), it replaces this run's incarnations rather than
+/// adding them twice; called in a resumed run, it adds them to the
+/// incarnations of the earlier runs kept in the previous `summary.json`.
 pub fn write_summaries(
     out_dir: &Path,
     workers: &[WorkerUsage],
     supervisor_peak_rss_bytes: u64,
+    provenance: Option<&Provenance>,
 ) -> Result<(), String> {
     let results = out_dir.join(RESULTS_FILE);
     // Rows by batch line, then by method (the order methods are listed in).
     let mut order: Vec<(RowKey, u64)> = Vec::new();
     let mut dims: BTreeMap<usize, DimAcc> = BTreeMap::new();
-    let mut from_results: BTreeMap<usize, WorkerUsage> = BTreeMap::new();
     let mut s = Summary::default();
     for_each_record(&results, |offset, rec| {
         let rank = rec
@@ -155,14 +192,6 @@ pub fn write_summaries(
                 }
             }
         }
-        if ok && let Some(w) = rec.worker {
-            let u = from_results.entry(w).or_insert_with(|| WorkerUsage {
-                slot: w,
-                ..Default::default()
-            });
-            u.jobs += 1;
-            u.busy_seconds += rec.seconds.filter(|t| t.is_finite()).unwrap_or(0.0);
-        }
         Ok(())
     })?;
     order.sort_unstable();
@@ -185,44 +214,44 @@ pub fn write_summaries(
             not_converged: a.not_converged,
         })
         .collect();
-    s.workers_from_results = from_results.into_values().collect();
     s.supervisor_peak_rss_bytes = supervisor_peak_rss_bytes;
 
-    // Merge with the worker figures of earlier runs.
+    // Merge with the incarnations of earlier runs.
     let json_path = out_dir.join("summary.json");
     let previous: Option<Summary> = fs::read(&json_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let earlier = match previous {
-        Some(p) => {
-            let this_pids: Vec<u32> = workers
+    let earlier = previous.map_or_else(Vec::new, |p| {
+        let this_pids: HashSet<u32> = workers
+            .iter()
+            .flat_map(|w| w.incarnations.iter().map(|i| i.pid))
+            .collect();
+        let same_run = match (&p.provenance, provenance) {
+            (Some(a), Some(b)) => a.started == b.started && a.command == b.command,
+            _ => p
+                .workers
                 .iter()
-                .flat_map(|w| w.pids.iter().copied())
-                .collect();
-            let same_run = !this_pids.is_empty()
-                && p.latest_run_workers
-                    .iter()
-                    .flat_map(|w| w.pids.iter())
-                    .any(|pid| this_pids.contains(pid));
-            if same_run || p.latest_run_workers.is_empty() && workers.is_empty() {
-                p.earlier_runs_workers
-            } else {
-                merge_usage(&p.earlier_runs_workers, &p.latest_run_workers)
+                .flat_map(|w| &w.incarnations)
+                .any(|i| this_pids.contains(&i.pid)),
+        };
+        let mut kept = p.workers;
+        if same_run {
+            for w in &mut kept {
+                w.incarnations.retain(|i| !this_pids.contains(&i.pid));
             }
         }
-        None => Vec::new(),
-    };
+        kept
+    });
     s.workers = merge_usage(&earlier, workers);
-    s.earlier_runs_workers = earlier;
-    s.latest_run_workers = workers.to_vec();
+    s.provenance = provenance.cloned();
 
     let text = serde_json::to_string_pretty(&s)
         .map_err(|e| format!("failed to serialize summary.json: {e}"))?;
     write_atomic(&json_path, text.as_bytes())
 }
 
-/// Adds two sets of per-slot usage: sums of jobs and busy seconds, maxima of
-/// peaks, union of pids.
+/// Joins two sets of per-slot usage: the incarnations of each slot in order,
+/// the totals recomputed.
 fn merge_usage(a: &[WorkerUsage], b: &[WorkerUsage]) -> Vec<WorkerUsage> {
     let mut m: BTreeMap<usize, WorkerUsage> = BTreeMap::new();
     for u in a.iter().chain(b) {
@@ -230,17 +259,14 @@ fn merge_usage(a: &[WorkerUsage], b: &[WorkerUsage]) -> Vec<WorkerUsage> {
             slot: u.slot,
             ..Default::default()
         });
-        e.jobs += u.jobs;
-        e.busy_seconds += u.busy_seconds;
-        e.peak_rss_bytes = e.peak_rss_bytes.max(u.peak_rss_bytes);
-        e.peak_pss_bytes = e.peak_pss_bytes.max(u.peak_pss_bytes);
-        for p in &u.pids {
-            if !e.pids.contains(p) {
-                e.pids.push(*p);
-            }
-        }
+        e.incarnations.extend(u.incarnations.iter().cloned());
     }
-    m.into_values().collect()
+    m.into_values()
+        .map(|mut w| {
+            w.total();
+            w
+        })
+        .collect()
 }
 
 /// A summary row's place: (batch line, method rank).
@@ -428,15 +454,25 @@ mod tests {
         .unwrap();
         w.append(&ok_rec(4, 4, None, 0, 1.0)).unwrap();
         drop(w);
-        let usage = vec![WorkerUsage {
-            slot: 0,
-            jobs: 2,
-            busy_seconds: 5.5,
-            peak_rss_bytes: 100,
-            peak_pss_bytes: 50,
-            pids: vec![11],
-        }];
-        write_summaries(&out, &usage, 999).unwrap();
+        let inc = |pid, jobs, busy, rss, pss| Incarnation {
+            pid,
+            jobs,
+            busy_seconds: busy,
+            peak_rss_bytes: rss,
+            peak_pss_bytes: pss,
+            exit: Some("exit status 0".into()),
+        };
+        let slot0 = |incs: Vec<Incarnation>| {
+            let mut w = WorkerUsage {
+                slot: 0,
+                incarnations: incs,
+                ..Default::default()
+            };
+            w.total();
+            w
+        };
+        let usage = vec![slot0(vec![inc(11, 2, 5.5, 100, 50)])];
+        write_summaries(&out, &usage, 999, None).unwrap();
         let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
         let rows: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(rows[0], CSV_HEADER);
@@ -462,36 +498,42 @@ mod tests {
         assert_eq!(d2.mean_iterations, Some(20.0));
         assert_eq!(s.by_dimension[1].mean_fidelity, None);
         assert_eq!(s.workers, usage);
-        assert_eq!(s.workers_from_results.len(), 2);
-        assert_eq!(s.workers_from_results[0].jobs, 2);
-        assert_eq!(s.workers_from_results[0].busy_seconds, 5.0);
+        assert_eq!((s.workers[0].jobs, s.workers[0].busy_seconds), (2, 5.5));
 
         // Same run again: not counted twice. A resumed run (new pids): added.
-        write_summaries(&out, &usage, 999).unwrap();
+        write_summaries(&out, &usage, 999, None).unwrap();
         let s: Summary =
             serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
         assert_eq!(s.workers, usage);
-        let next = vec![WorkerUsage {
-            slot: 0,
-            jobs: 1,
-            busy_seconds: 1.0,
-            peak_rss_bytes: 300,
-            peak_pss_bytes: 20,
-            pids: vec![12],
-        }];
-        write_summaries(&out, &next, 5).unwrap();
+        let next = vec![slot0(vec![inc(12, 1, 1.0, 300, 20)])];
+        write_summaries(&out, &next, 5, None).unwrap();
         let s: Summary =
             serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+        let both = slot0(vec![inc(11, 2, 5.5, 100, 50), inc(12, 1, 1.0, 300, 20)]);
+        assert_eq!(s.workers, vec![both.clone()]);
         assert_eq!(
-            s.workers,
-            vec![WorkerUsage {
-                slot: 0,
-                jobs: 3,
-                busy_seconds: 6.5,
-                peak_rss_bytes: 300,
-                peak_pss_bytes: 50,
-                pids: vec![11, 12]
-            }]
+            (
+                s.workers[0].jobs,
+                s.workers[0].busy_seconds,
+                s.workers[0].peak_rss_bytes
+            ),
+            (3, 6.5, 300)
         );
+
+        // With provenance: the same run is known by its start.
+        let prov = Provenance {
+            started: "2026-01-01T00:00:00Z".into(),
+            ..Default::default()
+        };
+        let third = vec![slot0(vec![inc(13, 1, 1.0, 1, 1)])];
+        write_summaries(&out, &third, 5, Some(&prov)).unwrap();
+        let mut third_again = third.clone();
+        third_again[0].incarnations[0].jobs = 2;
+        write_summaries(&out, &third_again, 5, Some(&prov)).unwrap();
+        let s: Summary =
+            serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s.workers[0].incarnations.len(), 3);
+        assert_eq!(s.workers[0].jobs, 5);
+        assert_eq!(s.provenance, Some(prov));
     }
 }

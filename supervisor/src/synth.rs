@@ -142,12 +142,27 @@ pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u6
     ))
 }
 
+/// The manifest of a truth directory: the names of the truth files `qst gen`
+/// wrote there, one a line (a later `--force` removes these and no others).
+pub const GEN_MANIFEST: &str = ".qst-gen-manifest";
+
+/// [`generate_with`], refusing an existing batch file.
+pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
+    generate_with(out_file, spec, false)
+}
+
 /// Writes a JSON Lines batch to `out_file` with random states of each
 /// dimension (pure, mixed and rank-deficient in turn), Poisson counts with
 /// mean `shots·p_k/Σp` on the `nopovm` set, every fourth job of the batch
 /// `linear` and the rest `mle`, and each truth as `<stem>_truth/<id>.npy` beside the batch
 /// (named by a relative `truth` path). Returns the number of jobs.
-pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
+///
+/// An existing `out_file`, or a truth file that an earlier `qst gen` did not
+/// write (it is not in the directory's [`GEN_MANIFEST`]), is refused unless
+/// `force`. The truth files of the earlier `qst gen` (those its manifest
+/// lists) are removed first, so none is left stale; other files are never
+/// removed.
+pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usize, String> {
     if spec.dims.is_empty() {
         return Err("failed to generate a batch: --dims names no dimension".into());
     }
@@ -177,8 +192,58 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
         })?;
     let truth_dir_name = format!("{stem}_truth");
     let truth_dir = dir.join(&truth_dir_name);
+    if !force && out_file.exists() {
+        return Err(format!(
+            "failed to write {}: it exists (pass --force to replace it)",
+            out_file.display()
+        ));
+    }
+    let manifest = truth_dir.join(GEN_MANIFEST);
+    let earlier: Vec<String> = match fs::read_to_string(&manifest) {
+        Ok(text) => text
+            .lines()
+            .map(str::trim)
+            // Only plain names inside the truth directory.
+            .filter(|l| !l.is_empty() && !l.contains('/') && !l.starts_with('.'))
+            .map(str::to_string)
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("failed to read {}: {e}", manifest.display())),
+    };
+    let names: Vec<String> = spec
+        .dims
+        .iter()
+        .flat_map(|&n| (0..spec.per_dim).map(move |i| format!("{}.npy", job_id(n, i))))
+        .collect();
+    if !force
+        && let Some(foreign) = names
+            .iter()
+            .find(|n| truth_dir.join(n).exists() && !earlier.contains(n))
+    {
+        return Err(format!(
+            "failed to write {}: it exists and qst gen did not write it (pass --force to replace it)",
+            truth_dir.join(foreign).display()
+        ));
+    }
+    for old in &earlier {
+        match fs::remove_file(truth_dir.join(old)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "failed to remove the earlier truth file {}: {e}",
+                    truth_dir.join(old).display()
+                ));
+            }
+        }
+    }
     fs::create_dir_all(&truth_dir)
         .map_err(|e| format!("failed to create {}: {e}", truth_dir.display()))?;
+    // The manifest first: a gen cut short still lists what it wrote.
+    let mut list = names.join("\n");
+    list.push('\n');
+    fs::write(&manifest, list)
+        .map_err(|e| format!("failed to write {}: {e}", manifest.display()))?;
 
     // A uniquely named temporary (O_EXCL): nothing planted at a fixed name is followed.
     let io = |e: std::io::Error| format!("failed to write {}: {e}", out_file.display());

@@ -3,6 +3,7 @@
 
 mod attacks;
 mod cache;
+mod cli;
 mod cluster;
 mod designs;
 mod faults;

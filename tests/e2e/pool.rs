@@ -471,17 +471,26 @@ fn demo_prints_its_table_and_exits_0() {
             && header.contains("mean fidelity")
             && header.contains("mean seconds")
     );
-    let mut dims = Vec::new();
+    let (mut dims, mut methods, mut jobs) = (Vec::new(), Vec::new(), 0);
     for line in lines.by_ref().take_while(|l| !l.starts_with("results:")) {
         let cells: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(cells.len(), 5, "row {line:?}");
+        assert_eq!(cells.len(), 6, "row {line:?}");
         dims.push(cells[0].parse::<usize>().unwrap());
-        assert_eq!(cells[1], cells[2], "every demo job is ok: {line}");
-        let f: f64 = cells[3].parse().unwrap();
+        methods.push(cells[1].to_string());
+        jobs += cells[2].parse::<usize>().unwrap();
+        assert_eq!(cells[2], cells[3], "every demo job is ok: {line}");
+        let f: f64 = cells[4].parse().unwrap();
         assert!(f > 0.9, "mean fidelity {f} in {line}");
     }
+    // One row per (dimension, method).
+    assert!(
+        methods.iter().all(|m| m == "mle" || m == "linear"),
+        "{methods:?}"
+    );
+    assert!(methods.contains(&"linear".to_string()), "{stdout}");
     assert_eq!(dims.first(), Some(&2));
     assert_eq!(dims.last(), Some(&32));
+    dims.dedup();
     assert!(
         stdout.contains(&format!("results: {}", out.display())),
         "{stdout}"
@@ -490,4 +499,5 @@ fn demo_prints_its_table_and_exits_0() {
         result_count(&out),
         dims.len() * qst_supervisor::demo::demo_spec().per_dim
     );
+    assert_eq!(jobs, result_count(&out));
 }

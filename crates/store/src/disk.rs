@@ -72,6 +72,41 @@ pub struct Store {
     validated: Arc<Mutex<HashMap<ValidationKey, Result<(), String>>>>,
     builds: Arc<AtomicU64>,
     validations: Arc<AtomicU64>,
+    progress: ProgressHook,
+}
+
+/// What a build of a projector file reports to a [`BuildProgress`] hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildEvent<'a> {
+    /// The build starts; the file will have `bytes` bytes.
+    Started { path: &'a Path, bytes: u64 },
+    /// `written` of `bytes` bytes are written (every few MiB).
+    Progress {
+        path: &'a Path,
+        written: u64,
+        bytes: u64,
+    },
+    /// The build ended, built or not.
+    Ended { path: &'a Path, ok: bool },
+}
+
+/// A callback that follows the builds of a [`Store`] (a progress bar).
+pub type BuildProgress = Arc<dyn Fn(BuildEvent<'_>) + Send + Sync>;
+
+/// How often (bytes) a build reports its progress.
+const PROGRESS_STEP: u64 = 4 << 20;
+
+#[derive(Clone, Default)]
+struct ProgressHook(Option<BuildProgress>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
+    }
 }
 
 /// Why an existing file cannot be used.
@@ -258,7 +293,14 @@ impl Store {
             validated: Arc::default(),
             builds: Arc::default(),
             validations: Arc::default(),
+            progress: ProgressHook::default(),
         }
+    }
+
+    /// This store, with `hook` told of every build's start, progress and end.
+    pub fn with_build_progress(mut self, hook: BuildProgress) -> Self {
+        self.progress = ProgressHook(Some(hook));
+        self
     }
 
     /// `<dir>/{design}_n{n}.npy`.
@@ -440,7 +482,22 @@ impl Store {
         let (design, n) = (formula.design, formula.n);
         let started = Instant::now();
         let k_all = formula.count();
-        qst_npy::try_write_c16_chunks(path, &[k_all, n, n], n * n, |k, out| {
+        let bytes = Self::file_len(design, n).unwrap_or(0);
+        info!(
+            design = design.name(),
+            n,
+            bytes,
+            path = %path.display(),
+            "building projector file"
+        );
+        let hook = self.progress.0.as_deref();
+        if let Some(h) = hook {
+            h(BuildEvent::Started { path, bytes });
+        }
+        let slice_bytes = (n * n * 16) as u64;
+        let header = bytes.saturating_sub(k_all as u64 * slice_bytes);
+        let mut next = PROGRESS_STEP;
+        let written = qst_npy::try_write_c16_chunks(path, &[k_all, n, n], n * n, |k, out| {
             if builds_cancelled() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::Interrupted,
@@ -448,8 +505,24 @@ impl Store {
                 ));
             }
             formula.slice(k, out);
+            let written = header + (k as u64 + 1) * slice_bytes;
+            if let (Some(h), true) = (hook, written >= next) {
+                h(BuildEvent::Progress {
+                    path,
+                    written,
+                    bytes,
+                });
+                next = written + PROGRESS_STEP;
+            }
             Ok(())
-        })?;
+        });
+        if let Some(h) = hook {
+            h(BuildEvent::Ended {
+                path,
+                ok: written.is_ok(),
+            });
+        }
+        written?;
         self.builds.fetch_add(1, Ordering::SeqCst);
         info!(
             design = design.name(),

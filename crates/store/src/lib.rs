@@ -14,7 +14,8 @@ use std::path::PathBuf;
 pub use cache::{CacheStats, ProjectorCache, ProjectorHandle};
 pub use config::{StoreConfig, physical_memory_bytes};
 pub use disk::{
-    BuildAction, FileReport, Formula, Preparation, Prepared, Store, builds_cancelled, cancel_builds,
+    BuildAction, BuildEvent, BuildProgress, FileReport, Formula, Preparation, Prepared, Store,
+    builds_cancelled, cancel_builds,
 };
 
 /// Errors, each one sentence that reads after "failed to …".
