@@ -338,20 +338,29 @@ impl ResultsWriter {
     /// complete line, so that no later line is ever appended after a fragment;
     /// if even that fails, every later append is refused.
     pub fn append(&mut self, rec: &ResultRecord) -> io::Result<()> {
+        self.append_all(std::slice::from_ref(rec))
+    }
+
+    /// Appends several records with one write and one flush; a failed or
+    /// partial write is cut back to the last whole line.
+    pub fn append_all(&mut self, recs: &[ResultRecord]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(
                 "an earlier write failed and could not be taken back",
             ));
         }
-        let mut line = rec.to_json_line();
-        line.push('\n');
+        let mut lines = String::new();
+        for rec in recs {
+            lines.push_str(&rec.to_json_line());
+            lines.push('\n');
+        }
         match self
             .file
-            .write_all(line.as_bytes())
+            .write_all(lines.as_bytes())
             .and_then(|()| self.file.flush())
         {
             Ok(()) => {
-                self.len += line.len() as u64;
+                self.len += lines.len() as u64;
                 Ok(())
             }
             Err(e) => {

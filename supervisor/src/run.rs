@@ -36,6 +36,11 @@ use crate::summary::{Incarnation, WorkerUsage, write_summaries};
 
 /// How often the loop wakes without events (timeouts, progress lines).
 const TICK: Duration = Duration::from_millis(100);
+/// Group commit: result lines wait at most this long, or until this many are
+/// waiting, before their ρ files are made durable together (one `syncfs`)
+/// and the lines are appended with one write.
+const GROUP_WAIT: Duration = Duration::from_millis(25);
+const GROUP_MAX: usize = 512;
 /// Between SIGTERM and SIGKILL of a worker over `--job-timeout`.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 /// Workers that die before saying hello (or cannot be started), in a row,
@@ -231,6 +236,11 @@ struct Supervisor {
     /// Since when starts have been failing (reset by a hello).
     failing_since: Option<Instant>,
     written: u64,
+    /// Result lines waiting for the next group commit, and since when.
+    pending: Vec<ResultRecord>,
+    pending_since: Option<Instant>,
+    /// The open `rho/` directory, for syncfs.
+    rho_dir: Option<File>,
 }
 
 /// Runs a batch through a pool of workers. Must be called from a thread that
@@ -440,6 +450,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         deaths: 0,
         failing_since: None,
         written: 0,
+        pending: Vec::new(),
+        pending_since: None,
+        rho_dir: None,
     };
     if qst_store::builds_cancelled() {
         // A signal came during the prebuild: no worker starts.
@@ -462,14 +475,21 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         if sup.finished() {
             break;
         }
-        match rx.recv_timeout(TICK) {
+        let wait = sup
+            .pending_since
+            .map_or(TICK, |t| GROUP_WAIT.saturating_sub(t.elapsed()).min(TICK));
+        match rx.recv_timeout(wait) {
             Ok(Event::Worker(ev)) => sup.on_worker(ev),
             Ok(Event::Signal(sig)) => sup.on_signal(sig),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        if sup.pending_since.is_some_and(|t| t.elapsed() >= GROUP_WAIT) {
+            sup.commit();
+        }
         sup.on_tick();
     }
+    sup.commit();
     signal_handle.close();
     sup.progress.finish();
     let peak = platform::peak_rss_bytes(None).unwrap_or(0);
@@ -588,12 +608,43 @@ impl Supervisor {
         stopping && self.slots.iter().all(|s| s.proc_.is_none())
     }
 
+    /// Queues a result line for the next group commit.
     fn record(&mut self, rec: ResultRecord) {
-        let ok = rec.is_ok();
-        match self.writer.append(&rec) {
+        self.pending.push(rec);
+        self.pending_since.get_or_insert_with(Instant::now);
+        if self.pending.len() >= GROUP_MAX {
+            self.commit();
+        }
+    }
+
+    /// Makes the ρ files of the waiting ok results durable together (syncfs
+    /// of their file system: a result line exists only once its ρ file is
+    /// on disk), then appends the waiting lines with one write.
+    fn commit(&mut self) {
+        self.pending_since = None;
+        if self.pending.is_empty() {
+            return;
+        }
+        let recs = std::mem::take(&mut self.pending);
+        if recs.iter().any(ResultRecord::is_ok)
+            && let Err(e) = self.sync_rho()
+        {
+            if self.write_error.is_none() {
+                warn!("syncfs of the rho directory failed: {e}");
+                self.write_error = Some(format!(
+                    "failed to make the rho files in {} durable: {e}; stopping (rerun with --resume)",
+                    self.out_dir.join("rho").display()
+                ));
+                self.stop_idle();
+            }
+            return;
+        }
+        match self.writer.append_all(&recs) {
             Ok(()) => {
-                self.written += 1;
-                self.progress.job_done(ok);
+                self.written += recs.len() as u64;
+                for r in &recs {
+                    self.progress.job_done(r.is_ok());
+                }
             }
             Err(e) => {
                 if self.write_error.is_none() {
@@ -605,6 +656,17 @@ impl Supervisor {
                     self.stop_idle();
                 }
             }
+        }
+    }
+
+    /// `syncfs` of the file system that holds `rho/`.
+    fn sync_rho(&mut self) -> std::io::Result<()> {
+        if self.rho_dir.is_none() {
+            self.rho_dir = Some(File::open(self.out_dir.join("rho"))?);
+        }
+        match &self.rho_dir {
+            Some(d) => nix::unistd::syncfs(d).map_err(std::io::Error::from),
+            None => Ok(()),
         }
     }
 

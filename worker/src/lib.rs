@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
+use qst_npy::Durability;
 use qst_shared::{
     FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame,
 };
@@ -110,10 +111,16 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     write_frame(&mut output, &FromWorker::Hello { pid }).map_err(|e| e.to_string())?;
+    let mut last_usage: Option<Instant> = None;
     loop {
         let msg: Option<ToWorker> = read_frame(&mut input).map_err(|e| e.to_string())?;
         let job = match msg {
-            None | Some(ToWorker::Stop) => return Ok(()),
+            None | Some(ToWorker::Stop) => {
+                // The last figures, for the summary (the supervisor may
+                // already have stopped listening: not an error).
+                let _ = send_usage(&mut output);
+                return Ok(());
+            }
             Some(ToWorker::Run(job)) => job,
         };
         info!(
@@ -179,13 +186,25 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
                 }
             }
         };
+        // Memory figures cost two reads of /proc: sent with the first reply
+        // and then at most every USAGE_EVERY (the peak is kept by the kernel).
         write_frame(&mut output, &reply).map_err(|e| e.to_string())?;
-        let usage = FromWorker::Usage {
-            peak_rss_bytes: procfs::peak_rss_bytes(None).unwrap_or(0),
-            pss_bytes: procfs::pss_bytes(None).unwrap_or(0),
-        };
-        write_frame(&mut output, &usage).map_err(|e| e.to_string())?;
+        if last_usage.is_none_or(|t: Instant| t.elapsed() >= USAGE_EVERY) {
+            last_usage = Some(Instant::now());
+            send_usage(&mut output)?;
+        }
     }
+}
+
+/// How often a worker measures and sends its memory figures.
+const USAGE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn send_usage(output: &mut impl io::Write) -> Result<(), String> {
+    let usage = FromWorker::Usage {
+        peak_rss_bytes: procfs::peak_rss_bytes(None).unwrap_or(0),
+        pss_bytes: procfs::pss_bytes(None).unwrap_or(0),
+    };
+    write_frame(output, &usage).map_err(|e| e.to_string())
 }
 
 enum JobFailure {
@@ -278,7 +297,9 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         qst_math::fidelity(rho.as_ref(), truth.as_ref())
     });
     let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
-    qst_npy::write_c16(&job.rho_path, &[n, n], &data)
+    // Not fsynced here: the supervisor makes a group of ρ files durable
+    // at once (syncfs) before it appends their result lines.
+    qst_npy::write_c16_with(&job.rho_path, &[n, n], &data, Durability::Deferred)
         .map_err(|e| JobFailure::Output(e.to_string()))?;
     Ok(JobFigures {
         iterations,

@@ -23,7 +23,8 @@ pub use header::{NpyHeader, parse_header};
 pub use mapped::MappedC16;
 pub use num_complex::Complex64 as C64;
 pub use write::{
-    c16_file_len, try_write_c16_chunks, write_c16, write_c16_chunks, write_f8, write_i8,
+    Durability, c16_file_len, try_write_c16_chunks, write_c16, write_c16_chunks, write_c16_with,
+    write_f8, write_i8,
 };
 
 /// Errors, each one sentence that reads after "failed to …".

@@ -34,9 +34,21 @@ pub fn c16_file_len(shape: &[usize]) -> Option<u64> {
     count.checked_mul(16)?.checked_add(header)
 }
 
+/// How durable a write is when it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: the file and the directory entry are fsynced.
+    Synced,
+    /// Written and renamed into place (readers never see half a file), but
+    /// not fsynced: the caller makes a group of files durable at once (e.g.
+    /// `syncfs` of their file system) before anything relies on them.
+    Deferred,
+}
+
 /// Writes `header` and then whatever `body` writes, atomically, to `path`.
 fn write_atomic(
     path: &Path,
+    durability: Durability,
     header: &[u8],
     expected_len: u64,
     body: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
@@ -63,7 +75,8 @@ fn write_atomic(
             )
         })?;
     {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        let cap = usize::try_from(expected_len).map_or(1 << 20, |l| l.clamp(4096, 1 << 20));
+        let mut w = BufWriter::with_capacity(cap, tmp.as_file());
         w.write_all(header)
             .map_err(|e| write_err(path, e.to_string()))?;
         body(&mut w).map_err(|e| write_err(path, e.to_string()))?;
@@ -80,14 +93,19 @@ fn write_atomic(
             format!("wrote {written} bytes where {expected_len} were expected"),
         ));
     }
-    file.sync_all()
-        .map_err(|e| write_err(path, format!("cannot fsync the temporary file: {e}")))?;
+    if durability == Durability::Synced {
+        file.sync_all()
+            .map_err(|e| write_err(path, format!("cannot fsync the temporary file: {e}")))?;
+    }
     tmp.persist(path).map_err(|e| {
         write_err(
             path,
             format!("cannot rename the temporary file into place: {}", e.error),
         )
     })?;
+    if durability == Durability::Deferred {
+        return Ok(());
+    }
     // Make the rename itself durable.
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| {
         write_err(
@@ -105,6 +123,16 @@ fn push_c64(buf: &mut Vec<u8>, z: &C64) {
 
 /// Writes a `<c16` array of `shape` atomically (temp file, fsync, rename).
 pub fn write_c16(path: &Path, shape: &[usize], data: &[C64]) -> Result<(), NpyError> {
+    write_c16_with(path, shape, data, Durability::Synced)
+}
+
+/// [`write_c16`] with the given durability.
+pub fn write_c16_with(
+    path: &Path,
+    shape: &[usize],
+    data: &[C64],
+    durability: Durability,
+) -> Result<(), NpyError> {
     let count = element_count(path, shape)?;
     if count != data.len() {
         return Err(write_err(
@@ -116,10 +144,17 @@ pub fn write_c16(path: &Path, shape: &[usize], data: &[C64]) -> Result<(), NpyEr
             ),
         ));
     }
-    let chunk = 1 << 16;
-    write_c16_chunks(path, shape, chunk, |i, out| {
-        let start = i * chunk;
-        out.copy_from_slice(&data[start..start + out.len()]);
+    let header = header_bytes("<c16", shape).map_err(|r| write_err(path, r))?;
+    let expected = c16_file_len(shape)
+        .ok_or_else(|| write_err(path, format!("shape {} is too large", shape_str(shape))))?;
+    write_atomic(path, durability, &header, expected, |w| {
+        let mut bytes = Vec::with_capacity(data.len().min(1 << 16) * 16);
+        for chunk in data.chunks(1 << 16) {
+            bytes.clear();
+            chunk.iter().for_each(|z| push_c64(&mut bytes, z));
+            w.write_all(&bytes)?;
+        }
+        Ok(())
     })
 }
 
@@ -153,7 +188,7 @@ pub fn try_write_c16_chunks(
     let header = header_bytes("<c16", shape).map_err(|r| write_err(path, r))?;
     let expected = c16_file_len(shape)
         .ok_or_else(|| write_err(path, format!("shape {} is too large", shape_str(shape))))?;
-    write_atomic(path, &header, expected, |w| {
+    write_atomic(path, Durability::Synced, &header, expected, |w| {
         let mut values = vec![C64::new(0.0, 0.0); chunk_len.min(count)];
         let mut bytes = Vec::with_capacity(values.len() * 16);
         let mut done = 0;
@@ -181,7 +216,7 @@ fn write_8byte(
     let len = data.len();
     let header = header_bytes(descr, &[len]).map_err(|r| write_err(path, r))?;
     let expected = header.len() as u64 + 8 * len as u64;
-    write_atomic(path, &header, expected, |w| {
+    write_atomic(path, Durability::Synced, &header, expected, |w| {
         for b in data {
             w.write_all(&b)?;
         }
