@@ -1,5 +1,7 @@
 //! `qst`: the command line (SPEC 3), a thin layer over the supervisor and worker crates.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

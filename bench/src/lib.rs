@@ -1,6 +1,8 @@
 //! qst's benchmarks: shared inputs for the criterion benches (`benches/`) and
 //! the `mle-iter` timing binary that `bench/iteration.py` compares with numpy.
 
+#![forbid(unsafe_code)]
+
 use qst_math::{C64, Projectors};
 
 /// Noisy counts of a rank-n/2 state for `nopovm` of dimension n: about

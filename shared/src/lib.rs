@@ -2,6 +2,8 @@
 //! messages between supervisor and worker, and their frames (a little-endian
 //! u32 length, then a postcard body; see `docs/ipc.md` for why postcard).
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 

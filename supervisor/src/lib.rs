@@ -11,6 +11,8 @@
 //! Clusters: [`shard`] (`--shard`), [`merge`] (`qst merge`), [`slurm`]
 //! (`qst slurm`).
 
+#![forbid(unsafe_code)]
+
 pub mod batch;
 pub mod csv;
 pub mod demo;

@@ -46,7 +46,7 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OutDirEr
 /// This process's effective user id.
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { nix::libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// Whether files owned by `uid` are trusted: the user's own, or root's.

@@ -8,6 +8,8 @@
 //! logs every job before computing it, unbuffered, so a killed worker's log
 //! still names what it was doing.
 
+#![forbid(unsafe_code)]
+
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, BufWriter};
 use std::os::unix::fs::OpenOptionsExt;

@@ -4,6 +4,8 @@
 //! inline SVG drawn by plotters and whose page is an askama template — and,
 //! on request, each shown sample's ρ figures as standalone `.svg` files.
 
+#![forbid(unsafe_code)]
+
 mod data;
 mod plots;
 

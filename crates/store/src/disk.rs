@@ -123,7 +123,7 @@ enum Unusable {
 /// Whether files owned by `uid` are trusted: this user's own, or root's.
 fn trusted_owner(uid: u32) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    uid == 0 || uid == unsafe { nix::libc::geteuid() }
+    uid == 0 || uid == nix::unistd::geteuid().as_raw()
 }
 
 /// Opens (creating) a lock file without following a symbolic link or

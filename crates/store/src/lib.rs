@@ -5,6 +5,8 @@
 //! in-process, byte-bounded, single-flight LRU cache that long-lived processes
 //! (workers) get their projector sets from.
 
+#![forbid(unsafe_code)]
+
 mod cache;
 mod config;
 mod disk;
