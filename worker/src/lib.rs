@@ -1,6 +1,8 @@
 //! The qst worker process: receives jobs over its stdin pipe, reconstructs each
-//! one (`mle` or `linear`) from a projector set held in its in-process cache,
-//! writes `rho/<id>.npy` atomically and only then replies on its stdout pipe.
+//! one (`mle`, `linear` or `wls`) from a projector set held in its in-process
+//! cache, writes `rho/<id>.npy` (renamed into place whole; the supervisor makes
+//! a group of them durable before their result lines) and only then replies
+//! on its stdout pipe.
 //!
 //! A worker is the `qst` binary exec'd again by the supervisor with a hidden
 //! subcommand; it dies with its supervisor (`PR_SET_PDEATHSIG(SIGKILL)` plus a
