@@ -131,16 +131,6 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
     if opts.cpus_per_task == 0 {
         return Err(SlurmError::NoCpus(0));
     }
-    let time = opts
-        .time
-        .as_deref()
-        .map(|t| word("--time", t))
-        .transpose()?;
-    let partition = opts
-        .partition
-        .as_deref()
-        .map(|p| word("--partition", p))
-        .transpose()?;
     let exe =
         std::env::current_exe().map_err(io_err("find the qst executable", Path::new("qst")))?;
     let batch = abs(&opts.batch)?;
@@ -149,124 +139,30 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
     let out = abs(&run_opts.out_dir())?;
     let mut config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
     config.dir = abs(&config.dir)?;
-    let store = Store::new(config.clone());
-
-    // The projector files, built once here rather than raced for by N tasks.
-    let settings = BatchSettings {
-        out_dir: out.clone(),
-        input: opts.input.clone(),
-    };
-    let mut dims = BTreeSet::new();
-    for entry in open_batch(&batch, &settings, &store).map_err(SlurmError::Batch)? {
-        if let Entry::Job(job) = entry
-            && let ProjectorSpec::Builtin(design) = job.projectors
-        {
-            dims.insert((design, job.dim));
-        }
-    }
-    for &(design, dim) in &dims {
-        if let Err(e) = store.ensure(design, dim) {
-            return Err(SlurmError::Prebuild {
-                design,
-                dim,
-                reason: e.to_string(),
-            });
-        }
-    }
+    let head = sbatch_head(opts)?;
+    let prebuilt = prebuild(opts, &batch, &out, &config)?;
 
     let dir = out.join("slurm");
     let logs = dir.join("logs");
     fs::create_dir_all(&logs).map_err(io_err("create", &logs))?;
-    let name = batch
-        .file_stem()
-        .map_or_else(|| "batch".into(), |s| s.to_string_lossy().into_owned());
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut head = String::new();
-    if let Some(t) = &time {
-        let _ = writeln!(head, "#SBATCH --time={t}");
-    }
-    if let Some(p) = &partition {
-        let _ = writeln!(head, "#SBATCH --partition={p}");
-    }
-
-    // array.sh
-    let n = opts.shards;
-    let mut run = format!(
-        "{} run {} --shard slurm --workers \"${{SLURM_CPUS_PER_TASK:-{}}}\" --out {}/shard-\"$SLURM_ARRAY_TASK_ID\" --cache {} --resume",
-        quote(&exe),
-        quote(&batch),
-        opts.cpus_per_task,
-        quote(&dir),
-        quote(&config.dir)
-    );
-    if let Some(b) = opts.max_cache_bytes {
-        let _ = write!(run, " --max-cache-bytes {b}");
-    }
-    if let Some(t) = opts.job_timeout {
-        let _ = write!(run, " --job-timeout {t}");
-    }
-    if opts.max_retries != 3 {
-        let _ = write!(run, " --max-retries {}", opts.max_retries);
-    }
-    let mut input = opts.input.clone();
-    input.projectors = input.projectors.as_deref().map(abs).transpose()?;
-    input.truth = input.truth.as_deref().map(abs).transpose()?;
-    run += &input.args(quote);
-    let array = format!(
-        "#!/bin/bash\n\
-         # Written by `qst slurm`: shard i of {n} of {batch_q} in array task i.\n\
-         #SBATCH --job-name=qst-{name}\n\
-         #SBATCH --array=0-{last}\n\
-         #SBATCH --ntasks=1\n\
-         #SBATCH --cpus-per-task={cpus}\n\
-         {head}\
-         #SBATCH --output={logs_q}/array-%A_%a.out\n\
-         \n\
-         {run}\n\
-         rc=$?\n\
-         # 1: the shard ran to its end and some of its jobs failed (each has its\n\
-         # error line in results.jsonl); the merge still runs.\n\
-         if [ \"$rc\" -eq 1 ]; then exit 0; fi\n\
-         exit \"$rc\"\n",
-        batch_q = quote(&batch),
-        last = n - 1,
-        cpus = opts.cpus_per_task,
-        logs_q = logs.display(),
-    );
-
-    // merge.sh
-    let mut merge = format!("exec {} merge {}", quote(&exe), quote(&out));
-    for i in 0..n {
-        let _ = write!(merge, " {}", quote(&dir.join(format!("shard-{i}"))));
-    }
-    let merge = format!(
-        "#!/bin/bash\n\
-         # Written by `qst slurm`: merges the {n} shards into {out_q} after the array.\n\
-         #SBATCH --job-name=qst-{name}-merge\n\
-         #SBATCH --ntasks=1\n\
-         #SBATCH --cpus-per-task=1\n\
-         {head}\
-         #SBATCH --output={logs_q}/merge-%j.out\n\
-         \n\
-         {merge}\n",
-        out_q = quote(&out),
-        logs_q = logs.display(),
-    );
     if logs.display().to_string().contains(char::is_whitespace) {
         return Err(SlurmError::BadWord {
             flag: "--out",
             value: out.display().to_string(),
         });
     }
+    let scripts = Scripts {
+        exe: &exe,
+        batch: &batch,
+        out: &out,
+        dir: &dir,
+        logs: &logs,
+        cache: &config.dir,
+        name: job_name(&batch),
+        head,
+    };
+    let array = scripts.array(opts)?;
+    let merge = scripts.merge(opts.shards);
     let array_script = dir.join("array.sh");
     let merge_script = dir.join("merge.sh");
     for (path, text) in [(&array_script, &array), (&merge_script, &merge)] {
@@ -285,7 +181,7 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
         array_script,
         merge_script,
         out,
-        prebuilt: dims.into_iter().collect(),
+        prebuilt,
         commands,
         submitted: None,
     };
@@ -298,6 +194,153 @@ pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
         report.submitted = Some((array_id, merge_id));
     }
     Ok(report)
+}
+
+/// The `#SBATCH` lines of `--time` and `--partition`.
+fn sbatch_head(opts: &SlurmOptions) -> Result<String, SlurmError> {
+    let mut head = String::new();
+    if let Some(t) = &opts.time {
+        let _ = writeln!(head, "#SBATCH --time={}", word("--time", t)?);
+    }
+    if let Some(p) = &opts.partition {
+        let _ = writeln!(head, "#SBATCH --partition={}", word("--partition", p)?);
+    }
+    Ok(head)
+}
+
+/// The projector files the batch needs, built once here rather than raced
+/// for by N tasks.
+fn prebuild(
+    opts: &SlurmOptions,
+    batch: &Path,
+    out: &Path,
+    config: &StoreConfig,
+) -> Result<Vec<(Design, usize)>, SlurmError> {
+    let store = Store::new(config.clone());
+    let settings = BatchSettings {
+        out_dir: out.to_path_buf(),
+        input: opts.input.clone(),
+    };
+    let mut dims = BTreeSet::new();
+    for entry in open_batch(batch, &settings, &store).map_err(SlurmError::Batch)? {
+        if let Entry::Job(job) = entry
+            && let ProjectorSpec::Builtin(design) = job.projectors
+        {
+            dims.insert((design, job.dim));
+        }
+    }
+    for &(design, dim) in &dims {
+        if let Err(e) = store.ensure(design, dim) {
+            return Err(SlurmError::Prebuild {
+                design,
+                dim,
+                reason: e.to_string(),
+            });
+        }
+    }
+    Ok(dims.into_iter().collect())
+}
+
+/// The Slurm job name: `qst-<batch stem>`, in safe characters.
+fn job_name(batch: &Path) -> String {
+    batch
+        .file_stem()
+        .map_or_else(|| "batch".into(), |s| s.to_string_lossy().into_owned())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What both scripts are made of (absolute paths).
+struct Scripts<'a> {
+    exe: &'a Path,
+    batch: &'a Path,
+    out: &'a Path,
+    dir: &'a Path,
+    logs: &'a Path,
+    cache: &'a Path,
+    name: String,
+    head: String,
+}
+
+impl Scripts<'_> {
+    /// `array.sh`: shard i of N in array task i.
+    fn array(&self, opts: &SlurmOptions) -> Result<String, SlurmError> {
+        let n = opts.shards;
+        let mut run = format!(
+            "{} run {} --shard slurm --workers \"${{SLURM_CPUS_PER_TASK:-{}}}\" --out {}/shard-\"$SLURM_ARRAY_TASK_ID\" --cache {} --resume",
+            quote(self.exe),
+            quote(self.batch),
+            opts.cpus_per_task,
+            quote(self.dir),
+            quote(self.cache)
+        );
+        if let Some(b) = opts.max_cache_bytes {
+            let _ = write!(run, " --max-cache-bytes {b}");
+        }
+        if let Some(t) = opts.job_timeout {
+            let _ = write!(run, " --job-timeout {t}");
+        }
+        if opts.max_retries != 3 {
+            let _ = write!(run, " --max-retries {}", opts.max_retries);
+        }
+        let mut input = opts.input.clone();
+        input.projectors = input.projectors.as_deref().map(abs).transpose()?;
+        input.truth = input.truth.as_deref().map(abs).transpose()?;
+        run += &input.args(quote);
+        Ok(format!(
+            "#!/bin/bash\n\
+             # Written by `qst slurm`: shard i of {n} of {batch_q} in array task i.\n\
+             #SBATCH --job-name=qst-{name}\n\
+             #SBATCH --array=0-{last}\n\
+             #SBATCH --ntasks=1\n\
+             #SBATCH --cpus-per-task={cpus}\n\
+             {head}\
+             #SBATCH --output={logs_q}/array-%A_%a.out\n\
+             \n\
+             {run}\n\
+             rc=$?\n\
+             # 1: the shard ran to its end and some of its jobs failed (each has its\n\
+             # error line in results.jsonl); the merge still runs.\n\
+             if [ \"$rc\" -eq 1 ]; then exit 0; fi\n\
+             exit \"$rc\"\n",
+            batch_q = quote(self.batch),
+            name = self.name,
+            head = self.head,
+            last = n - 1,
+            cpus = opts.cpus_per_task,
+            logs_q = self.logs.display(),
+        ))
+    }
+
+    /// `merge.sh`: `qst merge` of the N shards, after the array.
+    fn merge(&self, n: usize) -> String {
+        let mut merge = format!("exec {} merge {}", quote(self.exe), quote(self.out));
+        for i in 0..n {
+            let _ = write!(merge, " {}", quote(&self.dir.join(format!("shard-{i}"))));
+        }
+        format!(
+            "#!/bin/bash\n\
+             # Written by `qst slurm`: merges the {n} shards into {out_q} after the array.\n\
+             #SBATCH --job-name=qst-{name}-merge\n\
+             #SBATCH --ntasks=1\n\
+             #SBATCH --cpus-per-task=1\n\
+             {head}\
+             #SBATCH --output={logs_q}/merge-%j.out\n\
+             \n\
+             {merge}\n",
+            out_q = quote(self.out),
+            name = self.name,
+            head = self.head,
+            logs_q = self.logs.display(),
+        )
+    }
 }
 
 /// `sbatch --parsable [ARGS] SCRIPT` → the job id (before any `;cluster`).
