@@ -20,7 +20,9 @@
 //! (the Slurm scripts and shard directories of `qst slurm`); an OUT holding
 //! the results of a plain run is refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use qst_shared::Method;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -155,6 +157,8 @@ struct ShardIn {
 /// Where one result line is.
 struct Found {
     line: u64,
+    /// The method's place in `Method::ALL` (a sample's methods in that order).
+    method_rank: usize,
     shard: usize,
     offset: u64,
     ok: bool,
@@ -171,6 +175,37 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
         return Err(MergeError::NoShards);
     }
     let out = absolute(out);
+    let shards = read_shards(&out, shard_dirs)?;
+    let first = &shards[0];
+    let n = first.rec.of;
+    let batch = first.rec.batch.clone();
+    let fp = first.rec.fingerprint.clone();
+    let job_lines = batch_job_lines(first)?;
+    let shard_of: HashMap<u64, usize> = job_lines
+        .iter()
+        .enumerate()
+        .map(|(j, &line)| (line, j % n))
+        .collect();
+    let (mut found, mut problems) = collect_results(&shards, &shard_of, &batch, n)?;
+    let seen: HashSet<u64> = found.iter().map(|f| f.line).collect();
+    problems.extend(missing(&shards, &job_lines, &seen, n));
+    if !problems.is_empty() {
+        return Ok(MergeOutcome::Incomplete(problems));
+    }
+    found.sort_by_key(|f| (f.line, f.method_rank));
+    let record = MergeRecord {
+        batch,
+        fingerprint: fp,
+        shards: n,
+        shard_dirs: shards.iter().map(|s| s.dir.clone()).collect(),
+        lines: found.len() as u64,
+    };
+    write_out(&out, &shards, &found, &record)
+}
+
+/// The shards' records, sorted by shard, checked to be of one batch and one
+/// N, each shard once.
+fn read_shards(out: &Path, shard_dirs: &[PathBuf]) -> Result<Vec<ShardIn>, MergeError> {
     let mut shards: Vec<ShardIn> = Vec::new();
     for d in shard_dirs {
         let dir = absolute(d);
@@ -212,18 +247,20 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
             });
         }
     }
-    let n = first.rec.of;
-    let batch = first.rec.batch.clone();
-    let fp = first.rec.fingerprint.clone();
+    Ok(shards)
+}
 
-    // The batch's job lines, in order: job line j is in shard j mod N.
-    let now_fp = fingerprint(&batch).map_err(MergeError::Results)?;
-    let job_lines: Vec<u64> = if is_matrix(&batch) {
+/// The batch's job lines, in order (job line j is in shard j mod N), after
+/// checking that the batch has not changed since the shards ran.
+fn batch_job_lines(first: &ShardIn) -> Result<Vec<u64>, MergeError> {
+    let batch = &first.rec.batch;
+    let now_fp = fingerprint(batch).map_err(MergeError::Results)?;
+    let job_lines: Vec<u64> = if is_matrix(batch) {
         (1..=first.rec.batch_jobs).collect()
     } else {
-        jsonl_job_lines(&batch).map_err(io_err("read the batch", &batch))?
+        jsonl_job_lines(batch).map_err(io_err("read the batch", batch))?
     };
-    if now_fp.trim() != fp || job_lines.len() as u64 != first.rec.batch_jobs {
+    if now_fp.trim() != first.rec.fingerprint || job_lines.len() as u64 != first.rec.batch_jobs {
         return Err(MergeError::BatchChanged {
             batch: batch.display().to_string(),
             now: job_lines.len(),
@@ -231,16 +268,20 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
             fp: now_fp.trim().to_string(),
         });
     }
-    let shard_of: HashMap<u64, usize> = job_lines
-        .iter()
-        .enumerate()
-        .map(|(j, &line)| (line, j % n))
-        .collect();
+    Ok(job_lines)
+}
 
-    // Every result line of every shard.
+/// Every result line of every shard, keyed by (line, method): each must be
+/// in its own shard and there once.
+fn collect_results(
+    shards: &[ShardIn],
+    shard_of: &HashMap<u64, usize>,
+    batch: &Path,
+    n: usize,
+) -> Result<(Vec<Found>, Vec<String>), MergeError> {
     let mut problems = Vec::new();
     let mut found: Vec<Found> = Vec::new();
-    let mut seen: HashMap<u64, usize> = HashMap::new();
+    let mut seen: HashMap<(u64, String), usize> = HashMap::new();
     for (si, s) in shards.iter().enumerate() {
         let path = s.dir.join(RESULTS_FILE);
         for_each_record(&path, |offset, rec| {
@@ -258,7 +299,9 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
                     rec.line
                 )),
                 Some(_) => {
-                    if let Some(&other) = seen.get(&rec.line) {
+                    let method = rec.method.clone().unwrap_or_default();
+                    let key = (rec.line, method.clone());
+                    if let Some(&other) = seen.get(&key) {
                         let where_ = if other == si {
                             format!("twice in {}", path.display())
                         } else {
@@ -268,11 +311,20 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
                                 path.display()
                             )
                         };
-                        problems.push(format!("line {} has two results: {where_}", rec.line));
+                        let by = if method.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" by {method}")
+                        };
+                        problems.push(format!("line {}{by} has two results: {where_}", rec.line));
                     } else {
-                        seen.insert(rec.line, si);
+                        seen.insert(key, si);
                         found.push(Found {
                             line: rec.line,
+                            method_rank: Method::parse(&method)
+                                .ok()
+                                .and_then(|m| Method::ALL.iter().position(|x| *x == m))
+                                .unwrap_or(usize::MAX),
                             shard: si,
                             offset,
                             ok: rec.is_ok(),
@@ -285,31 +337,14 @@ pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeEr
         })
         .map_err(MergeError::Results)?;
     }
-    problems.extend(missing(&shards, &job_lines, &seen, n));
-    if !problems.is_empty() {
-        return Ok(MergeOutcome::Incomplete(problems));
-    }
-    found.sort_by_key(|f| f.line);
-    let record = MergeRecord {
-        batch,
-        fingerprint: fp,
-        shards: n,
-        shard_dirs: shards.iter().map(|s| s.dir.clone()).collect(),
-        lines: found.len() as u64,
-    };
-    write_out(&out, &shards, &found, &record)
+    Ok((found, problems))
 }
 
 /// One sentence per shard with lines that have no result.
-fn missing(
-    shards: &[ShardIn],
-    job_lines: &[u64],
-    seen: &HashMap<u64, usize>,
-    n: usize,
-) -> Vec<String> {
+fn missing(shards: &[ShardIn], job_lines: &[u64], seen: &HashSet<u64>, n: usize) -> Vec<String> {
     let mut by_shard: Vec<Vec<u64>> = vec![Vec::new(); n];
     for (j, line) in job_lines.iter().enumerate() {
-        if !seen.contains_key(line) {
+        if !seen.contains(line) {
             by_shard[j % n].push(*line);
         }
     }
@@ -380,7 +415,56 @@ fn write_out(
         fs::create_dir_all(&d).map_err(io_err("create", &d))?;
     }
 
-    // results.jsonl, verbatim, in line order; ρ files beside it.
+    let report = copy_results(out, shards, found, &new)?;
+
+    // The summaries, rebuilt from the merged results.
+    let peak = shards
+        .iter()
+        .filter_map(|s| {
+            let b = fs::read(s.dir.join("summary.json")).ok()?;
+            serde_json::from_slice::<Summary>(&b).ok()
+        })
+        .map(|s| s.supervisor_peak_rss_bytes)
+        .max()
+        .unwrap_or(0);
+    write_summaries(&new, &[], peak, None).map_err(MergeError::Results)?;
+
+    let fp_path = new.join(FINGERPRINT_FILE);
+    fs::write(&fp_path, format!("{}\n", record.fingerprint)).map_err(io_err("write", &fp_path))?;
+    for s in shards {
+        if s.rec.logs.is_dir() {
+            copy_tree(
+                &s.rec.logs,
+                &new.join("logs").join(format!("shard-{}", s.rec.shard)),
+            )?;
+        }
+    }
+    let mj = new.join(MERGE_FILE);
+    let mut text = serde_json::to_string_pretty(record)
+        .map_err(|e| io_err("write", &mj)(io::Error::other(e)))?;
+    text.push('\n');
+    fs::write(&mj, text).map_err(io_err("write", &mj))?;
+
+    // Into place, entry by entry; merge.json last.
+    for name in ENTRIES {
+        let target = out.join(name);
+        if fs::symlink_metadata(&target).is_ok() {
+            fs::rename(&target, old.join(name)).map_err(io_err("move aside", &target))?;
+        }
+        fs::rename(new.join(name), &target).map_err(io_err("put in place", &target))?;
+    }
+    fs::remove_dir_all(&staging).map_err(io_err("remove", &staging))?;
+    Ok(MergeOutcome::Merged(report))
+}
+
+/// `results.jsonl`, the shards' lines verbatim in `found`'s order, into
+/// `new`, with their ρ files beside it (hard links, else copies).
+fn copy_results(
+    out: &Path,
+    shards: &[ShardIn],
+    found: &[Found],
+    new: &Path,
+) -> Result<MergeReport, MergeError> {
     let mut readers: Vec<BufReader<File>> = Vec::new();
     for s in shards {
         let p = s.dir.join(RESULTS_FILE);
@@ -434,44 +518,7 @@ fn write_out(
         .map_err(|e| io_err("write", &results)(e.into_error()))?;
     f.sync_all().map_err(io_err("write", &results))?;
 
-    // The summaries, rebuilt from the merged results.
-    let peak = shards
-        .iter()
-        .filter_map(|s| {
-            let b = fs::read(s.dir.join("summary.json")).ok()?;
-            serde_json::from_slice::<Summary>(&b).ok()
-        })
-        .map(|s| s.supervisor_peak_rss_bytes)
-        .max()
-        .unwrap_or(0);
-    write_summaries(&new, &[], peak, None).map_err(MergeError::Results)?;
-
-    let fp_path = new.join(FINGERPRINT_FILE);
-    fs::write(&fp_path, format!("{}\n", record.fingerprint)).map_err(io_err("write", &fp_path))?;
-    for s in shards {
-        if s.rec.logs.is_dir() {
-            copy_tree(
-                &s.rec.logs,
-                &new.join("logs").join(format!("shard-{}", s.rec.shard)),
-            )?;
-        }
-    }
-    let mj = new.join(MERGE_FILE);
-    let mut text = serde_json::to_string_pretty(record)
-        .map_err(|e| io_err("write", &mj)(io::Error::other(e)))?;
-    text.push('\n');
-    fs::write(&mj, text).map_err(io_err("write", &mj))?;
-
-    // Into place, entry by entry; merge.json last.
-    for name in ENTRIES {
-        let target = out.join(name);
-        if fs::symlink_metadata(&target).is_ok() {
-            fs::rename(&target, old.join(name)).map_err(io_err("move aside", &target))?;
-        }
-        fs::rename(new.join(name), &target).map_err(io_err("put in place", &target))?;
-    }
-    fs::remove_dir_all(&staging).map_err(io_err("remove", &staging))?;
-    Ok(MergeOutcome::Merged(report))
+    Ok(report)
 }
 
 /// Copies a directory tree (files and directories).

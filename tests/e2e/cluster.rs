@@ -643,3 +643,61 @@ fn qst_slurm_prebuilds_and_writes_scripts_that_run_the_shards_and_the_merge() {
         assert!(stderr(&o).contains(says), "{a:?}: {}", stderr(&o));
     }
 }
+
+/// Shards of a batch run with several methods merge into one result per
+/// (line, method), in line order with a sample's methods side by side.
+#[test]
+fn shards_with_several_methods_merge_per_line_and_method() {
+    let t = Tmp::new();
+    let b = batch(&t, "multi.jsonl", 5, 9);
+    for i in 0..2 {
+        let out = t.join(&format!("s{i}"));
+        let spec = format!("{i}/2");
+        let o = qst(
+            &t,
+            &[
+                "run",
+                s(&b),
+                "--out",
+                s(&out),
+                "--shard",
+                &spec,
+                "--method",
+                "mle,linear",
+                "--workers",
+                "1",
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let merged = t.join("merged");
+    let o = qst(
+        &t,
+        &["merge", s(&merged), s(&t.join("s0")), s(&t.join("s1"))],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rs = results(&merged);
+    assert_eq!(rs.len(), 10, "5 lines × 2 methods");
+    let keys: Vec<(u64, String)> = rs
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["method"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 10, "each (line, method) once");
+    for pair in keys.chunks(2) {
+        assert_eq!(pair[0].0, pair[1].0);
+        assert_eq!((pair[0].1.as_str(), pair[1].1.as_str()), ("mle", "linear"));
+    }
+    for r in &rs {
+        assert!(merged.join(r["rho"].as_str().unwrap()).is_file(), "{r}");
+    }
+}
