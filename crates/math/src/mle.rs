@@ -112,10 +112,49 @@ pub struct MleStats {
     pub bound: f64,
 }
 
-/// What stays fixed for one projector set.
-struct SetData {
+/// Which projector set a scratch was made for: its form, n, K, the address
+/// and length of its borrowed data, and a fold of up to 16 sampled entries
+/// (so that another set that happens to be mapped at the same address is
+/// told apart too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SetId {
+    form: u8,
     n: usize,
     k: usize,
+    addr: usize,
+    len: usize,
+    sample: u64,
+}
+
+impl SetId {
+    fn of(proj: &Projectors) -> SetId {
+        let (form, data): (u8, &[C64]) = match *proj {
+            Projectors::Nopovm { .. } => (0, &[]),
+            Projectors::Kets { kets, .. } => (1, kets),
+            Projectors::Dense { data, .. } => (2, data),
+        };
+        let mut sample = 0u64;
+        let step = (data.len() / 16).max(1);
+        for z in data.iter().step_by(step).take(16) {
+            sample = (sample.rotate_left(5) ^ z.re.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            sample ^= z.im.to_bits();
+        }
+        SetId {
+            form,
+            n: proj.dim(),
+            k: proj.count(),
+            addr: data.as_ptr() as usize,
+            len: data.len(),
+            sample,
+        }
+    }
+}
+
+/// What stays fixed for one projector set.
+struct SetData {
+    /// The set this was made for.
+    id: SetId,
+    n: usize,
     /// G = Σ Π_k.
     g: Mat<C64>,
     /// W = G^{-1/2}.
@@ -261,8 +300,8 @@ impl MleScratch {
         let sq = || Mat::<C64>::zeros(n, n);
         Ok(MleScratch {
             set: SetData {
+                id: SetId::of(proj),
                 n,
-                k,
                 g,
                 w,
                 winv,
@@ -305,6 +344,12 @@ impl MleScratch {
     /// The ρ of the last [`mle_with_scratch`] call.
     pub fn rho(&self) -> MatRef<'_, C64> {
         self.rho.as_ref()
+    }
+
+    /// Whether this scratch was made for `proj` (the same form, n, K and
+    /// borrowed data, sampled entries equal).
+    pub fn is_for(&self, proj: &Projectors) -> bool {
+        self.set.id == SetId::of(proj)
     }
 }
 
@@ -615,11 +660,11 @@ pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleRe
     })
 }
 
-/// [`mle`] on caller-provided scratch space (made by [`MleScratch::new`]
-/// for this same `proj`); allocates nothing. The result ρ is left in
-/// [`MleScratch::rho`].
-///
-/// Panics if `scratch` was made for a set of another dimension or size.
+/// [`mle`] on caller-provided scratch space; allocates nothing when the
+/// scratch was made ([`MleScratch::new`]) for this same `proj`. A scratch
+/// holds G and G^{-1/2} of its set, so it is bound to that set: made for
+/// another one ([`MleScratch::is_for`] false), it is rebuilt for `proj`
+/// first. The result ρ is left in [`MleScratch::rho`].
 pub fn mle_with_scratch(
     proj: &Projectors,
     counts: &[f64],
@@ -627,10 +672,10 @@ pub fn mle_with_scratch(
     s: &mut MleScratch,
 ) -> Result<MleStats, MathError> {
     let (n, k) = (proj.dim(), proj.count());
-    assert!(
-        s.set.n == n && s.set.k == k,
-        "MleScratch made for another projector set"
-    );
+    if !s.is_for(proj) {
+        check_counts(k, counts)?;
+        *s = MleScratch::new(proj)?;
+    }
     let total = check_counts(k, counts)?;
     let ninv = 1.0 / total;
     let c = counts;
