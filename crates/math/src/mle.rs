@@ -110,6 +110,9 @@ pub struct MleStats {
     pub log_likelihood: f64,
     /// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
     pub bound: f64,
+    /// How many of the iterations were projected-gradient steps
+    /// ([`crate::apg`]), for benchmarks.
+    pub projected_iterations: u64,
 }
 
 /// Which projector set a scratch was made for: its form, n, K, the address
@@ -402,6 +405,7 @@ pub(crate) fn objective(
 
 /// F and T from the probabilities p_k(ρ̃) in `q`, which become q_k = p_k/T.
 fn likelihood(c: &[f64], ninv: f64, q: &mut [f64]) -> Option<(f64, f64)> {
+    vector::zero_upper();
     let sum = vector::sum(q);
     if !(sum > 0.0 && sum.is_finite()) {
         return None;
@@ -432,6 +436,7 @@ pub(crate) fn r_matrix(
 ) {
     // Branch-free (it vectorizes): an uncounted projector's weight is
     // 0/max(q, tiny) = 0 even where q_k = 0; counted ones have q_k > 0.
+    vector::zero_upper();
     for ((wk, &ck), &qk) in wt.iter_mut().zip(c).zip(q) {
         *wk = ck * ninv / qk.max(f64::MIN_POSITIVE);
     }
@@ -505,6 +510,7 @@ fn evaluate(
             Par::Seq,
         );
     }
+    vector::zero_upper();
     true
 }
 
@@ -550,6 +556,7 @@ fn direction(x: &Point, hist: &mut History, d: &mut [C64]) {
 /// Whether λ_max(WRW) ≤ e^tol at `x`, decided by a Cholesky factorization
 /// of e^tol·G − R after the gradient screen (module doc).
 fn certified(set: &SetData, x: &Point, tol: f64, chol: &mut Mat<C64>, buf: &mut MemBuffer) -> bool {
+    vector::zero_upper();
     let e = tol.exp_m1();
     if !e.is_finite() {
         return true;
@@ -761,9 +768,11 @@ pub fn mle_with_scratch(
                 && t > 1e-6
                 && t > 0.5 * before
             {
+                let before = iterations;
                 s.finish_with_apg(proj, c, ninv, opts, &mut iterations)?;
                 let (f, bound) = s.bound_at_rho(proj, c, ninv)?;
                 return Ok(MleStats {
+                    projected_iterations: iterations - before,
                     iterations,
                     converged: bound <= opts.tol,
                     log_likelihood: -f * total,
@@ -785,6 +794,7 @@ pub fn mle_with_scratch(
                 converged,
                 log_likelihood: -f * total,
                 bound: bound * total,
+                projected_iterations: 0,
             });
         }
         tol_test *= 0.5;

@@ -243,6 +243,7 @@ impl ProjWork {
 
 /// p_k(ρ) = Σ_{a,b} Π_k[a, b]·ρ[b, a] (real part) for every k, into `out`.
 pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w: &mut ProjWork) {
+    crate::vector::zero_upper();
     let n = proj.dim();
     match *proj {
         Projectors::Nopovm { .. } => {
