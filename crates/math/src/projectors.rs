@@ -3,6 +3,8 @@
 //! Σ w_k Π_k for each form of [`Projectors`].
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
 use crate::{C64, MathError, Projectors};
@@ -275,6 +277,7 @@ pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w
                 ONE,
                 Par::Seq,
             );
+            crate::vector::zero_upper();
             for (k, o) in out.iter_mut().enumerate().take(kc) {
                 let mut s = 0.0;
                 for b in 0..n {
@@ -338,19 +341,30 @@ pub(crate) fn weighted_sum_into(
             let kc = kets.len() / n;
             let psi_t = MatRef::from_row_major_slice(kets, kc, n);
             // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
+            // The sum is Hermitian: only its lower triangle is multiplied
+            // out (half the flops of this product), the upper one mirrored.
             for k in 0..kc {
                 for b in 0..n {
                     w.y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
                 }
             }
-            matmul(
-                out,
+            triangular::matmul(
+                out.rb_mut(),
+                BlockStructure::TriangularLower,
                 Accum::Replace,
                 psi_t.transpose(),
+                BlockStructure::Rectangular,
                 w.y.as_ref(),
+                BlockStructure::Rectangular,
                 ONE,
                 Par::Seq,
             );
+            crate::vector::zero_upper();
+            for j in 0..n {
+                for i in j + 1..n {
+                    out[(j, i)] = out[(i, j)].conj();
+                }
+            }
         }
         Projectors::Dense { data, .. } => {
             let m = measurement_matrix(n, data);
