@@ -48,3 +48,39 @@ impl Scratches {
         stats.map(|s| (rho, s))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qst_math::{Design, mle};
+    use qst_store::{ProjectorCache, Store, StoreConfig};
+
+    #[test]
+    fn one_scratch_per_set_reused_and_bounded() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let cache = ProjectorCache::new(Store::new(StoreConfig {
+            dir: dir.path().to_path_buf(),
+            max_bytes: 1 << 30,
+        }));
+        let opts = MleOptions::default();
+        let mut s = Scratches::default();
+        let handles: Vec<_> = [3, 4, 5]
+            .iter()
+            .map(|&n| cache.builtin(Design::Nopovm, n).expect("nopovm"))
+            .collect();
+        for (i, h) in handles.iter().enumerate() {
+            let k = h.projectors().count();
+            let counts: Vec<f64> = (0..k).map(|j| ((j * 7 + i) % 5 + 1) as f64).collect();
+            let want = mle(&h.projectors(), &counts, &opts).expect("mle");
+            for _ in 0..2 {
+                let (rho, st) = s.mle(h, &counts, &opts).expect("mle on a scratch");
+                assert_eq!(st.log_likelihood, want.log_likelihood);
+                assert_eq!(rho, want.rho);
+            }
+            assert!(s.slots[0].0.is(h), "the set just used comes first");
+            assert_eq!(s.slots.len(), (i + 1).min(KEEP));
+        }
+        // Counts of the wrong length fail before any scratch is made.
+        assert!(s.mle(&handles[0], &[1.0], &opts).is_err());
+    }
+}
