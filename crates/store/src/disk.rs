@@ -89,6 +89,11 @@ fn mtime_pair(t: Option<SystemTime>) -> Option<(u64, u32)> {
     Some((d.as_secs(), d.subsec_nanos()))
 }
 
+/// O_NOFOLLOW | O_NONBLOCK: a sidecar that is a link or a FIFO is not read.
+fn libc_flags() -> i32 {
+    nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK
+}
+
 /// XXH3-128 of a mapped file's header and data, hex.
 fn content_hash(map: &MappedC16) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -529,9 +534,23 @@ impl Store {
             .join(format!("custom-{h:016x}-n{n}.verdict.json"))
     }
 
-    /// The recorded verdict for exactly this file and content, if any.
+    /// The recorded verdict for exactly this file and content, if any. The
+    /// sidecar is opened without following a link or blocking on a FIFO,
+    /// and only a regular file of at most 64 KiB is read.
     fn read_verdict(&self, want: &Verdict, canonical: &Path) -> Option<Verdict> {
-        let text = fs::read(self.verdict_path(canonical, want.n)).ok()?;
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags())
+            .open(self.verdict_path(canonical, want.n))
+            .ok()?;
+        let meta = f.metadata().ok()?;
+        if !meta.is_file() || meta.len() > 64 << 10 {
+            return None;
+        }
+        let mut text = Vec::with_capacity(meta.len() as usize);
+        f.take(64 << 10).read_to_end(&mut text).ok()?;
         let got: Verdict = serde_json::from_slice(&text).ok()?;
         let same = got.path == want.path
             && got.bytes == want.bytes

@@ -398,3 +398,27 @@ fn rank_one_custom_sets_run_from_kets() {
     let d = cache.custom(&dense_file, 3).unwrap();
     assert!(matches!(d.projectors(), qst_math::Projectors::Dense { .. }));
 }
+
+/// A sidecar replaced by a FIFO is neither waited on nor trusted: the file
+/// is validated again and the record rewritten.
+#[test]
+fn a_fifo_at_the_validation_record_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let good = dir.path().join("good.npy");
+    write_custom(&good, 3);
+    store(&cache_dir, 1 << 30)
+        .validate_custom(&good, 3)
+        .unwrap();
+    let sidecar = names(&cache_dir)
+        .into_iter()
+        .find(|n| n.ends_with(".verdict.json"))
+        .unwrap();
+    let path = cache_dir.join(&sidecar);
+    fs::remove_file(&path).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let s = store(&cache_dir, 1 << 30);
+    s.validate_custom(&good, 3).unwrap();
+    assert_eq!(s.validations(), 1);
+    assert!(fs::symlink_metadata(&path).unwrap().is_file());
+}
