@@ -325,10 +325,13 @@ enum SetArg<'a> {
     File(PathBuf),
 }
 
-/// The set to compute with: a cache handle or the caller's array.
+/// The set to compute with: a cache handle, the caller's array, or the
+/// kets of the caller's array when every slice is rank 1 (as a file's set
+/// is run by the cache, so an array and its file give the same result).
 enum Set<'a> {
     Handle(ProjectorHandle),
     Borrowed(Projectors<'a>),
+    Kets { n: usize, kets: Vec<C64> },
 }
 
 impl Set<'_> {
@@ -336,12 +339,13 @@ impl Set<'_> {
         match self {
             Set::Handle(h) => h.projectors(),
             Set::Borrowed(p) => *p,
+            Set::Kets { n, kets } => Projectors::Kets { n: *n, kets },
         }
     }
     fn builtin(&self) -> Option<Design> {
         match self {
             Set::Handle(h) => h.builtin(),
-            Set::Borrowed(_) => None,
+            Set::Borrowed(_) | Set::Kets { .. } => None,
         }
     }
 }
@@ -417,6 +421,9 @@ fn resolve_set<'a>(req: &Request<'a>) -> Result<(Set<'a>, usize), Error> {
             let p = Projectors::Dense { n, data };
             if req.validate {
                 qst_math::validate_dense(n, data).map_err(|e| value(format!("projectors: {e}")))?;
+            }
+            if let Some(kets) = qst_math::rank_one_kets(n, data) {
+                return Ok((Set::Kets { n, kets }, n));
             }
             Ok((Set::Borrowed(p), n))
         }
@@ -508,7 +515,7 @@ fn reconstruct_in(req: &Request<'_>) -> Result<(Vec<C64>, Info), Error> {
     let fidelity = truth.map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
     let design = match &set {
         Set::Handle(h) => h.design(),
-        Set::Borrowed(_) => "custom",
+        Set::Borrowed(_) | Set::Kets { .. } => "custom",
     };
     Ok((
         from_mat(rho.as_ref()),

@@ -27,6 +27,7 @@ use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
 
 pub mod procfs;
+mod scratch;
 
 /// What the supervisor tells a worker on its command line.
 #[derive(Clone, Debug)]
@@ -112,6 +113,7 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
         max_bytes: args.max_cache_bytes,
     });
     let cache = ProjectorCache::new(store);
+    let mut scratches = scratch::Scratches::default();
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
     write_frame(&mut output, &FromWorker::Hello { pid }).map_err(|e| e.to_string())?;
@@ -135,7 +137,7 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
             job.method.as_str(),
             job.projectors.design_name()
         );
-        let reply = match run_job(&cache, &job) {
+        let reply = match run_job(&cache, &mut scratches, &job) {
             Ok(figures) => {
                 if figures.converged == Some(false) {
                     warn!(
@@ -220,7 +222,11 @@ enum JobFailure {
     Output(String),
 }
 
-fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> {
+fn run_job(
+    cache: &ProjectorCache,
+    scratches: &mut scratch::Scratches,
+    job: &Job,
+) -> Result<JobFigures, JobFailure> {
     let started = Instant::now();
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -271,9 +277,10 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                 tol: job.tol,
                 fixed_iterations: false,
             };
-            let r = qst_math::mle(&proj, counts, &opts)
+            let (rho, r) = scratches
+                .mle(&handle, counts, &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            (r.rho, Some(r.iterations), Some(r.converged))
+            (rho, Some(r.iterations), Some(r.converged))
         }
         Method::Linear => {
             let rho = qst_math::linear(&proj, counts, handle.builtin())

@@ -29,7 +29,8 @@ pub use mle::{
     MleOptions, MleResult, MleScratch, MleStats, certificate, log_likelihood, mle, mle_with_scratch,
 };
 pub use projectors::{
-    gram, measurement_matrix, nopovm_ket, nopovm_slice, probabilities, validate_dense,
+    gram, measurement_matrix, nopovm_ket, nopovm_slice, probabilities, rank_one_kets,
+    validate_dense,
 };
 pub use wls::{WlsOptions, WlsResult, chi2, chi2_gradient, wls};
 

@@ -110,12 +110,54 @@ pub struct MleStats {
     pub log_likelihood: f64,
     /// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
     pub bound: f64,
+    /// How many of the iterations were projected-gradient steps
+    /// ([`crate::apg`]), for benchmarks.
+    pub projected_iterations: u64,
+}
+
+/// Which projector set a scratch was made for: its form, n, K, the address
+/// and length of its borrowed data, and a fold of up to 16 sampled entries
+/// (so that another set that happens to be mapped at the same address is
+/// told apart too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SetId {
+    form: u8,
+    n: usize,
+    k: usize,
+    addr: usize,
+    len: usize,
+    sample: u64,
+}
+
+impl SetId {
+    fn of(proj: &Projectors) -> SetId {
+        let (form, data): (u8, &[C64]) = match *proj {
+            Projectors::Nopovm { .. } => (0, &[]),
+            Projectors::Kets { kets, .. } => (1, kets),
+            Projectors::Dense { data, .. } => (2, data),
+        };
+        let mut sample = 0u64;
+        let step = (data.len() / 16).max(1);
+        for z in data.iter().step_by(step).take(16) {
+            sample = (sample.rotate_left(5) ^ z.re.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            sample ^= z.im.to_bits();
+        }
+        SetId {
+            form,
+            n: proj.dim(),
+            k: proj.count(),
+            addr: data.as_ptr() as usize,
+            len: data.len(),
+            sample,
+        }
+    }
 }
 
 /// What stays fixed for one projector set.
 struct SetData {
+    /// The set this was made for.
+    id: SetId,
     n: usize,
-    k: usize,
     /// G = Σ Π_k.
     g: Mat<C64>,
     /// W = G^{-1/2}.
@@ -261,8 +303,8 @@ impl MleScratch {
         let sq = || Mat::<C64>::zeros(n, n);
         Ok(MleScratch {
             set: SetData {
+                id: SetId::of(proj),
                 n,
-                k,
                 g,
                 w,
                 winv,
@@ -305,6 +347,12 @@ impl MleScratch {
     /// The ρ of the last [`mle_with_scratch`] call.
     pub fn rho(&self) -> MatRef<'_, C64> {
         self.rho.as_ref()
+    }
+
+    /// Whether this scratch was made for `proj` (the same form, n, K and
+    /// borrowed data, sampled entries equal).
+    pub fn is_for(&self, proj: &Projectors) -> bool {
+        self.set.id == SetId::of(proj)
     }
 }
 
@@ -357,6 +405,7 @@ pub(crate) fn objective(
 
 /// F and T from the probabilities p_k(ρ̃) in `q`, which become q_k = p_k/T.
 fn likelihood(c: &[f64], ninv: f64, q: &mut [f64]) -> Option<(f64, f64)> {
+    vector::zero_upper();
     let sum = vector::sum(q);
     if !(sum > 0.0 && sum.is_finite()) {
         return None;
@@ -387,6 +436,7 @@ pub(crate) fn r_matrix(
 ) {
     // Branch-free (it vectorizes): an uncounted projector's weight is
     // 0/max(q, tiny) = 0 even where q_k = 0; counted ones have q_k > 0.
+    vector::zero_upper();
     for ((wk, &ck), &qk) in wt.iter_mut().zip(c).zip(q) {
         *wk = ck * ninv / qk.max(f64::MIN_POSITIVE);
     }
@@ -460,6 +510,7 @@ fn evaluate(
             Par::Seq,
         );
     }
+    vector::zero_upper();
     true
 }
 
@@ -505,6 +556,7 @@ fn direction(x: &Point, hist: &mut History, d: &mut [C64]) {
 /// Whether λ_max(WRW) ≤ e^tol at `x`, decided by a Cholesky factorization
 /// of e^tol·G − R after the gradient screen (module doc).
 fn certified(set: &SetData, x: &Point, tol: f64, chol: &mut Mat<C64>, buf: &mut MemBuffer) -> bool {
+    vector::zero_upper();
     let e = tol.exp_m1();
     if !e.is_finite() {
         return true;
@@ -615,11 +667,11 @@ pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleRe
     })
 }
 
-/// [`mle`] on caller-provided scratch space (made by [`MleScratch::new`]
-/// for this same `proj`); allocates nothing. The result ρ is left in
-/// [`MleScratch::rho`].
-///
-/// Panics if `scratch` was made for a set of another dimension or size.
+/// [`mle`] on caller-provided scratch space; allocates nothing when the
+/// scratch was made ([`MleScratch::new`]) for this same `proj`. A scratch
+/// holds G and G^{-1/2} of its set, so it is bound to that set: made for
+/// another one ([`MleScratch::is_for`] false), it is rebuilt for `proj`
+/// first. The result ρ is left in [`MleScratch::rho`].
 pub fn mle_with_scratch(
     proj: &Projectors,
     counts: &[f64],
@@ -627,10 +679,10 @@ pub fn mle_with_scratch(
     s: &mut MleScratch,
 ) -> Result<MleStats, MathError> {
     let (n, k) = (proj.dim(), proj.count());
-    assert!(
-        s.set.n == n && s.set.k == k,
-        "MleScratch made for another projector set"
-    );
+    if !s.is_for(proj) {
+        check_counts(k, counts)?;
+        *s = MleScratch::new(proj)?;
+    }
     let total = check_counts(k, counts)?;
     let ninv = 1.0 / total;
     let c = counts;
@@ -716,9 +768,11 @@ pub fn mle_with_scratch(
                 && t > 1e-6
                 && t > 0.5 * before
             {
+                let before = iterations;
                 s.finish_with_apg(proj, c, ninv, opts, &mut iterations)?;
                 let (f, bound) = s.bound_at_rho(proj, c, ninv)?;
                 return Ok(MleStats {
+                    projected_iterations: iterations - before,
                     iterations,
                     converged: bound <= opts.tol,
                     log_likelihood: -f * total,
@@ -740,6 +794,7 @@ pub fn mle_with_scratch(
                 converged,
                 log_likelihood: -f * total,
                 bound: bound * total,
+                projected_iterations: 0,
             });
         }
         tol_test *= 0.5;

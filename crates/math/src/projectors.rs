@@ -3,6 +3,8 @@
 //! Σ w_k Π_k for each form of [`Projectors`].
 
 use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
 use crate::{C64, MathError, Projectors};
@@ -156,6 +158,58 @@ pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
     Ok(())
 }
 
+/// The kets of a dense set whose every slice is rank 1 to rounding
+/// (Π_k = ψ_kψ_k†), or None. Such a set computes p_k and Σ w_kΠ_k from its
+/// `(K, n)` kets (K·n numbers read per pass instead of K·n²): the same
+/// results, n times less memory traffic.
+///
+/// Per slice, ψ = Π[:, j]/√Π_jj for j the largest diagonal entry (Π_jj ≥
+/// Tr Π/n for a positive semidefinite Π; ψ is ψ_k up to a phase, which ψψ†
+/// does not see), accepted when every entry of Π − ψψ† is within 1e-12·Tr Π.
+/// That is the test "λ_max ≈ Tr Π" made entrywise: for a positive
+/// semidefinite Π it bounds the other eigenvalues, Tr Π − λ_max ≤
+/// n·1e-12·Tr Π. O(K·n²), one pass, and it stops at the first slice of
+/// higher rank (a full-rank set is refused after reading one slice). Meant
+/// for sets that [`validate_dense`] accepted.
+pub fn rank_one_kets(n: usize, data: &[C64]) -> Option<Vec<C64>> {
+    let nn = n * n;
+    if n == 0 || !data.len().is_multiple_of(nn) {
+        return None;
+    }
+    let k_count = data.len() / nn;
+    let mut kets = Vec::with_capacity(k_count * n);
+    for slice in data.chunks_exact(nn) {
+        let (mut j, mut top, mut trace) = (0, f64::NEG_INFINITY, 0.0);
+        for a in 0..n {
+            let d = slice[a * n + a].re;
+            trace += d;
+            if d > top {
+                (j, top) = (a, d);
+            }
+        }
+        if !(top > 0.0 && trace.is_finite()) {
+            return None;
+        }
+        let s = 1.0 / top.sqrt();
+        let start = kets.len();
+        // Column j of Π = ψ·conj(ψ_j): row-major entries Π[a, j].
+        kets.extend((0..n).map(|a| slice[a * n + j] * s));
+        let psi = &kets[start..];
+        let tol = 1e-12 * trace;
+        for a in 0..n {
+            let pa = psi[a];
+            let row = &slice[a * n..(a + 1) * n];
+            for (b, &v) in row.iter().enumerate() {
+                let r = v - pa * psi[b].conj();
+                if r.re.abs() > tol || r.im.abs() > tol {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(kets)
+}
+
 /// Buffers for [`probs_into`] and [`weighted_sum_into`], sized for one set.
 pub(crate) struct ProjWork {
     /// Kets: K × n.
@@ -191,6 +245,7 @@ impl ProjWork {
 
 /// p_k(ρ) = Σ_{a,b} Π_k[a, b]·ρ[b, a] (real part) for every k, into `out`.
 pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w: &mut ProjWork) {
+    crate::vector::zero_upper();
     let n = proj.dim();
     match *proj {
         Projectors::Nopovm { .. } => {
@@ -222,6 +277,7 @@ pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w
                 ONE,
                 Par::Seq,
             );
+            crate::vector::zero_upper();
             for (k, o) in out.iter_mut().enumerate().take(kc) {
                 let mut s = 0.0;
                 for b in 0..n {
@@ -285,19 +341,30 @@ pub(crate) fn weighted_sum_into(
             let kc = kets.len() / n;
             let psi_t = MatRef::from_row_major_slice(kets, kc, n);
             // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
+            // The sum is Hermitian: only its lower triangle is multiplied
+            // out (half the flops of this product), the upper one mirrored.
             for k in 0..kc {
                 for b in 0..n {
                     w.y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
                 }
             }
-            matmul(
-                out,
+            triangular::matmul(
+                out.rb_mut(),
+                BlockStructure::TriangularLower,
                 Accum::Replace,
                 psi_t.transpose(),
+                BlockStructure::Rectangular,
                 w.y.as_ref(),
+                BlockStructure::Rectangular,
                 ONE,
                 Par::Seq,
             );
+            crate::vector::zero_upper();
+            for j in 0..n {
+                for i in j + 1..n {
+                    out[(j, i)] = out[(i, j)].conj();
+                }
+            }
         }
         Projectors::Dense { data, .. } => {
             let m = measurement_matrix(n, data);

@@ -62,6 +62,22 @@ pub(crate) fn scale(s: f64, d: &mut [C64]) {
     }
 }
 
+/// Clears the upper halves of the vector registers (`vzeroupper`) when the
+/// CPU has AVX. faer's wider kernels can return with them dirty; code
+/// compiled for the baseline (SSE encodings) then pays a transition penalty
+/// on every vector instruction — at n = 32 it made each `ln` of the
+/// likelihood ~10× slower (glibc's `log` is VEX-encoded). Called before the
+/// likelihood's scalar loops.
+#[inline]
+pub(crate) fn zero_upper() {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above); vzeroupper only
+        // clears the upper halves of registers no live value occupies here.
+        unsafe { avx2::zero_upper() }
+    }
+}
+
 /// Σ x_i·y_i.
 fn dot_reals(x: &[f64], y: &[f64]) -> f64 {
     #[cfg(target_arch = "x86_64")]
@@ -119,6 +135,10 @@ fn diff_norms_reals(a: &[f64], b: &[f64], out: &mut [f64]) -> (f64, f64) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    #[target_feature(enable = "avx")]
+    pub(super) fn zero_upper() {
+        std::arch::x86_64::_mm256_zeroupper();
+    }
     #[target_feature(enable = "avx2")]
     pub(super) fn diff_norms(a: &[f64], b: &[f64], out: &mut [f64]) -> (f64, f64) {
         super::diff_norms_body(a, b, out)

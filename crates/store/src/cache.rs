@@ -1,9 +1,14 @@
 //! The in-process projector cache: thread-safe, bounded by bytes,
 //! single-flight, least-recently-used eviction of entries nobody holds.
+//!
+//! A custom set whose every slice is rank 1 (to rounding) is given to the
+//! math as its kets (`Projectors::Kets`, extracted once when it is loaded:
+//! one pass over the map that stops at the first slice of higher rank), so
+//! that each MLE iteration reads K·n numbers instead of the K·n² of the map.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::SystemTime;
 
 use qst_math::{C64, Design, Projectors};
@@ -35,7 +40,8 @@ struct Entry {
     bytes: u64,
     /// The checked read-only map; `None` for a built-in set over the budget.
     map: Option<MappedC16>,
-    /// A built-in design's kets (empty for `nopovm` and custom sets).
+    /// A built-in design's kets, or a rank-1 custom set's (empty for
+    /// `nopovm` and other custom sets).
     kets: Vec<C64>,
 }
 
@@ -67,11 +73,16 @@ impl std::fmt::Debug for ProjectorHandle {
 
 impl ProjectorHandle {
     /// The set, for the math, in its fastest form: a built-in design from
-    /// its kets (`nopovm` from its formula), a custom set from its map.
+    /// its kets (`nopovm` from its formula), a rank-1 custom set from its
+    /// kets, another custom set from its map.
     pub fn projectors(&self) -> Projectors<'_> {
         let e = &*self.entry;
         match (e.builtin, &e.map) {
             (Some(design), _) => design.projectors(e.n, &e.kets),
+            (None, Some(_)) if !e.kets.is_empty() => Projectors::Kets {
+                n: e.n,
+                kets: &e.kets,
+            },
             (None, Some(m)) => Projectors::Dense {
                 n: e.n,
                 data: m.as_slice(),
@@ -122,6 +133,30 @@ impl ProjectorHandle {
     /// Whether two handles hold the very same loaded set (one load, shared).
     pub fn same_set(&self, other: &ProjectorHandle) -> bool {
         Arc::ptr_eq(&self.entry, &other.entry)
+    }
+
+    /// A reference to this loaded set that does not keep it loaded (the
+    /// cache may evict it), for remembering per-set work such as an MLE
+    /// scratch.
+    pub fn downgrade(&self) -> WeakProjectorHandle {
+        WeakProjectorHandle {
+            entry: Arc::downgrade(&self.entry),
+        }
+    }
+}
+
+/// A [`ProjectorHandle`] that does not keep its set loaded.
+#[derive(Clone, Debug)]
+pub struct WeakProjectorHandle {
+    entry: Weak<Entry>,
+}
+
+impl WeakProjectorHandle {
+    /// Whether `h` holds the very set this was made from. Sound after an
+    /// eviction too: the weak reference keeps the allocation, so no later
+    /// load can share its address.
+    pub fn is(&self, h: &ProjectorHandle) -> bool {
+        std::ptr::eq(self.entry.as_ptr(), Arc::as_ptr(&h.entry))
     }
 }
 
@@ -231,7 +266,7 @@ impl ProjectorCache {
     }
 
     /// A custom dense set (header-checked, not re-validated: the supervisor
-    /// validated it).
+    /// validated it), with its kets when every slice is rank 1.
     pub fn custom(&self, path: &Path, n: usize) -> Result<ProjectorHandle, StoreError> {
         let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
             what: "read projector file",
@@ -259,12 +294,13 @@ impl ProjectorCache {
                 path: path.to_path_buf(),
                 reason,
             })?;
+            let kets = qst_math::rank_one_kets(n, map.as_slice()).unwrap_or_default();
             Ok(Entry {
                 builtin: None,
                 n,
-                bytes: map.file_len(),
+                bytes: map.file_len() + (kets.len() as u64).saturating_mul(16),
                 map: Some(map),
-                kets: Vec::new(),
+                kets,
             })
         })
     }

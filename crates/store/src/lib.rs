@@ -13,7 +13,7 @@ mod disk;
 
 use std::path::PathBuf;
 
-pub use cache::{CacheStats, ProjectorCache, ProjectorHandle};
+pub use cache::{CacheStats, ProjectorCache, ProjectorHandle, WeakProjectorHandle};
 pub use config::{StoreConfig, physical_memory_bytes};
 pub use disk::{
     BuildAction, BuildEvent, BuildProgress, FileReport, Formula, Preparation, Prepared, Store,

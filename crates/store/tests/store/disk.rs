@@ -307,3 +307,123 @@ fn absurd_dimensions_are_handled_without_panics() {
         "{reports:?}"
     );
 }
+
+/// The validation of a custom file is recorded in the cache directory and
+/// reused by another process (another `Store`) for the same content; an edit
+/// that keeps the size and the modification time is caught by the hash.
+#[test]
+fn custom_validation_is_recorded_once_per_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let good = dir.path().join("good.npy");
+    write_custom(&good, 3);
+    let first = store(&cache_dir, 1 << 30);
+    first.validate_custom(&good, 3).unwrap();
+    assert_eq!(first.validations(), 1);
+    let sidecars: Vec<String> = names(&cache_dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".verdict.json"))
+        .collect();
+    assert_eq!(sidecars.len(), 1, "{sidecars:?}");
+    let text = fs::read_to_string(cache_dir.join(&sidecars[0])).unwrap();
+    assert!(text.contains("\"rank_one\": true"), "{text}");
+
+    // A second run: no validation.
+    let second = store(&cache_dir, 1 << 30);
+    second.validate_custom(&good, 3).unwrap();
+    assert_eq!(second.validations(), 0);
+
+    // One byte different (Π_4[0, 1] no longer conj(Π_4[1, 0])), same size,
+    // same modification time: validated again, and refused.
+    let mtime = fs::metadata(&good).unwrap().modified().unwrap();
+    let map = MappedC16::open(&good, None).unwrap();
+    let at = map.header_bytes().len() as u64 + (4 * 9 + 1) * 16 + 15;
+    drop(map);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&good)
+        .unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    let mut byte = [0u8];
+    std::io::Read::read_exact(&mut f, &mut byte).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&[byte[0] ^ 0x01]).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(fs::metadata(&good).unwrap().modified().unwrap(), mtime);
+    let third = store(&cache_dir, 1 << 30);
+    let e = third.validate_custom(&good, 3).unwrap_err().to_string();
+    assert_eq!(third.validations(), 1);
+    assert!(e.contains("not Hermitian"), "{e}");
+    // The refusal is recorded too.
+    let fourth = store(&cache_dir, 1 << 30);
+    let e2 = fourth.validate_custom(&good, 3).unwrap_err().to_string();
+    assert_eq!((fourth.validations(), e2), (0, e));
+    // `qst cache clear` removes the records.
+    fourth.clear().unwrap();
+    assert!(names(&cache_dir).is_empty(), "{:?}", names(&cache_dir));
+}
+
+/// A rank-1 custom set is handed to the math as kets, another as its map.
+#[test]
+fn rank_one_custom_sets_run_from_kets() {
+    let dir = tempfile::tempdir().unwrap();
+    let kets_file = dir.path().join("kets.npy");
+    write_custom(&kets_file, 3);
+    let mut mixed = reference_dense(3);
+    // Slice 0 becomes I/2 + Π_0/2: full rank, still a valid projector set.
+    for a in 0..3 {
+        mixed[a * 3 + a] = C64::new(if a == 0 { 1.0 } else { 0.5 }, 0.0);
+    }
+    let dense_file = dir.path().join("dense.npy");
+    write_c16(&dense_file, &[9, 3, 3], &mixed).unwrap();
+    let s = store(&dir.path().join("cache"), 1 << 30);
+    s.validate_custom(&dense_file, 3).unwrap();
+    let cache = qst_store::ProjectorCache::new(s);
+    let h = cache.custom(&kets_file, 3).unwrap();
+    match h.projectors() {
+        qst_math::Projectors::Kets { n: 3, kets } => {
+            assert_eq!(kets.len(), 27);
+            let back = qst_math::Projectors::Kets { n: 3, kets };
+            let rho = qst_math::Mat::<C64>::from_fn(3, 3, |i, j| {
+                C64::new(if i == j { 0.5 } else { 0.1 }, (i as f64 - j as f64) * 0.05)
+            });
+            let (p, q) = (
+                qst_math::probabilities(&back, rho.as_ref()),
+                qst_math::probabilities(&h.dense().unwrap(), rho.as_ref()),
+            );
+            for (a, b) in p.iter().zip(&q) {
+                assert!((a - b).abs() < 1e-15, "{a} vs {b}");
+            }
+        }
+        other => panic!("expected kets, got {other:?}"),
+    }
+    assert!(h.bytes() > h.mapped().unwrap().file_len());
+    let d = cache.custom(&dense_file, 3).unwrap();
+    assert!(matches!(d.projectors(), qst_math::Projectors::Dense { .. }));
+}
+
+/// A sidecar replaced by a FIFO is neither waited on nor trusted: the file
+/// is validated again and the record rewritten.
+#[test]
+fn a_fifo_at_the_validation_record_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    let good = dir.path().join("good.npy");
+    write_custom(&good, 3);
+    store(&cache_dir, 1 << 30)
+        .validate_custom(&good, 3)
+        .unwrap();
+    let sidecar = names(&cache_dir)
+        .into_iter()
+        .find(|n| n.ends_with(".verdict.json"))
+        .unwrap();
+    let path = cache_dir.join(&sidecar);
+    fs::remove_file(&path).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let s = store(&cache_dir, 1 << 30);
+    s.validate_custom(&good, 3).unwrap();
+    assert_eq!(s.validations(), 1);
+    assert!(fs::symlink_metadata(&path).unwrap().is_file());
+}
