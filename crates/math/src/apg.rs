@@ -20,10 +20,10 @@ use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
+use crate::likelihood::{Problem, objective, r_matrix};
 use crate::linear::project_to_simplex;
-use crate::mle::{objective, r_matrix};
 use crate::projectors::ProjWork;
-use crate::{C64, MathError, Projectors};
+use crate::{C64, MathError};
 
 const ONE: C64 = C64::new(1.0, 0.0);
 
@@ -53,15 +53,6 @@ pub(crate) struct Apg {
     qy: Vec<f64>,
     wt: Vec<f64>,
     eig: Eigh,
-}
-
-/// The problem [`Apg::run`] solves.
-pub(crate) struct Problem<'a> {
-    pub proj: &'a Projectors<'a>,
-    pub c: &'a [f64],
-    pub ninv: f64,
-    /// W = G^{-1/2}.
-    pub w: MatRef<'a, C64>,
 }
 
 impl Apg {

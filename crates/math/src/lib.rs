@@ -13,6 +13,7 @@ mod apg;
 mod design;
 mod eigh;
 mod figures;
+mod likelihood;
 mod linear;
 mod mle;
 mod projectors;
