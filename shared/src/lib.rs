@@ -91,6 +91,50 @@ pub struct Job {
     /// What reading the job changed (e.g. negative counts set to 0), for its
     /// result's `warnings`.
     pub warnings: Vec<String>,
+    /// The analysis asked for (`--bell`, `--spectral`, `--bootstrap`).
+    pub analysis: Analysis,
+}
+
+/// What a job is asked for beyond the reconstruction (`docs/analysis.md`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    /// The generalized Bell analysis (n = m², checked by the supervisor).
+    pub bell: bool,
+    /// The dominant eigencomponent.
+    pub spectral: bool,
+    /// B: the number of bootstrap resamples (0: none).
+    pub bootstrap: u32,
+    /// Set on a bootstrap resample task: `counts` then hold the Poisson means
+    /// N·q_k(ρ̂), the worker draws the counts from `seed`, reconstructs, and
+    /// writes no ρ file.
+    pub resample: Option<Resample>,
+}
+
+/// One bootstrap resample of a job.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resample {
+    /// 0-based, below B.
+    pub index: u32,
+    /// The generator's seed, derived from (`--seed`, job id, index).
+    pub seed: u64,
+}
+
+/// The Bell figures of a state (SPEC 1.6).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct BellFigures {
+    pub max_fidelity: f64,
+    /// a·m + b of the maximum.
+    pub index: usize,
+    pub min_fidelity: f64,
+}
+
+/// The dominant eigencomponent of a state.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DominantFigures {
+    pub eigenvalue: f64,
+    pub amplitudes: Vec<f64>,
+    /// Units of π, in (−1, 1].
+    pub phases: Vec<f64>,
 }
 
 /// The figures of a reconstruction (SPEC 1.6 and 2.4).
@@ -111,6 +155,12 @@ pub struct JobFigures {
     pub fidelity: Option<f64>,
     /// `wls`: the χ² it minimized.
     pub objective: Option<f64>,
+    /// `--bell`.
+    pub bell: Option<BellFigures>,
+    /// `--spectral`.
+    pub dominant: Option<DominantFigures>,
+    /// `--bootstrap` (the main job only): N·q_k(ρ̂), the means of the resamples.
+    pub resample_means: Option<Vec<f64>>,
     /// When the worker started the job, in Unix seconds.
     pub started: f64,
     pub seconds: f64,
@@ -209,6 +259,12 @@ mod tests {
             tol: 1e-8,
             rho_path: "/tmp/x.npy".into(),
             warnings: vec!["w".into()],
+            analysis: Analysis {
+                bell: true,
+                spectral: false,
+                bootstrap: 3,
+                resample: Some(Resample { index: 2, seed: 9 }),
+            },
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::VecDeque;
 
-use qst_shared::{Design, Job, Method, ProjectorSpec};
+use qst_shared::{Analysis, Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::{Map, Value};
 
@@ -157,6 +157,9 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
         methods: settings.input.default_methods(),
         truth,
         negative: settings.input.negative,
+        bell: settings.input.bell,
+        spectral: settings.input.spectral,
+        bootstrap: settings.input.bootstrap,
     });
     Ok(Batch {
         source: Source::Jsonl {
@@ -321,7 +324,8 @@ pub struct JobParser {
 }
 
 /// What a JSON line gets for the fields it does not give (the command line's
-/// `--design`, `--method`, `--truth`, `--negative`).
+/// `--design`, `--method`, `--truth`, `--negative`, `--bell`, `--spectral`,
+/// `--bootstrap`).
 #[derive(Clone, Debug)]
 pub struct LineDefaults {
     pub design: Design,
@@ -329,6 +333,10 @@ pub struct LineDefaults {
     /// Absolute.
     pub truth: Option<PathBuf>,
     pub negative: Negative,
+    pub bell: bool,
+    pub spectral: bool,
+    /// B, for every line (0: no bootstrap).
+    pub bootstrap: u32,
 }
 
 impl Default for LineDefaults {
@@ -338,6 +346,9 @@ impl Default for LineDefaults {
             methods: vec![Method::Mle],
             truth: None,
             negative: Negative::Error,
+            bell: false,
+            spectral: false,
+            bootstrap: 0,
         }
     }
 }
@@ -743,10 +754,12 @@ impl JobParser {
             },
         };
 
-        // bell, spectral: booleans
-        for f in ["bell", "spectral"] {
+        // bell, spectral: booleans (else --bell, --spectral)
+        let mut asked = [self.defaults.bell, self.defaults.spectral];
+        for (f, on) in ["bell", "spectral"].into_iter().zip(asked.iter_mut()) {
             match obj.get(f) {
-                None | Some(Value::Null | Value::Bool(_)) => {}
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => *on = *b,
                 Some(v) => {
                     return Some(k.err(format_args!(
                         "field {f} must be true or false, not {}",
@@ -754,6 +767,10 @@ impl JobParser {
                     )));
                 }
             }
+        }
+        let [bell, spectral] = asked;
+        if bell && let Err(e) = qst_math::bell_side(dim) {
+            return Some(k.err(format_args!("field bell: {e}")));
         }
 
         // truth (else --truth)
@@ -782,6 +799,12 @@ impl JobParser {
             tol,
             rho_path,
             warnings,
+            analysis: Analysis {
+                bell,
+                spectral,
+                bootstrap: self.defaults.bootstrap,
+                resample: None,
+            },
         }))
     }
 }
@@ -872,22 +895,96 @@ fn validate_custom(store: &Store, path: &Path, dim: usize) -> Result<usize, Stri
     }
 }
 
-/// Reads a truth file and checks it is a density matrix (SPEC 2.5).
+/// Reads a target state (SPEC 1.6, 2.5): an (n, n) density matrix `.npy`
+/// (checked: Hermitian, PSD, trace 1 to [`TRUTH_TOL`]), an (n,) ket `.npy`, or
+/// the lab's text form, n lines `amplitude,phase` with the phase in units of
+/// π (ψ_j = a_j·e^{iπ·φ_j}); kets are normalized. A `.npy` file is known by its
+/// magic bytes, whatever its name. Returns ρ, n×n row-major.
 pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
-    let m = qst_npy::read_matrix(path, dim).map_err(|e| format!("failed to {e}"))?;
-    if m.len() != dim * dim {
-        return Err(format!(
-            "{} does not hold a {dim}x{dim} matrix",
-            path.display()
-        ));
-    }
-    if let Some(bad) = m.iter().find(|z| !z.re.is_finite() || !z.im.is_finite()) {
-        return Err(format!("{} holds a non-finite entry {bad}", path.display()));
-    }
+    let mut magic = [0u8; 6];
+    let is_npy = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"\x93NUMPY");
+    let m = if is_npy {
+        let v = qst_npy::read_state(path, dim).map_err(|e| format!("failed to {e}"))?;
+        if let Some(bad) = v.iter().find(|z| !z.re.is_finite() || !z.im.is_finite()) {
+            return Err(format!("{} holds a non-finite entry {bad}", path.display()));
+        }
+        if v.len() == dim {
+            ket_truth(path, &v, "ket")?
+        } else {
+            v
+        }
+    } else {
+        let ket = read_polar_text(path, dim)?;
+        ket_truth(path, &ket, "state")?
+    };
     let mat = qst_math::Mat::from_fn(dim, dim, |i, j| m[i * dim + j]);
     qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL)
         .map_err(|e| format!("{} {e}, so it is not a density matrix", path.display()))?;
     Ok(m.iter().map(|z| (z.re, z.im)).collect())
+}
+
+/// ψψ†/‖ψ‖², row-major; a zero vector is an error.
+fn ket_truth(path: &Path, ket: &[qst_math::C64], what: &str) -> Result<Vec<qst_math::C64>, String> {
+    let n = ket.len();
+    let rho = qst_math::ket_density(ket).ok_or_else(|| {
+        format!(
+            "{} holds a zero {what} vector, which cannot be normalized",
+            path.display()
+        )
+    })?;
+    Ok((0..n * n).map(|i| rho[(i / n, i % n)]).collect())
+}
+
+/// The lab's text form of a target: n lines `amplitude,phase` (phase in
+/// units of π); blank lines and `#` comments are skipped.
+fn read_polar_text(path: &Path, dim: usize) -> Result<Vec<qst_math::C64>, String> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
+        .map_err(|e| {
+            format!(
+                "failed to read {} as text (n lines amplitude,phase, or a .npy file): {e}",
+                path.display()
+            )
+        })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let (mut amp, mut phase) = (Vec::new(), Vec::new());
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            format!(
+                "line {} of {} is {:?}, but a target in text form is n lines amplitude,phase (phase in units of pi)",
+                i + 1,
+                path.display(),
+                l.chars().take(40).collect::<String>()
+            )
+        };
+        let mut parts = l.split(',').map(str::trim);
+        let (Some(a), Some(p), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let (Ok(a), Ok(p)) = (a.parse::<f64>(), p.parse::<f64>()) else {
+            return Err(bad());
+        };
+        if !a.is_finite() || !p.is_finite() {
+            return Err(bad());
+        }
+        amp.push(a);
+        phase.push(p);
+    }
+    if amp.len() != dim {
+        return Err(format!(
+            "{} has {} amplitude,phase lines, but dim {dim} needs {dim}",
+            path.display(),
+            amp.len()
+        ));
+    }
+    Ok(qst_math::ket_from_polar(&amp, &phase))
 }
 
 #[cfg(test)]

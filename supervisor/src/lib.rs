@@ -11,6 +11,7 @@
 //! (`qst slurm`).
 
 pub mod batch;
+pub mod bootstrap;
 pub mod csv;
 pub mod demo;
 pub mod dispatch;

@@ -23,6 +23,7 @@ use qst_store::{Store, StoreConfig};
 use tracing::{info, warn};
 
 use crate::batch::{Batch, BatchSettings, Entry, open_batch};
+use crate::bootstrap::Bootstraps;
 use crate::dispatch::{BinKey, Dispatcher};
 use crate::errors::{self, Fatal};
 use crate::executor::{Spawner, WorkerEvent, WorkerProc};
@@ -172,6 +173,8 @@ fn wrap_signal(s: i32) -> Event {
 struct Running {
     job: Job,
     started: Instant,
+    /// A bootstrap resample: its group.
+    boot: Option<u64>,
 }
 
 #[derive(Default)]
@@ -208,6 +211,8 @@ struct Supervisor {
     write_error: Option<String>,
     failed_starts: u32,
     written: u64,
+    /// Jobs whose result waits for their bootstrap resamples.
+    boots: Bootstraps,
 }
 
 /// Runs a batch through a pool of workers. Must be called from a thread that
@@ -270,6 +275,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     // Pass 1: what the batch needs, streamed.
     let mut total = 0u64;
     let mut jobs = 0u64;
+    // Jobs plus bootstrap resamples: the tasks workers can share.
+    let mut tasks = 0u64;
     let mut dims = BTreeSet::new();
     let mut batch = Sharded::new(batch, opts.shard);
     for entry in batch.by_ref() {
@@ -279,6 +286,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         total += 1;
         if let Entry::Job(job) = entry {
             jobs += 1;
+            tasks += 1 + u64::from(job.analysis.bootstrap);
             if let ProjectorSpec::Builtin(design) = job.projectors {
                 dims.insert((design, job.dim));
             }
@@ -320,7 +328,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         log_dir,
         supervisor_pid: std::process::id(),
     };
-    let n_slots = workers.min(jobs as usize);
+    let n_slots = workers.min(usize::try_from(tasks).unwrap_or(usize::MAX));
+    debug_assert!(tasks >= jobs);
     let mut sup = Supervisor {
         opts: opts.clone(),
         out_dir: out_dir.clone(),
@@ -346,6 +355,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         write_error: None,
         failed_starts: 0,
         written: 0,
+        boots: Bootstraps::new(opts.input.seed()),
     };
     if n_slots == 0 {
         // Nothing to run: record the errors of the bad lines.
@@ -464,7 +474,7 @@ impl Supervisor {
     fn finished(&self) -> bool {
         let stopping = self.interrupted.is_some()
             || self.write_error.is_some()
-            || (self.batch.is_none() && self.dispatcher.is_empty());
+            || (self.batch.is_none() && self.dispatcher.is_empty() && self.boots.is_empty());
         stopping && self.slots.iter().all(|s| s.proc_.is_none())
     }
 
@@ -559,6 +569,38 @@ impl Supervisor {
                 self.record(ResultRecord::job_error(&job, msg.to_string()));
             }
         }
+        for rec in self.boots.abandon(msg) {
+            self.record(rec);
+        }
+    }
+
+    /// Whether a job's bootstrap is under way or may start (a running job
+    /// asked for one): idle workers then wait for its resamples.
+    fn bootstrap_pending(&self) -> bool {
+        !self.boots.is_empty()
+            || self.slots.iter().any(|s| {
+                s.job
+                    .as_ref()
+                    .is_some_and(|r| r.boot.is_none() && r.job.analysis.bootstrap > 0)
+            })
+    }
+
+    /// Offers work to every idle worker (new resamples), or stops them
+    /// when nothing is left.
+    fn wake_idle(&mut self) {
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].job.is_none() {
+                self.dispatch(slot);
+            }
+        }
+    }
+
+    /// Records the result of a job whose bootstrap just ended.
+    fn bootstrap_ended(&mut self, rec: Option<ResultRecord>) {
+        if let Some(rec) = rec {
+            self.record(rec);
+            self.wake_idle();
+        }
     }
 
     fn dispatch(&mut self, slot: usize) {
@@ -572,6 +614,10 @@ impl Supervisor {
             self.send_stop(slot);
             return;
         }
+        if let Some((g, job)) = self.boots.next_task() {
+            self.send_job(slot, job, Some(g));
+            return;
+        }
         self.fill();
         let others: HashSet<BinKey> = self
             .slots
@@ -581,13 +627,25 @@ impl Supervisor {
             .flat_map(|(_, s)| s.served.iter().cloned())
             .collect();
         let Some(job) = self.dispatcher.next_for(&self.slots[slot].served, &others) else {
-            self.send_stop(slot);
+            if !self.bootstrap_pending() {
+                self.send_stop(slot);
+            }
             return;
         };
-        info!(
-            "dispatch line={} id={} dim={} slot={slot}",
-            job.line, job.id, job.dim
-        );
+        self.send_job(slot, job, None);
+    }
+
+    fn send_job(&mut self, slot: usize, job: Job, boot: Option<u64>) {
+        match job.analysis.resample {
+            Some(r) => info!(
+                "dispatch line={} id={} dim={} resample={} slot={slot}",
+                job.line, job.id, job.dim, r.index
+            ),
+            None => info!(
+                "dispatch line={} id={} dim={} slot={slot}",
+                job.line, job.id, job.dim
+            ),
+        }
         let s = &mut self.slots[slot];
         s.served.insert(BinKey::of(&job));
         let msg = ToWorker::Run(job);
@@ -600,6 +658,7 @@ impl Supervisor {
         s.job = Some(Running {
             job,
             started: Instant::now(),
+            boot,
         });
     }
 
@@ -666,19 +725,45 @@ impl Supervisor {
                         run.job.line
                     );
                 }
-                self.retries.remove(&run.job.line);
-                let rec = match outcome {
+                match &outcome {
                     Ok(fig) => {
                         self.usage[slot].jobs += 1;
                         self.usage[slot].busy_seconds += fig.seconds;
-                        ResultRecord::ok(&run.job, &fig, slot, &self.out_dir)
+                    }
+                    Err(_) => {
+                        self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
+                    }
+                }
+                if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+                    // A bootstrap resample: only its figures count.
+                    let rec = self
+                        .boots
+                        .done(g, r.index, outcome.as_ref().map_err(|e| e.as_str()));
+                    self.bootstrap_ended(rec);
+                    self.dispatch(slot);
+                    return;
+                }
+                self.retries.remove(&run.job.line);
+                match outcome {
+                    Ok(mut fig) => {
+                        let rec = ResultRecord::ok(&run.job, &fig, slot, &self.out_dir);
+                        match fig.resample_means.take() {
+                            Some(means) if run.job.analysis.bootstrap > 0 => {
+                                // Held back until its resamples are in.
+                                self.boots.start(&run.job, means, rec);
+                                self.wake_idle();
+                            }
+                            _ => self.record(rec),
+                        }
                     }
                     Err(msg) => {
-                        self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
-                        ResultRecord::job_error(&run.job, msg)
+                        self.record(ResultRecord::job_error(&run.job, msg));
+                        if run.job.analysis.bootstrap > 0 {
+                            // Idle workers waited for its resamples.
+                            self.wake_idle();
+                        }
                     }
-                };
-                self.record(rec);
+                }
                 if self.slots[slot].timed_out {
                     // It finished as it was being stopped: the result stands.
                     self.slots[slot].timed_out = false;
@@ -698,6 +783,19 @@ impl Supervisor {
                     return;
                 };
                 warn!("slot={slot} line={line}: projector file failed its checks: {reason}");
+                if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+                    if let Some(design) = run.job.projectors.builtin() {
+                        let _ = self.store.ensure(design, run.job.dim);
+                    }
+                    let why = format!("projector file failed its checks: {reason}");
+                    let rec = self
+                        .boots
+                        .lost(g, r.index, &why, self.opts.max_retries.max(1));
+                    self.bootstrap_ended(rec);
+                    self.slots[slot].served.clear();
+                    self.dispatch(slot);
+                    return;
+                }
                 self.progress_note(&format!(
                     "qst: job {}: projector file failed its checks ({reason}); rebuilding it",
                     run.job.id
@@ -765,7 +863,23 @@ impl Supervisor {
         }
         if let Some(run) = running {
             self.usage[slot].busy_seconds += run.started.elapsed().as_secs_f64();
-            if timed_out {
+            if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+                let rec = if timed_out {
+                    let secs = self.opts.job_timeout.unwrap_or(0.0);
+                    self.boots
+                        .done(g, r.index, Err(&errors::job_timed_out(secs)))
+                } else if self.hard_stop {
+                    None
+                } else {
+                    self.boots.lost(
+                        g,
+                        r.index,
+                        &format!("its worker died with {how}"),
+                        self.opts.max_retries,
+                    )
+                };
+                self.bootstrap_ended(rec);
+            } else if timed_out {
                 let secs = self.opts.job_timeout.unwrap_or(0.0);
                 self.record(ResultRecord::job_error(
                     &run.job,
@@ -793,7 +907,7 @@ impl Supervisor {
                 }
             }
         }
-        let more = self.batch.is_some() || !self.dispatcher.is_empty();
+        let more = self.batch.is_some() || !self.dispatcher.is_empty() || self.bootstrap_pending();
         if self.interrupted.is_none() && self.write_error.is_none() && more {
             if self.failed_starts >= MAX_FAILED_STARTS {
                 if self.slots.iter().all(|s| s.proc_.is_none()) {

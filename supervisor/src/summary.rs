@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
 
 /// The header of `summary.csv` (SPEC 2.4).
-pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error";
+pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error,dominant_eigenvalue,bell_max_fidelity,bell_index,purity_std,fidelity_std,bell_max_fidelity_std,bootstrap";
 
 /// What one worker slot used (measured by the process side).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -317,7 +317,7 @@ pub fn csv_row(r: &ResultRecord, out: &mut String) {
     } else {
         num(r.log_likelihood)
     };
-    let fields: [String; 18] = [
+    let fields: [String; 25] = [
         r.id.clone().unwrap_or_default(),
         r.dim.map(|d| d.to_string()).unwrap_or_default(),
         r.design.clone().unwrap_or_default(),
@@ -336,6 +336,13 @@ pub fn csv_row(r: &ResultRecord, out: &mut String) {
         num(r.seconds),
         r.worker.map(|x| x.to_string()).unwrap_or_default(),
         r.error.clone().unwrap_or_default(),
+        num(r.dominant_eigenvalue),
+        num(r.bell_max_fidelity),
+        r.bell_index.map(|x| x.to_string()).unwrap_or_default(),
+        num(r.purity_std),
+        num(r.fidelity_std),
+        num(r.bell_max_fidelity_std),
+        r.bootstrap.map(|x| x.to_string()).unwrap_or_default(),
     ];
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_shared::{
-    FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame,
+    BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker,
+    read_frame, write_frame,
 };
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
@@ -211,6 +212,21 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     }
     let proj = handle.projectors();
     let n = job.dim;
+    let resample = job.analysis.resample;
+    // A bootstrap resample draws its counts from the Poisson means it was given.
+    let drawn;
+    let counts: &[f64] = match resample {
+        Some(r) => {
+            drawn = qst_math::poisson_resample(&job.counts, r.seed).map_err(|e| {
+                JobFailure::Job(format!(
+                    "bootstrap: failed to draw resample {}: {e}",
+                    r.index
+                ))
+            })?;
+            &drawn
+        }
+        None => &job.counts,
+    };
     let mut objective = None;
     let (rho, iterations, converged) = match job.method {
         Method::Mle => {
@@ -219,12 +235,12 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                 tol: job.tol,
                 fixed_iterations: false,
             };
-            let r = qst_math::mle(&proj, &job.counts, &opts)
+            let r = qst_math::mle(&proj, counts, &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (r.rho, Some(r.iterations), Some(r.converged))
         }
         Method::Linear => {
-            let rho = qst_math::linear(&proj, &job.counts, handle.builtin())
+            let rho = qst_math::linear(&proj, counts, handle.builtin())
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             (rho, None, None)
         }
@@ -233,13 +249,13 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                 max_iters: job.max_iters,
                 ..WlsOptions::default()
             };
-            let r = qst_math::wls(&proj, &job.counts, handle.builtin(), &opts)
+            let r = qst_math::wls(&proj, counts, handle.builtin(), &opts)
                 .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
             objective = Some(r.objective);
             (r.rho, Some(r.iterations), Some(r.converged))
         }
     };
-    let log_likelihood = qst_math::log_likelihood(&proj, &job.counts, rho.as_ref());
+    let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
     let f = qst_math::figures(rho.as_ref());
     let fidelity = job.truth.as_ref().map(|t| {
         let truth = Mat::<C64>::from_fn(n, n, |a, b| {
@@ -248,9 +264,45 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         });
         qst_math::fidelity(rho.as_ref(), truth.as_ref())
     });
-    let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
-    qst_npy::write_c16(&job.rho_path, &[n, n], &data)
-        .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
+    let bell = if job.analysis.bell {
+        let (max_fidelity, index, min_fidelity) = qst_math::bell_summary(rho.as_ref())
+            .map_err(|e| JobFailure::Job(format!("bell: failed to {e}")))?;
+        Some(BellFigures {
+            max_fidelity,
+            index,
+            min_fidelity,
+        })
+    } else {
+        None
+    };
+    let mut dominant = None;
+    let mut resample_means = None;
+    if resample.is_none() {
+        if job.analysis.spectral {
+            let d = qst_math::dominant(rho.as_ref())
+                .map_err(|e| JobFailure::Job(format!("spectral: failed to {e}")))?;
+            dominant = Some(DominantFigures {
+                eigenvalue: d.eigenvalue,
+                amplitudes: d.amplitudes,
+                phases: d.phases,
+            });
+        }
+        if job.analysis.bootstrap > 0 {
+            // N·q_k(ρ̂), q_k = p_k(ρ̂)/Tr(Gρ̂) = p_k / Σ_j p_j.
+            let p = qst_math::probabilities(&proj, rho.as_ref());
+            let total: f64 = counts.iter().sum();
+            let norm: f64 = p.iter().sum();
+            if !(norm.is_finite() && norm > 0.0) {
+                return Err(JobFailure::Job(format!(
+                    "bootstrap: failed to resample: the estimate's probabilities sum to {norm}"
+                )));
+            }
+            resample_means = Some(p.iter().map(|&x| (x.max(0.0) / norm) * total).collect());
+        }
+        let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
+        qst_npy::write_c16(&job.rho_path, &[n, n], &data)
+            .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
+    }
     Ok(JobFigures {
         iterations,
         converged,
@@ -263,6 +315,9 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         eigenvalue_entropy: f.eigenvalue_entropy,
         fidelity,
         objective,
+        bell,
+        dominant,
+        resample_means,
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -99,10 +99,7 @@ pub fn dominant(rho: MatRef<C64>) -> Result<Dominant, MathError> {
     let v: Vec<C64> = (0..n).map(|i| e.u[(i, n - 1)]).collect();
     let amplitudes: Vec<f64> = v.iter().map(|z| z.norm()).collect();
     let top = amplitudes.iter().copied().fold(0.0, f64::max);
-    let r = amplitudes
-        .iter()
-        .position(|&a| a > 1e-6 * top)
-        .unwrap_or(0);
+    let r = amplitudes.iter().position(|&a| a > 1e-6 * top).unwrap_or(0);
     let reference = v[r].arg();
     let phases = v
         .iter()
