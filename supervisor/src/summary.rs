@@ -394,6 +394,7 @@ mod tests {
             seconds: Some(secs),
             worker: Some(worker),
             error: None,
+            ..Default::default()
         }
     }
 
@@ -453,7 +454,7 @@ mod tests {
         assert!(rows[1].contains(",-inf,10,true,1.0,4.0,0,"), "{}", rows[1]);
         assert_eq!(
             rows[2],
-            ",,,,error,,,,,,,,,,,,,\"line 2: not valid JSON, at \"\"x\"\"\""
+            ",,,,error,,,,,,,,,,,,,\"line 2: not valid JSON, at \"\"x\"\"\",,,,,,,"
         );
         assert!(rows[3].starts_with("j3,"));
         assert!(rows[4].starts_with("j4,4,"));
