@@ -1317,6 +1317,105 @@ mod tests {
         )
     }
 
+    #[test]
+    fn targets_as_matrix_ket_or_amplitude_phase_text() {
+        use qst_math::C64;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let s = 0.5f64.sqrt();
+        // |+i⟩ = (|0⟩ + i|1⟩)/√2 in each form.
+        let want = [(0.5, 0.0), (0.0, -0.5), (0.0, 0.5), (0.5, 0.0)];
+        let close = |got: &[(f64, f64)]| {
+            got.iter()
+                .zip(want)
+                .all(|(a, b)| (a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-12)
+        };
+        let m: Vec<C64> = want.iter().map(|&(r, i)| C64::new(r, i)).collect();
+        qst_npy::write_c16(&d.join("rho.npy"), &[2, 2], &m).unwrap();
+        assert!(close(&read_truth(&d.join("rho.npy"), 2).unwrap()));
+        // A ket, not normalized.
+        let ket = [C64::new(3.0 * s, 0.0), C64::new(0.0, 3.0 * s)];
+        qst_npy::write_c16(&d.join("ket.npy"), &[2], &ket).unwrap();
+        assert!(close(&read_truth(&d.join("ket.npy"), 2).unwrap()));
+        // The lab's text form: amplitude,phase (units of π), any extension.
+        std::fs::write(d.join("t.txt"), "# target\n2, 0\n2,0.5\n").unwrap();
+        assert!(close(&read_truth(&d.join("t.txt"), 2).unwrap()));
+        std::fs::write(d.join("t2"), "1,1\n1,-0.5\r\n").unwrap();
+        let t2 = read_truth(&d.join("t2"), 2).unwrap();
+        assert!(
+            (t2[1].1 + 0.5).abs() < 1e-12 && (t2[1].0).abs() < 1e-12,
+            "{t2:?}"
+        );
+        // A real ket (<f8).
+        qst_npy::write_f8(&d.join("real.npy"), &[1.0, 1.0]).unwrap();
+        assert!((read_truth(&d.join("real.npy"), 2).unwrap()[1].0 - 0.5).abs() < 1e-12);
+
+        let err = |name: &str, n: usize| read_truth(&d.join(name), n).unwrap_err();
+        assert!(err("ket.npy", 3).contains("expected (3,) for a ket"));
+        let e = err("t.txt", 3);
+        assert!(
+            e.contains("has 2 amplitude,phase lines, but dim 3 needs 3"),
+            "{e}"
+        );
+        std::fs::write(d.join("zero.txt"), "0,0\n0,1\n").unwrap();
+        assert!(err("zero.txt", 2).contains("zero state vector"));
+        qst_npy::write_c16(&d.join("zero.npy"), &[2], &[C64::new(0.0, 0.0); 2]).unwrap();
+        assert!(err("zero.npy", 2).contains("zero ket vector"));
+        std::fs::write(d.join("bad.txt"), "1;0\n1;0\n").unwrap();
+        assert!(err("bad.txt", 2).contains("line 1 of"));
+        let h = [
+            C64::new(0.5, 0.0),
+            C64::new(0.3, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.5, 0.0),
+        ];
+        qst_npy::write_c16(&d.join("h.npy"), &[2, 2], &h).unwrap();
+        assert!(err("h.npy", 2).contains("is not Hermitian"));
+        let t = [
+            C64::new(0.6, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.6, 0.0),
+        ];
+        qst_npy::write_c16(&d.join("t.npy"), &[2, 2], &t).unwrap();
+        assert!(err("t.npy", 2).contains("trace"));
+    }
+
+    #[test]
+    fn bell_and_spectral_fields_override_the_flags() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = parser(tmp.path()).with_defaults(LineDefaults {
+            bell: true,
+            bootstrap: 7,
+            ..Default::default()
+        });
+        let c4 = "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]";
+        let line = format!(r#"{{"id":"a","dim":4,"counts":{c4},"spectral":true}}"#);
+        let Some(Entry::Job(j)) = p.parse_single(1, line.as_bytes()) else {
+            panic!()
+        };
+        assert!(j.analysis.bell && j.analysis.spectral);
+        assert_eq!(j.analysis.bootstrap, 7);
+        let line = format!(r#"{{"id":"b","dim":4,"counts":{c4},"bell":false}}"#);
+        let Some(Entry::Job(j)) = p.parse_single(2, line.as_bytes()) else {
+            panic!()
+        };
+        assert!(!j.analysis.bell && !j.analysis.spectral);
+        // --bell on a dimension that is not a square: that line's error.
+        let r = err_of(p.parse_single(3, br#"{"id":"c","dim":2,"counts":[1,1,1,1]}"#));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("line 3 (id \"c\"): field bell: dimension 2 is not a square m² (m ≥ 2)")
+        );
+        let line = format!(r#"{{"id":"d","dim":4,"counts":{c4},"bell":1}}"#);
+        let r = err_of(p.parse_single(4, line.as_bytes()));
+        assert!(
+            r.error
+                .unwrap()
+                .contains("field bell must be true or false")
+        );
+    }
+
     proptest! {
         #[test]
         fn job_line_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
