@@ -91,8 +91,9 @@ pub struct Job {
     /// What reading the job changed (e.g. negative counts set to 0), for its
     /// result's `warnings`.
     pub warnings: Vec<String>,
-    /// The analysis asked for (`--bell`, `--spectral`, `--bootstrap`).
-    pub analysis: Analysis,
+    /// The analysis asked for (`--bell`, `--spectral`, `--bootstrap`);
+    /// boxed, to keep the IPC messages small.
+    pub analysis: Box<Analysis>,
 }
 
 /// What a job is asked for beyond the reconstruction (`docs/analysis.md`).
@@ -117,6 +118,17 @@ pub struct Resample {
     pub index: u32,
     /// The generator's seed, derived from (`--seed`, job id, index).
     pub seed: u64,
+}
+
+/// The figures of a job's analysis.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct AnalysisFigures {
+    /// `--bell`.
+    pub bell: Option<BellFigures>,
+    /// `--spectral`.
+    pub dominant: Option<DominantFigures>,
+    /// `--bootstrap` (the main job only): N·q_k(ρ̂), the means of the resamples.
+    pub resample_means: Option<Vec<f64>>,
 }
 
 /// The Bell figures of a state (SPEC 1.6).
@@ -155,12 +167,8 @@ pub struct JobFigures {
     pub fidelity: Option<f64>,
     /// `wls`: the χ² it minimized.
     pub objective: Option<f64>,
-    /// `--bell`.
-    pub bell: Option<BellFigures>,
-    /// `--spectral`.
-    pub dominant: Option<DominantFigures>,
-    /// `--bootstrap` (the main job only): N·q_k(ρ̂), the means of the resamples.
-    pub resample_means: Option<Vec<f64>>,
+    /// What the analysis asked for found (boxed, to keep the IPC messages small).
+    pub analysis: Box<AnalysisFigures>,
     /// When the worker started the job, in Unix seconds.
     pub started: f64,
     pub seconds: f64,
@@ -259,12 +267,12 @@ mod tests {
             tol: 1e-8,
             rho_path: "/tmp/x.npy".into(),
             warnings: vec!["w".into()],
-            analysis: Analysis {
+            analysis: Box::new(Analysis {
                 bell: true,
                 spectral: false,
                 bootstrap: 3,
                 resample: Some(Resample { index: 2, seed: 9 }),
-            },
+            }),
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();

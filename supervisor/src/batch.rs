@@ -799,12 +799,12 @@ impl JobParser {
             tol,
             rho_path,
             warnings,
-            analysis: Analysis {
+            analysis: Box::new(Analysis {
                 bell,
                 spectral,
                 bootstrap: self.defaults.bootstrap,
                 resample: None,
-            },
+            }),
         }))
     }
 }

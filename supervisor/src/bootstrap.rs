@@ -25,6 +25,9 @@ pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, seed)
 }
 
+/// (purity, fidelity, Bell max fidelity) of a resample.
+type ResampleFigures = (f64, Option<f64>, Option<f64>);
+
 /// One job's bootstrap in progress.
 struct Group {
     /// The job's result, held back until every resample is in.
@@ -35,8 +38,8 @@ struct Group {
     todo: VecDeque<u32>,
     /// Handed out, not yet back.
     out: u32,
-    /// Per index: (purity, fidelity, Bell max fidelity) of an ok resample.
-    figures: Vec<Option<(f64, Option<f64>, Option<f64>)>>,
+    /// Per index: the figures of an ok resample.
+    figures: Vec<Option<ResampleFigures>>,
     failed: u32,
     tries: HashMap<u32, u32>,
 }
@@ -135,7 +138,11 @@ impl Bootstraps {
         match outcome {
             Ok(f) => {
                 if let Some(slot) = group.figures.get_mut(index as usize) {
-                    *slot = Some((f.purity, f.fidelity, f.bell.map(|b| b.max_fidelity)));
+                    *slot = Some((
+                        f.purity,
+                        f.fidelity,
+                        f.analysis.bell.map(|b| b.max_fidelity),
+                    ));
                 }
             }
             Err(e) => {
@@ -180,7 +187,7 @@ impl Bootstraps {
         let group = self.groups.remove(&g)?;
         let mut rec = group.record;
         let ok: Vec<_> = group.figures.iter().flatten().collect();
-        let std_of = |pick: &dyn Fn(&(f64, Option<f64>, Option<f64>)) -> Option<f64>| {
+        let std_of = |pick: &dyn Fn(&ResampleFigures) -> Option<f64>| {
             let v: Vec<f64> = ok.iter().filter_map(|t| pick(t)).collect();
             qst_math::sample_std(&v)
         };
@@ -233,10 +240,10 @@ mod tests {
             tol: 1e-8,
             rho_path: "/o/rho/j.npy".into(),
             warnings: vec![],
-            analysis: Analysis {
+            analysis: Box::new(Analysis {
                 bootstrap: b,
                 ..Default::default()
-            },
+            }),
         }
     }
 
@@ -253,9 +260,7 @@ mod tests {
             eigenvalue_entropy: 0.0,
             fidelity: None,
             objective: None,
-            bell: None,
-            dominant: None,
-            resample_means: None,
+            analysis: Default::default(),
             started: 0.0,
             seconds: 0.0,
         }

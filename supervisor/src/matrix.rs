@@ -465,7 +465,7 @@ impl MatrixBatch {
                         tol: DEFAULT_TOL,
                         rho_path: self.out_dir.join("rho").join(file),
                         warnings: col.warnings.clone(),
-                        analysis: self.analysis.clone(),
+                        analysis: Box::new(self.analysis.clone()),
                     })
                 }
             };

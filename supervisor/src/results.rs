@@ -86,6 +86,8 @@ impl ResultRecord {
             Err(_) => job.rho_path.to_string_lossy().into_owned(),
         };
         let ll = figures.log_likelihood;
+        let bell = figures.analysis.bell;
+        let dominant = figures.analysis.dominant.as_ref();
         ResultRecord {
             line: job.line,
             id: Some(job.id.clone()),
@@ -109,15 +111,12 @@ impl ResultRecord {
             eigenvalue_entropy: Some(no_negative_zero(figures.eigenvalue_entropy)),
             fidelity: figures.fidelity.map(no_negative_zero),
             objective: figures.objective.map(no_negative_zero),
-            bell_max_fidelity: figures.bell.map(|b| no_negative_zero(b.max_fidelity)),
-            bell_index: figures.bell.map(|b| b.index),
-            bell_min_fidelity: figures.bell.map(|b| no_negative_zero(b.min_fidelity)),
-            dominant_eigenvalue: figures
-                .dominant
-                .as_ref()
-                .map(|d| no_negative_zero(d.eigenvalue)),
-            dominant_amplitudes: figures.dominant.as_ref().map(|d| d.amplitudes.clone()),
-            dominant_phases: figures.dominant.as_ref().map(|d| d.phases.clone()),
+            bell_max_fidelity: bell.map(|b| no_negative_zero(b.max_fidelity)),
+            bell_index: bell.map(|b| b.index),
+            bell_min_fidelity: bell.map(|b| no_negative_zero(b.min_fidelity)),
+            dominant_eigenvalue: dominant.map(|d| no_negative_zero(d.eigenvalue)),
+            dominant_amplitudes: dominant.map(|d| d.amplitudes.clone()),
+            dominant_phases: dominant.map(|d| d.phases.clone()),
             bootstrap: None,
             bootstrap_failed: None,
             purity_std: None,
@@ -562,9 +561,7 @@ mod tests {
             eigenvalue_entropy: 0.56,
             objective: None,
             fidelity: None,
-            bell: None,
-            dominant: None,
-            resample_means: None,
+            analysis: Default::default(),
             started: 1_700_000_000.25,
             seconds: 0.01,
         }

@@ -747,7 +747,7 @@ impl Supervisor {
                 match outcome {
                     Ok(mut fig) => {
                         let rec = ResultRecord::ok(&run.job, &fig, slot, &self.out_dir);
-                        match fig.resample_means.take() {
+                        match fig.analysis.resample_means.take() {
                             Some(means) if run.job.analysis.bootstrap > 0 => {
                                 // Held back until its resamples are in.
                                 self.boots.start(&run.job, means, rec);

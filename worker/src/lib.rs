@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_shared::{
-    BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker,
-    read_frame, write_frame,
+    AnalysisFigures, BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method,
+    ProjectorSpec, ToWorker, read_frame, write_frame,
 };
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
@@ -315,9 +315,11 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         eigenvalue_entropy: f.eigenvalue_entropy,
         fidelity,
         objective,
-        bell,
-        dominant,
-        resample_means,
+        analysis: Box::new(AnalysisFigures {
+            bell,
+            dominant,
+            resample_means,
+        }),
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })
