@@ -416,3 +416,66 @@ fn one_jobs_resamples_spread_over_every_worker() {
         assert!(log.contains("start job=one"), "worker {slot}: {log}");
     }
 }
+
+/// Nothing of a job is written before all its resamples are in: interrupted
+/// during its bootstrap, the job has no result line; the resume runs it whole.
+#[test]
+fn interrupted_bootstrap_writes_nothing_and_resume_reruns_the_job() {
+    use crate::util::{LONG, poll};
+    let t = Tmp::new();
+    let p = nopovm_probs(8, &test_state(8, 4));
+    let s: f64 = p.iter().sum();
+    let counts: Vec<f64> = p.iter().map(|x| (x / s * 1e5).round()).collect();
+    write_lines(&t.join("b.jsonl"), &[job_json("j", 8, &counts, "")]);
+    let args = [
+        "run",
+        "b.jsonl",
+        "--bootstrap",
+        "4000",
+        "--workers",
+        "2",
+        "--out",
+        "out",
+    ];
+    let mut run = t.spawn(&args);
+    let log = t.join("out/logs/supervisor.log");
+    poll("the bootstrap to start", LONG, || {
+        fs::read_to_string(&log)
+            .ok()
+            .filter(|l| l.contains("bootstrap line=1 id=j"))
+    });
+    run.signal(nix::sys::signal::Signal::SIGINT);
+    let st = run.wait(LONG);
+    let err = run.stderr_text();
+    assert_eq!(st.code(), Some(130), "{err}");
+    assert!(err.contains("--bootstrap 4000"), "resume command: {err}");
+    assert!(results(&t.join("out")).is_empty());
+
+    let mut resume = args.to_vec();
+    resume.push("--resume");
+    ok_run(&t, &resume);
+    let rs = results(&t.join("out"));
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0]["bootstrap"], 4000, "{}", rs[0]);
+}
+
+/// A resample that cannot be reconstructed (here: all its counts drawn 0,
+/// from counts that are probabilities, N = 1) is counted, not fatal.
+#[test]
+fn failed_resamples_are_counted() {
+    let t = Tmp::new();
+    let p = nopovm_probs(2, &test_state(2, 1));
+    let s: f64 = p.iter().sum();
+    let probs: Vec<f64> = p.iter().map(|x| x / s).collect();
+    write_lines(&t.join("b.jsonl"), &[job_json("p", 2, &probs, "")]);
+    ok_run(&t, &["run", "b.jsonl", "--bootstrap", "40", "--out", "out"]);
+    let rs = results(&t.join("out"));
+    let r = &rs[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    let failed = r["bootstrap_failed"].as_u64().unwrap();
+    // P(all four counts 0) = e^{-1}: about 15 of 40.
+    assert!(failed > 0 && failed < 40, "{r}");
+    assert!(r["purity_std"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+    let log = fs::read_to_string(t.join("out/logs/supervisor.log")).unwrap();
+    assert!(log.contains("counts are all zero"), "{log}");
+}
