@@ -106,18 +106,38 @@ pub struct Analysis {
     /// B: the number of bootstrap resamples (0: none).
     pub bootstrap: u32,
     /// Set on a bootstrap resample task: `counts` then hold the Poisson means
-    /// N·q_k(ρ̂), the worker draws the counts from `seed`, reconstructs, and
-    /// writes no ρ file.
+    /// N·q_k(ρ̂); the worker draws each resample's counts from its own seed,
+    /// reconstructs, and writes no ρ file.
     pub resample: Option<Resample>,
 }
 
-/// One bootstrap resample of a job.
+/// Bootstrap resamples `first .. first + count` of a job (one task).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resample {
     /// 0-based, below B.
-    pub index: u32,
-    /// The generator's seed, derived from (`--seed`, job id, index).
+    pub first: u32,
+    pub count: u32,
+    /// `--seed`: resample i draws from [`resample_seed`]`(seed, id, i)`.
     pub seed: u64,
+}
+
+/// The seed of resample `index` of job `id`: XXH3-64, seeded by `seed`, of
+/// the id's bytes, a 0 byte and the index as 4 little-endian bytes. Depends on
+/// nothing else (not on the worker, nor on how resamples are grouped in tasks).
+pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
+    let mut bytes = Vec::with_capacity(id.len() + 5);
+    bytes.extend_from_slice(id.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&index.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, seed)
+}
+
+/// What one bootstrap resample gave: (purity, fidelity when a truth is
+/// given, Bell max fidelity when asked), or why it failed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ResampleFigures {
+    pub index: u32,
+    pub outcome: Result<(f64, Option<f64>, Option<f64>), String>,
 }
 
 /// The figures of a job's analysis.
@@ -129,6 +149,8 @@ pub struct AnalysisFigures {
     pub dominant: Option<DominantFigures>,
     /// `--bootstrap` (the main job only): N·q_k(ρ̂), the means of the resamples.
     pub resample_means: Option<Vec<f64>>,
+    /// A resample task: each resample's figures.
+    pub resamples: Option<Vec<ResampleFigures>>,
 }
 
 /// The Bell figures of a state (SPEC 1.6).
@@ -271,7 +293,11 @@ mod tests {
                 bell: true,
                 spectral: false,
                 bootstrap: 3,
-                resample: Some(Resample { index: 2, seed: 9 }),
+                resample: Some(Resample {
+                    first: 2,
+                    count: 3,
+                    seed: 9,
+                }),
             }),
         };
         let mut buf = Vec::new();

@@ -14,19 +14,21 @@ use tracing::{info, warn};
 
 use crate::results::ResultRecord;
 
-/// The seed of resample `index` of job `id`: XXH3-64, seeded by `seed`, of
-/// the id's bytes, a 0 byte and the index as 4 little-endian bytes. Depends on
-/// nothing else (not on the worker, nor on the order of the tasks).
-pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
-    let mut bytes = Vec::with_capacity(id.len() + 5);
-    bytes.extend_from_slice(id.as_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(&index.to_le_bytes());
-    xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, seed)
-}
+pub use qst_shared::resample_seed;
 
 /// (purity, fidelity, Bell max fidelity) of a resample.
 type ResampleFigures = (f64, Option<f64>, Option<f64>);
+
+/// The most resamples in one task.
+pub const MAX_CHUNK: u32 = 32;
+
+/// Resamples per task: about four tasks per worker and job, so that one job's
+/// resamples spread over every worker, while each task carries enough work
+/// to make its round trip cheap.
+pub fn chunk_size(b: u32, workers: usize) -> u32 {
+    let per = u64::from(b).div_ceil(4 * workers.max(1) as u64);
+    (per as u32).clamp(1, MAX_CHUNK)
+}
 
 /// One job's bootstrap in progress.
 struct Group {
@@ -34,19 +36,21 @@ struct Group {
     record: ResultRecord,
     /// The job as a resample task: `counts` are the Poisson means.
     template: Job,
-    /// Indices not yet handed to a worker (retries go first).
-    todo: VecDeque<u32>,
-    /// Handed out, not yet back.
+    /// Tasks (first, count) not yet handed to a worker (retries go first).
+    todo: VecDeque<(u32, u32)>,
+    /// Tasks handed out, not yet back.
     out: u32,
     /// Per index: the figures of an ok resample.
     figures: Vec<Option<ResampleFigures>>,
     failed: u32,
+    /// Per task (its first index): how often its worker died.
     tries: HashMap<u32, u32>,
 }
 
 /// Every bootstrap in progress.
 pub struct Bootstraps {
     seed: u64,
+    workers: usize,
     groups: HashMap<u64, Group>,
     /// Groups with tasks still to hand out, oldest first.
     queue: VecDeque<u64>,
@@ -54,9 +58,11 @@ pub struct Bootstraps {
 }
 
 impl Bootstraps {
-    pub fn new(seed: u64) -> Self {
+    /// Bootstraps seeded by `--seed`, spread over `workers`.
+    pub fn new(seed: u64, workers: usize) -> Self {
         Bootstraps {
             seed,
+            workers,
             groups: HashMap::new(),
             queue: VecDeque::new(),
             next_group: 0,
@@ -79,18 +85,23 @@ impl Bootstraps {
         template.warnings = Vec::new();
         let g = self.next_group;
         self.next_group += 1;
+        let chunk = chunk_size(b, self.workers);
         info!(
-            "bootstrap line={} id={} method={} resamples={b} group={g}",
+            "bootstrap line={} id={} method={} resamples={b} per_task={chunk} group={g}",
             job.line,
             job.id,
             job.method.as_str()
         );
+        let todo = (0..b)
+            .step_by(chunk as usize)
+            .map(|first| (first, chunk.min(b - first)))
+            .collect();
         self.groups.insert(
             g,
             Group {
                 record,
                 template,
-                todo: (0..b).collect(),
+                todo,
                 out: 0,
                 figures: vec![None; b as usize],
                 failed: 0,
@@ -107,7 +118,7 @@ impl Bootstraps {
                 self.queue.pop_front();
                 continue;
             };
-            let Some(index) = group.todo.pop_front() else {
+            let Some((first, count)) = group.todo.pop_front() else {
                 self.queue.pop_front();
                 continue;
             };
@@ -117,62 +128,82 @@ impl Bootstraps {
             group.out += 1;
             let mut job = group.template.clone();
             job.analysis.resample = Some(Resample {
-                index,
-                seed: resample_seed(self.seed, &job.id, index),
+                first,
+                count,
+                seed: self.seed,
             });
             return Some((g, job));
         }
         None
     }
 
-    /// A resample came back; `Some(record)` when it was the group's last:
-    /// the job's result, ready to append.
+    /// A task came back (`Err`: the whole task failed); `Some(record)` when
+    /// it was the group's last: the job's result, ready to append.
     pub fn done(
         &mut self,
         g: u64,
-        index: u32,
+        task: Resample,
         outcome: Result<&JobFigures, &str>,
     ) -> Option<ResultRecord> {
         let group = self.groups.get_mut(&g)?;
         group.out = group.out.saturating_sub(1);
-        match outcome {
-            Ok(f) => {
-                if let Some(slot) = group.figures.get_mut(index as usize) {
-                    *slot = Some((
-                        f.purity,
-                        f.fidelity,
-                        f.analysis.bell.map(|b| b.max_fidelity),
-                    ));
+        let per = outcome.map(|f| f.analysis.resamples.as_deref().unwrap_or_default());
+        let mut seen = 0;
+        if let Ok(per) = per {
+            for r in per {
+                let in_task = (task.first..task.first + task.count).contains(&r.index);
+                let slot = group.figures.get_mut(r.index as usize);
+                match (&r.outcome, slot) {
+                    (Ok(f), Some(slot)) if in_task && slot.is_none() => {
+                        *slot = Some(*f);
+                        seen += 1;
+                    }
+                    (Err(e), _) if in_task => {
+                        warn!(
+                            "bootstrap resample {} of id={} failed: {e}",
+                            r.index, group.template.id
+                        );
+                        group.failed += 1;
+                        seen += 1;
+                    }
+                    _ => {}
                 }
             }
-            Err(e) => {
-                warn!(
-                    "bootstrap resample {index} of id={} failed: {e}",
-                    group.template.id
-                );
-                group.failed += 1;
-            }
+        }
+        if seen < task.count {
+            let why = match outcome {
+                Err(e) => e.to_string(),
+                Ok(_) => "the worker returned no figures".to_string(),
+            };
+            warn!(
+                "bootstrap resamples {}..{} of id={}: {} failed: {why}",
+                task.first,
+                task.first + task.count,
+                group.template.id,
+                task.count - seen
+            );
+            group.failed += task.count - seen;
         }
         self.finish_if_complete(g)
     }
 
-    /// The worker running resample `index` died: it is handed out again, at
-    /// most `max_retries` times, then counted as failed.
+    /// The worker running `task` died: it is handed out again, at most
+    /// `max_retries` times, then its resamples count as failed.
     pub fn lost(
         &mut self,
         g: u64,
-        index: u32,
+        task: Resample,
         why: &str,
         max_retries: u32,
     ) -> Option<ResultRecord> {
         let group = self.groups.get_mut(&g)?;
-        let tries = group.tries.entry(index).or_insert(0);
+        let tries = group.tries.entry(task.first).or_insert(0);
         *tries += 1;
         if *tries > max_retries {
-            return self.done(g, index, Err(why));
+            return self.done(g, task, Err(why));
         }
         group.out = group.out.saturating_sub(1);
-        group.todo.push_front(index);
+        group.todo.push_front((task.first, task.count));
         if !self.queue.contains(&g) {
             self.queue.push_front(g);
         }
@@ -186,6 +217,7 @@ impl Bootstraps {
         }
         let group = self.groups.remove(&g)?;
         let mut rec = group.record;
+        // In index order: the same figures whatever the order they came in.
         let ok: Vec<_> = group.figures.iter().flatten().collect();
         let std_of = |pick: &dyn Fn(&ResampleFigures) -> Option<f64>| {
             let v: Vec<f64> = ok.iter().filter_map(|t| pick(t)).collect();
@@ -266,6 +298,20 @@ mod tests {
         }
     }
 
+    fn back(task: &Job, purity: impl Fn(u32) -> Result<f64, String>) -> JobFigures {
+        let r = task.analysis.resample.unwrap();
+        let mut f = figs(0.0);
+        f.analysis.resamples = Some(
+            (r.first..r.first + r.count)
+                .map(|index| qst_shared::ResampleFigures {
+                    index,
+                    outcome: purity(index).map(|p| (p, None, None)),
+                })
+                .collect(),
+        );
+        f
+    }
+
     #[test]
     fn seeds_depend_on_seed_id_and_index_only() {
         let a = resample_seed(1, "q4-0007", 3);
@@ -276,28 +322,59 @@ mod tests {
     }
 
     #[test]
+    fn chunks_spread_a_job_over_the_workers() {
+        assert_eq!(chunk_size(40, 2), 5);
+        assert_eq!(chunk_size(100, 2), 13);
+        assert_eq!(chunk_size(3, 16), 1);
+        assert_eq!(chunk_size(100_000, 2), MAX_CHUNK);
+    }
+
+    #[test]
     fn a_group_is_written_once_when_every_resample_is_back() {
-        let mut b = Bootstraps::new(1);
-        let j = job(3);
+        // B = 10 over 2 workers: tasks of 2.
+        let mut b = Bootstraps::new(1, 2);
+        let j = job(10);
         b.start(
             &j,
             vec![2.0; 4],
             ResultRecord::error(1, Some("j"), "x".into()),
         );
         let tasks: Vec<(u64, Job)> = std::iter::from_fn(|| b.next_task()).collect();
-        assert_eq!(tasks.len(), 3);
+        assert_eq!(tasks.len(), 5);
         assert!(tasks.iter().all(|(_, t)| t.counts == vec![2.0; 4]));
-        let idx = |t: &Job| t.analysis.resample.map(|r| r.index).unwrap();
-        // Out of order, one lost once (retried), one failed.
-        assert!(b.done(0, idx(&tasks[2].1), Ok(&figs(0.5))).is_none());
-        assert!(b.lost(0, idx(&tasks[0].1), "died", 3).is_none());
+        let r = |t: &Job| t.analysis.resample.unwrap();
+        // Out of order; task 0 lost once (retried); resample 3 fails; task 4 fails whole.
+        assert!(
+            b.done(0, r(&tasks[2].1), Ok(&back(&tasks[2].1, |i| Ok(i as f64))))
+                .is_none()
+        );
+        assert!(b.lost(0, r(&tasks[0].1), "died", 3).is_none());
         let (_, again) = b.next_task().unwrap();
-        assert_eq!(idx(&again), 0);
-        assert!(b.done(0, 1, Err("bad")).is_none());
-        let rec = b.done(0, 0, Ok(&figs(0.7))).unwrap();
-        assert_eq!(rec.bootstrap, Some(3));
-        assert_eq!(rec.bootstrap_failed, Some(1));
-        assert!((rec.purity_std.unwrap() - 0.02f64.sqrt()).abs() < 1e-12);
+        assert_eq!(r(&again), r(&tasks[0].1));
+        let odd = |i: u32| {
+            if i == 3 {
+                Err("bad".to_string())
+            } else {
+                Ok(i as f64)
+            }
+        };
+        assert!(
+            b.done(0, r(&tasks[1].1), Ok(&back(&tasks[1].1, odd)))
+                .is_none()
+        );
+        assert!(b.done(0, r(&tasks[4].1), Err("worker said no")).is_none());
+        assert!(
+            b.done(0, r(&tasks[3].1), Ok(&back(&tasks[3].1, |i| Ok(i as f64))))
+                .is_none()
+        );
+        let rec = b
+            .done(0, r(&again), Ok(&back(&again, |i| Ok(i as f64))))
+            .unwrap();
+        assert_eq!(rec.bootstrap, Some(10));
+        assert_eq!(rec.bootstrap_failed, Some(3));
+        // purities 0, 1, 2, 4, 5, 6, 7
+        let v = [0.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0];
+        assert_eq!(rec.purity_std, qst_math::sample_std(&v));
         assert!(b.is_empty());
         assert!(b.next_task().is_none());
     }

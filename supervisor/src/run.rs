@@ -286,7 +286,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         total += 1;
         if let Entry::Job(job) = entry {
             jobs += 1;
-            tasks += 1 + u64::from(job.analysis.bootstrap);
+            let b = job.analysis.bootstrap;
+            tasks += 1 + u64::from(b.div_ceil(crate::bootstrap::chunk_size(b, workers)));
             if let ProjectorSpec::Builtin(design) = job.projectors {
                 dims.insert((design, job.dim));
             }
@@ -355,7 +356,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         write_error: None,
         failed_starts: 0,
         written: 0,
-        boots: Bootstraps::new(opts.input.seed()),
+        boots: Bootstraps::new(opts.input.seed(), workers),
     };
     if n_slots == 0 {
         // Nothing to run: record the errors of the bad lines.
@@ -638,8 +639,12 @@ impl Supervisor {
     fn send_job(&mut self, slot: usize, job: Job, boot: Option<u64>) {
         match job.analysis.resample {
             Some(r) => info!(
-                "dispatch line={} id={} dim={} resample={} slot={slot}",
-                job.line, job.id, job.dim, r.index
+                "dispatch line={} id={} dim={} resamples={}..{} slot={slot}",
+                job.line,
+                job.id,
+                job.dim,
+                r.first,
+                r.first + r.count
             ),
             None => info!(
                 "dispatch line={} id={} dim={} slot={slot}",
@@ -738,7 +743,7 @@ impl Supervisor {
                     // A bootstrap resample: only its figures count.
                     let rec = self
                         .boots
-                        .done(g, r.index, outcome.as_ref().map_err(|e| e.as_str()));
+                        .done(g, r, outcome.as_ref().map_err(|e| e.as_str()));
                     self.bootstrap_ended(rec);
                     self.dispatch(slot);
                     return;
@@ -788,9 +793,7 @@ impl Supervisor {
                         let _ = self.store.ensure(design, run.job.dim);
                     }
                     let why = format!("projector file failed its checks: {reason}");
-                    let rec = self
-                        .boots
-                        .lost(g, r.index, &why, self.opts.max_retries.max(1));
+                    let rec = self.boots.lost(g, r, &why, self.opts.max_retries.max(1));
                     self.bootstrap_ended(rec);
                     self.slots[slot].served.clear();
                     self.dispatch(slot);
@@ -866,14 +869,13 @@ impl Supervisor {
             if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
                 let rec = if timed_out {
                     let secs = self.opts.job_timeout.unwrap_or(0.0);
-                    self.boots
-                        .done(g, r.index, Err(&errors::job_timed_out(secs)))
+                    self.boots.done(g, r, Err(&errors::job_timed_out(secs)))
                 } else if self.hard_stop {
                     None
                 } else {
                     self.boots.lost(
                         g,
-                        r.index,
+                        r,
                         &format!("its worker died with {how}"),
                         self.opts.max_retries,
                     )

@@ -16,7 +16,7 @@ use std::time::Instant;
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_shared::{
     AnalysisFigures, BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method,
-    ProjectorSpec, ToWorker, read_frame, write_frame,
+    ProjectorSpec, ResampleFigures, ToWorker, read_frame, write_frame,
 };
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
@@ -212,58 +212,65 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
     }
     let proj = handle.projectors();
     let n = job.dim;
-    let resample = job.analysis.resample;
-    // A bootstrap resample draws its counts from the Poisson means it was given.
-    let drawn;
-    let counts: &[f64] = match resample {
-        Some(r) => {
-            drawn = qst_math::poisson_resample(&job.counts, r.seed).map_err(|e| {
-                JobFailure::Job(format!(
-                    "bootstrap: failed to draw resample {}: {e}",
-                    r.index
-                ))
-            })?;
-            &drawn
-        }
-        None => &job.counts,
-    };
-    let mut objective = None;
-    let (rho, iterations, converged) = match job.method {
-        Method::Mle => {
-            let opts = MleOptions {
-                max_iters: job.max_iters,
-                tol: job.tol,
-                fixed_iterations: false,
-            };
-            let r = qst_math::mle(&proj, counts, &opts)
-                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            (r.rho, Some(r.iterations), Some(r.converged))
-        }
-        Method::Linear => {
-            let rho = qst_math::linear(&proj, counts, handle.builtin())
-                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            (rho, None, None)
-        }
-        Method::Wls => {
-            let opts = WlsOptions {
-                max_iters: job.max_iters,
-                ..WlsOptions::default()
-            };
-            let r = qst_math::wls(&proj, counts, handle.builtin(), &opts)
-                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            objective = Some(r.objective);
-            (r.rho, Some(r.iterations), Some(r.converged))
-        }
-    };
-    let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
-    let f = qst_math::figures(rho.as_ref());
-    let fidelity = job.truth.as_ref().map(|t| {
-        let truth = Mat::<C64>::from_fn(n, n, |a, b| {
+    let truth = job.truth.as_ref().map(|t| {
+        Mat::<C64>::from_fn(n, n, |a, b| {
             let (re, im) = t[a * n + b];
             C64::new(re, im)
-        });
-        qst_math::fidelity(rho.as_ref(), truth.as_ref())
+        })
     });
+    if let Some(r) = job.analysis.resample {
+        // Bootstrap resamples: counts drawn from the Poisson means the job
+        // carries, each from its own seed; figures only, no ρ file.
+        let resamples = (r.first..r.first.saturating_add(r.count))
+            .map(|index| {
+                let seed = qst_shared::resample_seed(r.seed, &job.id, index);
+                let outcome = qst_math::poisson_resample(&job.counts, seed)
+                    .map_err(|e| format!("failed to draw the counts: {e}"))
+                    .and_then(|counts| reconstruct(&proj, handle.builtin(), job, &counts))
+                    .and_then(|(rho, ..)| {
+                        let bell = if job.analysis.bell {
+                            let (max, ..) = qst_math::bell_summary(rho.as_ref())
+                                .map_err(|e| format!("bell: failed to {e}"))?;
+                            Some(max)
+                        } else {
+                            None
+                        };
+                        let fidelity = truth
+                            .as_ref()
+                            .map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
+                        Ok((qst_math::figures(rho.as_ref()).purity, fidelity, bell))
+                    });
+                ResampleFigures { index, outcome }
+            })
+            .collect();
+        return Ok(JobFigures {
+            iterations: None,
+            converged: None,
+            log_likelihood: f64::NAN,
+            purity: f64::NAN,
+            trace: f64::NAN,
+            rank: 0,
+            min_eigenvalue: f64::NAN,
+            max_eigenvalue: f64::NAN,
+            eigenvalue_entropy: f64::NAN,
+            fidelity: None,
+            objective: None,
+            analysis: Box::new(AnalysisFigures {
+                resamples: Some(resamples),
+                ..Default::default()
+            }),
+            started: started_unix,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let counts = &job.counts;
+    let (rho, iterations, converged, objective) =
+        reconstruct(&proj, handle.builtin(), job, counts).map_err(JobFailure::Job)?;
+    let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
+    let f = qst_math::figures(rho.as_ref());
+    let fidelity = truth
+        .as_ref()
+        .map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
     let bell = if job.analysis.bell {
         let (max_fidelity, index, min_fidelity) = qst_math::bell_summary(rho.as_ref())
             .map_err(|e| JobFailure::Job(format!("bell: failed to {e}")))?;
@@ -276,33 +283,31 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
         None
     };
     let mut dominant = None;
-    let mut resample_means = None;
-    if resample.is_none() {
-        if job.analysis.spectral {
-            let d = qst_math::dominant(rho.as_ref())
-                .map_err(|e| JobFailure::Job(format!("spectral: failed to {e}")))?;
-            dominant = Some(DominantFigures {
-                eigenvalue: d.eigenvalue,
-                amplitudes: d.amplitudes,
-                phases: d.phases,
-            });
-        }
-        if job.analysis.bootstrap > 0 {
-            // N·q_k(ρ̂), q_k = p_k(ρ̂)/Tr(Gρ̂) = p_k / Σ_j p_j.
-            let p = qst_math::probabilities(&proj, rho.as_ref());
-            let total: f64 = counts.iter().sum();
-            let norm: f64 = p.iter().sum();
-            if !(norm.is_finite() && norm > 0.0) {
-                return Err(JobFailure::Job(format!(
-                    "bootstrap: failed to resample: the estimate's probabilities sum to {norm}"
-                )));
-            }
-            resample_means = Some(p.iter().map(|&x| (x.max(0.0) / norm) * total).collect());
-        }
-        let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
-        qst_npy::write_c16(&job.rho_path, &[n, n], &data)
-            .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
+    if job.analysis.spectral {
+        let d = qst_math::dominant(rho.as_ref())
+            .map_err(|e| JobFailure::Job(format!("spectral: failed to {e}")))?;
+        dominant = Some(DominantFigures {
+            eigenvalue: d.eigenvalue,
+            amplitudes: d.amplitudes,
+            phases: d.phases,
+        });
     }
+    let mut resample_means = None;
+    if job.analysis.bootstrap > 0 {
+        // N·q_k(ρ̂), q_k = p_k(ρ̂)/Tr(Gρ̂) = p_k / Σ_j p_j.
+        let p = qst_math::probabilities(&proj, rho.as_ref());
+        let total: f64 = counts.iter().sum();
+        let norm: f64 = p.iter().sum();
+        if !(norm.is_finite() && norm > 0.0) {
+            return Err(JobFailure::Job(format!(
+                "bootstrap: failed to resample: the estimate's probabilities sum to {norm}"
+            )));
+        }
+        resample_means = Some(p.iter().map(|&x| (x.max(0.0) / norm) * total).collect());
+    }
+    let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
+    qst_npy::write_c16(&job.rho_path, &[n, n], &data)
+        .map_err(|e| JobFailure::Job(format!("rho: failed to {e}")))?;
     Ok(JobFigures {
         iterations,
         converged,
@@ -319,9 +324,51 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
             bell,
             dominant,
             resample_means,
+            resamples: None,
         }),
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// ρ, iterations, converged and (`wls`) χ², by the job's method; the error
+/// is one sentence naming the field.
+type Reconstruction = (Mat<C64>, Option<u64>, Option<bool>, Option<f64>);
+
+fn reconstruct(
+    proj: &qst_math::Projectors,
+    builtin: Option<qst_math::Design>,
+    job: &Job,
+    counts: &[f64],
+) -> Result<Reconstruction, String> {
+    let failed = |e: qst_math::MathError| format!("counts: failed to reconstruct: {e}");
+    Ok(match job.method {
+        Method::Mle => {
+            let opts = MleOptions {
+                max_iters: job.max_iters,
+                tol: job.tol,
+                fixed_iterations: false,
+            };
+            let r = qst_math::mle(proj, counts, &opts).map_err(failed)?;
+            (r.rho, Some(r.iterations), Some(r.converged), None)
+        }
+        Method::Linear => {
+            let rho = qst_math::linear(proj, counts, builtin).map_err(failed)?;
+            (rho, None, None, None)
+        }
+        Method::Wls => {
+            let opts = WlsOptions {
+                max_iters: job.max_iters,
+                ..WlsOptions::default()
+            };
+            let r = qst_math::wls(proj, counts, builtin, &opts).map_err(failed)?;
+            (
+                r.rho,
+                Some(r.iterations),
+                Some(r.converged),
+                Some(r.objective),
+            )
+        }
     })
 }
 
