@@ -153,7 +153,7 @@ pub struct AnalysisFigures {
     pub resamples: Option<Vec<ResampleFigures>>,
 }
 
-/// The Bell figures of a state (SPEC 1.6).
+/// The Bell figures of a state.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct BellFigures {
     pub max_fidelity: f64,

@@ -895,7 +895,7 @@ fn validate_custom(store: &Store, path: &Path, dim: usize) -> Result<usize, Stri
     }
 }
 
-/// Reads a target state (SPEC 1.6, 2.5): an (n, n) density matrix `.npy`
+/// Reads a target state: an (n, n) density matrix `.npy`
 /// (checked: Hermitian, PSD, trace 1 to [`TRUTH_TOL`]), an (n,) ket `.npy`, or
 /// the lab's text form, n lines `amplitude,phase` with the phase in units of
 /// π (ψ_j = a_j·e^{iπ·φ_j}); kets are normalized. A `.npy` file is known by its
