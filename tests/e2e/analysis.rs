@@ -136,8 +136,9 @@ fn bell_spectral_and_targets_from_jsonl_agree_with_numpy() {
     assert!(out.join("summary.json").is_file());
 }
 
-/// `--bell`, `--spectral` and `--truth` (the lab's text form) apply to every
-/// column of a count matrix; a matrix whose n is not a square is refused.
+/// `--bell`, `--spectral`, `--truth` (the lab's text form) and `--bootstrap`
+/// apply to every column of a count matrix; a matrix whose n is not a square
+/// is refused.
 #[test]
 fn flags_apply_to_count_matrices() {
     let t = Tmp::new();
@@ -156,6 +157,8 @@ fn flags_apply_to_count_matrices() {
             "--spectral",
             "--truth",
             target.to_str().unwrap(),
+            "--bootstrap",
+            "20",
             "--out",
             "out",
         ],
@@ -170,11 +173,20 @@ fn flags_apply_to_count_matrices() {
         assert_eq!(r["bell_index"], index, "{r}");
         assert!(r["dominant_eigenvalue"].as_f64().unwrap() > 0.7, "{r}");
         assert!(r["fidelity"].is_f64(), "{r}");
+        assert_eq!(r["bootstrap"], 20, "{r}");
+        for k in ["purity_std", "fidelity_std", "bell_max_fidelity_std"] {
+            assert!(r[k].as_f64().is_some_and(|s| s > 0.0), "{k}: {r}");
+        }
     }
     check_py("bell", &out, None);
     check_py("spectral", &out, None);
     check_py("target", &out, Some(&target));
-    assert_eq!(summary_rows(&out).len(), 2);
+    let rows = summary_rows(&out);
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r["bootstrap"] == "20" && !r["fidelity_std"].is_empty())
+    );
 
     // n = 3 (9 rows): not m².
     let rows: String = (0..9).map(|k| format!("{}\n", 10 + k)).collect();

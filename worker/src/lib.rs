@@ -238,7 +238,12 @@ fn run_job(cache: &ProjectorCache, job: &Job) -> Result<JobFigures, JobFailure> 
                         let fidelity = truth
                             .as_ref()
                             .map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
-                        Ok((qst_math::figures(rho.as_ref()).purity, fidelity, bell))
+                        // Tr ρ² as Σ|ρ_ij|²: no eigen-decomposition.
+                        let purity = (0..n)
+                            .flat_map(|i| (0..n).map(move |j| (i, j)))
+                            .map(|(i, j)| rho[(i, j)].norm_sqr())
+                            .sum::<f64>();
+                        Ok((purity, fidelity, bell))
                     });
                 ResampleFigures { index, outcome }
             })
