@@ -48,6 +48,21 @@ pub struct DimensionSummary {
     pub mean_iterations: Option<f64>,
     /// Ok `mle` jobs that hit `max_iters`.
     pub not_converged: u64,
+    /// The analysis (`docs/analysis.md`), each a mean over the ok jobs that
+    /// have the figure; absent when none has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_dominant_eigenvalue: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_bell_max_fidelity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_purity_std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_fidelity_std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_bell_max_fidelity_std: Option<f64>,
+    /// Σ `bootstrap_failed` over ok jobs with a bootstrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_failed: Option<u64>,
 }
 
 /// `summary.json`.
@@ -88,6 +103,10 @@ struct DimAcc {
     it_sum: f64,
     it_n: u64,
     not_converged: u64,
+    /// dominant_eigenvalue, bell_max_fidelity, purity_std, fidelity_std,
+    /// bell_max_fidelity_std: (Σ, n).
+    analysis: [(f64, u64); 5],
+    bootstrap_failed: Option<u64>,
 }
 
 /// Rebuilds `summary.csv` and `summary.json` from all of
@@ -145,6 +164,22 @@ pub fn write_summaries(
                     if rec.converged == Some(false) {
                         a.not_converged += 1;
                     }
+                    let figs = [
+                        rec.dominant_eigenvalue,
+                        rec.bell_max_fidelity,
+                        rec.purity_std,
+                        rec.fidelity_std,
+                        rec.bell_max_fidelity_std,
+                    ];
+                    for (acc, x) in a.analysis.iter_mut().zip(figs) {
+                        if let Some(x) = x.filter(|x| x.is_finite()) {
+                            acc.0 += x;
+                            acc.1 += 1;
+                        }
+                    }
+                    if let Some(f) = rec.bootstrap_failed {
+                        a.bootstrap_failed = Some(a.bootstrap_failed.unwrap_or(0) + u64::from(f));
+                    }
                 } else {
                     a.failed += 1;
                 }
@@ -183,6 +218,12 @@ pub fn write_summaries(
             busy_seconds: a.sec_sum,
             mean_iterations: mean(a.it_sum, a.it_n),
             not_converged: a.not_converged,
+            mean_dominant_eigenvalue: mean(a.analysis[0].0, a.analysis[0].1),
+            mean_bell_max_fidelity: mean(a.analysis[1].0, a.analysis[1].1),
+            mean_purity_std: mean(a.analysis[2].0, a.analysis[2].1),
+            mean_fidelity_std: mean(a.analysis[3].0, a.analysis[3].1),
+            mean_bell_max_fidelity_std: mean(a.analysis[4].0, a.analysis[4].1),
+            bootstrap_failed: a.bootstrap_failed,
         })
         .collect();
     s.workers_from_results = from_results.into_values().collect();

@@ -133,7 +133,13 @@ fn bell_spectral_and_targets_from_jsonl_agree_with_numpy() {
         assert_eq!(row["bell_index"], r["bell_index"].to_string());
         assert_eq!(row["bootstrap"], "");
     }
-    assert!(out.join("summary.json").is_file());
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for d in summary["by_dimension"].as_array().unwrap() {
+        assert!(d["mean_dominant_eigenvalue"].is_f64(), "{d}");
+        assert!(d["mean_bell_max_fidelity"].as_f64().unwrap() > 0.7, "{d}");
+        assert!(d.get("mean_purity_std").is_none(), "{d}");
+    }
 }
 
 /// `--bell`, `--spectral`, `--truth` (the lab's text form) and `--bootstrap`
@@ -321,6 +327,19 @@ fn bootstrap_std_agrees_with_a_numpy_bootstrap() {
         r["purity_std"].as_f64().unwrap()
     );
     assert!(!rows[0]["fidelity_std"].is_empty() && !rows[0]["bell_max_fidelity_std"].is_empty());
+    // summary.json: per dimension, the means over its jobs (here one).
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let d = &summary["by_dimension"][0];
+    for k in [
+        "purity_std",
+        "fidelity_std",
+        "bell_max_fidelity_std",
+        "bell_max_fidelity",
+    ] {
+        assert_eq!(d[format!("mean_{k}")], r[k], "{k}: {d}");
+    }
+    assert_eq!(d["bootstrap_failed"], 0, "{d}");
     let mut c = python("bootstrap_check.py");
     c.arg(&out)
         .arg("x")
