@@ -455,10 +455,8 @@ fn one_jobs_resamples_spread_over_every_worker() {
 fn interrupted_bootstrap_writes_nothing_and_resume_reruns_the_job() {
     use crate::util::{LONG, poll};
     let t = Tmp::new();
-    let p = nopovm_probs(8, &test_state(8, 4));
-    let s: f64 = p.iter().sum();
-    let counts: Vec<f64> = p.iter().map(|x| (x / s * 1e5).round()).collect();
-    write_lines(&t.join("b.jsonl"), &[job_json("j", 8, &counts, "")]);
+    // A state whose resamples iterate: about a second of resamples.
+    t.generate("b.jsonl", "8", 1, 3);
     let args = [
         "run",
         "b.jsonl",
@@ -474,7 +472,7 @@ fn interrupted_bootstrap_writes_nothing_and_resume_reruns_the_job() {
     poll("the bootstrap to start", LONG, || {
         fs::read_to_string(&log)
             .ok()
-            .filter(|l| l.contains("bootstrap line=1 id=j"))
+            .filter(|l| l.contains("bootstrap line=2 id=n8-0000"))
     });
     run.signal(nix::sys::signal::Signal::SIGINT);
     let st = run.wait(LONG);
@@ -510,4 +508,51 @@ fn failed_resamples_are_counted() {
     assert!(r["purity_std"].as_f64().is_some_and(|s| s > 0.0), "{r}");
     let log = fs::read_to_string(t.join("out/logs/supervisor.log")).unwrap();
     assert!(log.contains("counts are all zero"), "{log}");
+}
+
+/// A worker killed during a job's bootstrap: its task is run again, and the
+/// figures are those of an undisturbed run with the same seed.
+#[test]
+fn a_worker_killed_during_the_bootstrap_changes_no_figure() {
+    use crate::util::{LONG, poll, worker_pids};
+    let t = Tmp::new();
+    // A state whose resamples iterate: about a second of resamples.
+    t.generate("b.jsonl", "8", 1, 4);
+    let args = |out: &'static str| {
+        [
+            "run",
+            "b.jsonl",
+            "--bootstrap",
+            "4000",
+            "--workers",
+            "2",
+            "--out",
+            out,
+        ]
+    };
+    ok_run(&t, &args("calm"));
+    let mut run = t.spawn(&args("killed"));
+    poll("the bootstrap to start", LONG, || {
+        fs::read_to_string(t.join("killed/logs/supervisor.log"))
+            .ok()
+            .filter(|l| l.contains("bootstrap line=2 id=n8-0000"))
+    });
+    let pid = worker_pids(&t.join("killed/logs/worker-0.log"))[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let st = run.wait(LONG);
+    assert!(st.success(), "{}", run.stderr_text());
+    let (calm, killed) = (results(&t.join("calm")), results(&t.join("killed")));
+    assert_eq!(killed.len(), 1);
+    assert_eq!(killed[0]["bootstrap_failed"], 0, "{}", killed[0]);
+    assert_eq!(calm[0]["purity_std"], killed[0]["purity_std"]);
+    assert_eq!(calm[0]["purity"], killed[0]["purity"]);
+    let log = fs::read_to_string(t.join("killed/logs/supervisor.log")).unwrap();
+    assert!(log.contains("slot=0 exited with"), "{log}");
+    // It was replaced, and the replacement worked on the bootstrap.
+    let pids = worker_pids(&t.join("killed/logs/worker-0.log"));
+    assert_eq!(pids.len(), 2, "{pids:?}");
 }
