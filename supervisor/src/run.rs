@@ -832,6 +832,8 @@ impl Supervisor {
                 // Its in-process cache may hold nothing good: a fresh look next time.
                 self.slots[slot].served.clear();
                 self.dispatch(slot);
+                // Workers idle for a bootstrap that will not come now.
+                self.wake_idle();
             }
         }
     }
@@ -923,6 +925,9 @@ impl Supervisor {
                 self.spawn(slot);
             }
         }
+        // Workers idle for a bootstrap: a retried job for them, or nothing
+        // left (then they stop).
+        self.wake_idle();
     }
 
     fn on_signal(&mut self, sig: i32) {

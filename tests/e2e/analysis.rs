@@ -556,3 +556,31 @@ fn a_worker_killed_during_the_bootstrap_changes_no_figure() {
     let pids = worker_pids(&t.join("killed/logs/worker-0.log"));
     assert_eq!(pids.len(), 2, "{pids:?}");
 }
+
+/// A job that asked for a bootstrap and timed out: its error is written and
+/// the worker that waited for its resamples stops (the run ends).
+#[test]
+fn a_timed_out_job_with_a_bootstrap_ends_the_run() {
+    use crate::util::{LONG, SMALL_CACHE, slow_job};
+    let t = Tmp::new();
+    write_lines(&t.join("b.jsonl"), &[slow_job("slow")]);
+    let mut args = vec![
+        "run",
+        "b.jsonl",
+        "--bootstrap",
+        "10",
+        "--workers",
+        "2",
+        "--job-timeout",
+        "1",
+        "--out",
+        "out",
+    ];
+    args.extend(SMALL_CACHE);
+    let mut run = t.spawn(&args);
+    let st = run.wait(LONG);
+    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
+    let rs = results(&t.join("out"));
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0]["status"], "error", "{}", rs[0]);
+}
