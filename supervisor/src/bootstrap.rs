@@ -20,13 +20,14 @@ pub use qst_shared::resample_seed;
 type ResampleFigures = (f64, Option<f64>, Option<f64>);
 
 /// The most resamples in one task.
-pub const MAX_CHUNK: u32 = 32;
+pub const MAX_CHUNK: u32 = 64;
 
-/// Resamples per task: about four tasks per worker and job, so that one job's
+/// Resamples per task: about two tasks per worker and job, so that one job's
 /// resamples spread over every worker, while each task carries enough work
-/// to make its round trip cheap.
+/// to make its round trip through the supervisor cheap (tasks of different
+/// jobs interleave, so only the batch's last task can run alone).
 pub fn chunk_size(b: u32, workers: usize) -> u32 {
-    let per = u64::from(b).div_ceil(4 * workers.max(1) as u64);
+    let per = u64::from(b).div_ceil(2 * workers.max(1) as u64);
     (per as u32).clamp(1, MAX_CHUNK)
 }
 
@@ -323,16 +324,17 @@ mod tests {
 
     #[test]
     fn chunks_spread_a_job_over_the_workers() {
-        assert_eq!(chunk_size(40, 2), 5);
-        assert_eq!(chunk_size(100, 2), 13);
+        assert_eq!(chunk_size(40, 2), 10);
+        assert_eq!(chunk_size(100, 2), 25);
+        assert_eq!(chunk_size(200, 16), 7);
         assert_eq!(chunk_size(3, 16), 1);
         assert_eq!(chunk_size(100_000, 2), MAX_CHUNK);
     }
 
     #[test]
     fn a_group_is_written_once_when_every_resample_is_back() {
-        // B = 10 over 2 workers: tasks of 2.
-        let mut b = Bootstraps::new(1, 2);
+        // B = 10 over 3 workers: tasks of 2.
+        let mut b = Bootstraps::new(1, 3);
         let j = job(10);
         b.start(
             &j,
