@@ -441,8 +441,8 @@ fn one_jobs_resamples_spread_over_every_worker() {
         .collect();
     assert_eq!(jobs.len(), 2, "{summary}");
     assert!(jobs.iter().all(|&j| j > 0), "one worker idle: {jobs:?}");
-    // The job, then its 40 resamples as 4 tasks of 10.
-    assert_eq!(jobs.iter().sum::<u64>(), 5);
+    // The job, then its 40 resamples as 2 tasks of 20.
+    assert_eq!(jobs.iter().sum::<u64>(), 3);
     for slot in 0..2 {
         let log = fs::read_to_string(out.join(format!("logs/worker-{slot}.log"))).unwrap();
         assert!(log.contains("start job=one"), "worker {slot}: {log}");
