@@ -311,6 +311,23 @@ struct InputArgs {
     /// sample (default), or `clip` to 0 with a warning in the result.
     #[arg(long, value_name = "error|clip", default_value = "error", value_parser = Negative::parse)]
     negative: Negative,
+    /// The generalized Bell analysis (n = m²): bell_max_fidelity, bell_index,
+    /// bell_min_fidelity. JSON lines: the default of lines without `bell`.
+    #[arg(long)]
+    bell: bool,
+    /// The dominant eigenvalue and its eigenvector as amplitudes and phases
+    /// (units of π). JSON lines: the default of lines without `spectral`.
+    #[arg(long)]
+    spectral: bool,
+    /// Error bars from B parametric bootstrap resamples per job
+    /// (purity_std, fidelity_std, bell_max_fidelity_std), spread over all
+    /// workers.
+    #[arg(long, value_name = "B", default_value_t = 0)]
+    bootstrap: u32,
+    /// The bootstrap's seed: the same seed gives the same figures, whatever
+    /// the number of workers (default 1).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
 }
 
 impl InputArgs {
@@ -324,6 +341,10 @@ impl InputArgs {
             sheet: self.sheet,
             columns: self.columns,
             negative: self.negative,
+            bell: self.bell,
+            spectral: self.spectral,
+            bootstrap: self.bootstrap,
+            seed: self.seed,
         }
     }
 }

@@ -93,6 +93,84 @@ pub struct Job {
     /// What reading the job changed (e.g. negative counts set to 0), for its
     /// result's `warnings`.
     pub warnings: Vec<String>,
+    /// The analysis asked for (`--bell`, `--spectral`, `--bootstrap`);
+    /// boxed, to keep the IPC messages small.
+    pub analysis: Box<Analysis>,
+}
+
+/// What a job is asked for beyond the reconstruction (`docs/analysis.md`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    /// The generalized Bell analysis (n = m², checked by the supervisor).
+    pub bell: bool,
+    /// The dominant eigencomponent.
+    pub spectral: bool,
+    /// B: the number of bootstrap resamples (0: none).
+    pub bootstrap: u32,
+    /// Set on a bootstrap resample task: `counts` then hold the Poisson means
+    /// N·q_k(ρ̂); the worker draws each resample's counts from its own seed,
+    /// reconstructs, and writes no ρ file.
+    pub resample: Option<Resample>,
+}
+
+/// Bootstrap resamples `first .. first + count` of a job (one task).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resample {
+    /// 0-based, below B.
+    pub first: u32,
+    pub count: u32,
+    /// `--seed`: resample i draws from [`resample_seed`]`(seed, id, i)`.
+    pub seed: u64,
+}
+
+/// The seed of resample `index` of job `id`: XXH3-64, seeded by `seed`, of
+/// the id's bytes, a 0 byte and the index as 4 little-endian bytes. Depends on
+/// nothing else (not on the worker, nor on how resamples are grouped in tasks).
+pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
+    let mut bytes = Vec::with_capacity(id.len() + 5);
+    bytes.extend_from_slice(id.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&index.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, seed)
+}
+
+/// What one bootstrap resample gave: (purity, fidelity when a truth is
+/// given, Bell max fidelity when asked), or why it failed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ResampleFigures {
+    pub index: u32,
+    pub outcome: Result<(f64, Option<f64>, Option<f64>), String>,
+}
+
+/// The figures of a job's analysis.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct AnalysisFigures {
+    /// `--bell`.
+    pub bell: Option<BellFigures>,
+    /// `--spectral`.
+    pub dominant: Option<DominantFigures>,
+    /// `--bootstrap` (the main job only): N·q_k(ρ̂), the means of the resamples.
+    pub resample_means: Option<Vec<f64>>,
+    /// A resample task: each resample's figures.
+    pub resamples: Option<Vec<ResampleFigures>>,
+}
+
+/// The Bell figures of a state.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct BellFigures {
+    pub max_fidelity: f64,
+    /// a·m + b of the maximum.
+    pub index: usize,
+    pub min_fidelity: f64,
+}
+
+/// The dominant eigencomponent of a state.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DominantFigures {
+    pub eigenvalue: f64,
+    pub amplitudes: Vec<f64>,
+    /// Units of π, in (−1, 1].
+    pub phases: Vec<f64>,
 }
 
 /// The figures of a reconstruction (SPEC 1.6 and 2.4).
@@ -113,6 +191,8 @@ pub struct JobFigures {
     pub fidelity: Option<f64>,
     /// `wls`: the χ² it minimized.
     pub objective: Option<f64>,
+    /// What the analysis asked for found (boxed, to keep the IPC messages small).
+    pub analysis: Box<AnalysisFigures>,
     /// When the worker started the job, in Unix seconds.
     pub started: f64,
     pub seconds: f64,
@@ -215,6 +295,16 @@ mod tests {
             tol: 1e-8,
             rho_path: "/tmp/x.npy".into(),
             warnings: vec!["w".into()],
+            analysis: Box::new(Analysis {
+                bell: true,
+                spectral: false,
+                bootstrap: 3,
+                resample: Some(Resample {
+                    first: 2,
+                    count: 3,
+                    seed: 9,
+                }),
+            }),
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::VecDeque;
 
-use qst_shared::{Design, Job, Method, ProjectorSpec};
+use qst_shared::{Analysis, Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::{Map, Value};
 
@@ -157,6 +157,9 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
         methods: settings.input.default_methods(),
         truth,
         negative: settings.input.negative,
+        bell: settings.input.bell,
+        spectral: settings.input.spectral,
+        bootstrap: settings.input.bootstrap,
     });
     Ok(Batch {
         source: Source::Jsonl {
@@ -322,7 +325,8 @@ pub struct JobParser {
 }
 
 /// What a JSON line gets for the fields it does not give (the command line's
-/// `--design`, `--method`, `--truth`, `--negative`).
+/// `--design`, `--method`, `--truth`, `--negative`, `--bell`, `--spectral`,
+/// `--bootstrap`).
 #[derive(Clone, Debug)]
 pub struct LineDefaults {
     pub design: Design,
@@ -330,6 +334,10 @@ pub struct LineDefaults {
     /// Absolute.
     pub truth: Option<PathBuf>,
     pub negative: Negative,
+    pub bell: bool,
+    pub spectral: bool,
+    /// B, for every line (0: no bootstrap).
+    pub bootstrap: u32,
 }
 
 impl Default for LineDefaults {
@@ -339,6 +347,9 @@ impl Default for LineDefaults {
             methods: vec![Method::Mle],
             truth: None,
             negative: Negative::Error,
+            bell: false,
+            spectral: false,
+            bootstrap: 0,
         }
     }
 }
@@ -768,10 +779,12 @@ impl JobParser {
             },
         };
 
-        // bell, spectral: booleans
-        for f in ["bell", "spectral"] {
+        // bell, spectral: booleans (else --bell, --spectral)
+        let mut asked = [self.defaults.bell, self.defaults.spectral];
+        for (f, on) in ["bell", "spectral"].into_iter().zip(asked.iter_mut()) {
             match obj.get(f) {
-                None | Some(Value::Null | Value::Bool(_)) => {}
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => *on = *b,
                 Some(v) => {
                     return Some(k.err(format_args!(
                         "field {f} must be true or false, not {}",
@@ -779,6 +792,10 @@ impl JobParser {
                     )));
                 }
             }
+        }
+        let [bell, spectral] = asked;
+        if bell && let Err(e) = qst_math::bell_side(dim) {
+            return Some(k.err(format_args!("field bell: {e}")));
         }
 
         // truth (else --truth)
@@ -807,6 +824,12 @@ impl JobParser {
             tol,
             rho_path,
             warnings,
+            analysis: Box::new(Analysis {
+                bell,
+                spectral,
+                bootstrap: self.defaults.bootstrap,
+                resample: None,
+            }),
         }))
     }
 }
@@ -935,22 +958,96 @@ fn field_before(line: &[u8], column: usize) -> Option<String> {
     (!key.is_empty() && key.len() <= 40).then(|| key.to_string())
 }
 
-/// Reads a truth file and checks it is a density matrix (SPEC 2.5).
+/// Reads a target state: an (n, n) density matrix `.npy`
+/// (checked: Hermitian, PSD, trace 1 to [`TRUTH_TOL`]), an (n,) ket `.npy`, or
+/// the lab's text form, n lines `amplitude,phase` with the phase in units of
+/// π (ψ_j = a_j·e^{iπ·φ_j}); kets are normalized. A `.npy` file is known by its
+/// magic bytes, whatever its name. Returns ρ, n×n row-major.
 pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
-    let m = qst_npy::read_matrix(path, dim).map_err(|e| format!("failed to {e}"))?;
-    if m.len() != dim * dim {
-        return Err(format!(
-            "{} does not hold a {dim}x{dim} matrix",
-            path.display()
-        ));
-    }
-    if let Some(bad) = m.iter().find(|z| !z.re.is_finite() || !z.im.is_finite()) {
-        return Err(format!("{} holds a non-finite entry {bad}", path.display()));
-    }
+    let mut magic = [0u8; 6];
+    let is_npy = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"\x93NUMPY");
+    let m = if is_npy {
+        let v = qst_npy::read_state(path, dim).map_err(|e| format!("failed to {e}"))?;
+        if let Some(bad) = v.iter().find(|z| !z.re.is_finite() || !z.im.is_finite()) {
+            return Err(format!("{} holds a non-finite entry {bad}", path.display()));
+        }
+        if v.len() == dim {
+            ket_truth(path, &v, "ket")?
+        } else {
+            v
+        }
+    } else {
+        let ket = read_polar_text(path, dim)?;
+        ket_truth(path, &ket, "state")?
+    };
     let mat = qst_math::Mat::from_fn(dim, dim, |i, j| m[i * dim + j]);
     qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL)
         .map_err(|e| format!("{} {e}, so it is not a density matrix", path.display()))?;
     Ok(m.iter().map(|z| (z.re, z.im)).collect())
+}
+
+/// ψψ†/‖ψ‖², row-major; a zero vector is an error.
+fn ket_truth(path: &Path, ket: &[qst_math::C64], what: &str) -> Result<Vec<qst_math::C64>, String> {
+    let n = ket.len();
+    let rho = qst_math::ket_density(ket).ok_or_else(|| {
+        format!(
+            "{} holds a zero {what} vector, which cannot be normalized",
+            path.display()
+        )
+    })?;
+    Ok((0..n * n).map(|i| rho[(i / n, i % n)]).collect())
+}
+
+/// The lab's text form of a target: n lines `amplitude,phase` (phase in
+/// units of π); blank lines and `#` comments are skipped.
+fn read_polar_text(path: &Path, dim: usize) -> Result<Vec<qst_math::C64>, String> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
+        .map_err(|e| {
+            format!(
+                "failed to read {} as text (n lines amplitude,phase, or a .npy file): {e}",
+                path.display()
+            )
+        })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let (mut amp, mut phase) = (Vec::new(), Vec::new());
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            format!(
+                "line {} of {} is {:?}, but a target in text form is n lines amplitude,phase (phase in units of pi)",
+                i + 1,
+                path.display(),
+                l.chars().take(40).collect::<String>()
+            )
+        };
+        let mut parts = l.split(',').map(str::trim);
+        let (Some(a), Some(p), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let (Ok(a), Ok(p)) = (a.parse::<f64>(), p.parse::<f64>()) else {
+            return Err(bad());
+        };
+        if !a.is_finite() || !p.is_finite() {
+            return Err(bad());
+        }
+        amp.push(a);
+        phase.push(p);
+    }
+    if amp.len() != dim {
+        return Err(format!(
+            "{} has {} amplitude,phase lines, but dim {dim} needs {dim}",
+            path.display(),
+            amp.len()
+        ));
+    }
+    Ok(qst_math::ket_from_polar(&amp, &phase))
 }
 
 #[cfg(test)]
@@ -1281,6 +1378,105 @@ mod tests {
                 )
             },
         )
+    }
+
+    #[test]
+    fn targets_as_matrix_ket_or_amplitude_phase_text() {
+        use qst_math::C64;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let s = 0.5f64.sqrt();
+        // |+i⟩ = (|0⟩ + i|1⟩)/√2 in each form.
+        let want = [(0.5, 0.0), (0.0, -0.5), (0.0, 0.5), (0.5, 0.0)];
+        let close = |got: &[(f64, f64)]| {
+            got.iter()
+                .zip(want)
+                .all(|(a, b)| (a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-12)
+        };
+        let m: Vec<C64> = want.iter().map(|&(r, i)| C64::new(r, i)).collect();
+        qst_npy::write_c16(&d.join("rho.npy"), &[2, 2], &m).unwrap();
+        assert!(close(&read_truth(&d.join("rho.npy"), 2).unwrap()));
+        // A ket, not normalized.
+        let ket = [C64::new(3.0 * s, 0.0), C64::new(0.0, 3.0 * s)];
+        qst_npy::write_c16(&d.join("ket.npy"), &[2], &ket).unwrap();
+        assert!(close(&read_truth(&d.join("ket.npy"), 2).unwrap()));
+        // The lab's text form: amplitude,phase (units of π), any extension.
+        std::fs::write(d.join("t.txt"), "# target\n2, 0\n2,0.5\n").unwrap();
+        assert!(close(&read_truth(&d.join("t.txt"), 2).unwrap()));
+        std::fs::write(d.join("t2"), "1,1\n1,-0.5\r\n").unwrap();
+        let t2 = read_truth(&d.join("t2"), 2).unwrap();
+        assert!(
+            (t2[1].1 + 0.5).abs() < 1e-12 && (t2[1].0).abs() < 1e-12,
+            "{t2:?}"
+        );
+        // A real ket (<f8).
+        qst_npy::write_f8(&d.join("real.npy"), &[1.0, 1.0]).unwrap();
+        assert!((read_truth(&d.join("real.npy"), 2).unwrap()[1].0 - 0.5).abs() < 1e-12);
+
+        let err = |name: &str, n: usize| read_truth(&d.join(name), n).unwrap_err();
+        assert!(err("ket.npy", 3).contains("expected (3,) for a ket"));
+        let e = err("t.txt", 3);
+        assert!(
+            e.contains("has 2 amplitude,phase lines, but dim 3 needs 3"),
+            "{e}"
+        );
+        std::fs::write(d.join("zero.txt"), "0,0\n0,1\n").unwrap();
+        assert!(err("zero.txt", 2).contains("zero state vector"));
+        qst_npy::write_c16(&d.join("zero.npy"), &[2], &[C64::new(0.0, 0.0); 2]).unwrap();
+        assert!(err("zero.npy", 2).contains("zero ket vector"));
+        std::fs::write(d.join("bad.txt"), "1;0\n1;0\n").unwrap();
+        assert!(err("bad.txt", 2).contains("line 1 of"));
+        let h = [
+            C64::new(0.5, 0.0),
+            C64::new(0.3, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.5, 0.0),
+        ];
+        qst_npy::write_c16(&d.join("h.npy"), &[2, 2], &h).unwrap();
+        assert!(err("h.npy", 2).contains("is not Hermitian"));
+        let t = [
+            C64::new(0.6, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.0, 0.0),
+            C64::new(0.6, 0.0),
+        ];
+        qst_npy::write_c16(&d.join("t.npy"), &[2, 2], &t).unwrap();
+        assert!(err("t.npy", 2).contains("trace"));
+    }
+
+    #[test]
+    fn bell_and_spectral_fields_override_the_flags() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = parser(tmp.path()).with_defaults(LineDefaults {
+            bell: true,
+            bootstrap: 7,
+            ..Default::default()
+        });
+        let c4 = "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]";
+        let line = format!(r#"{{"id":"a","dim":4,"counts":{c4},"spectral":true}}"#);
+        let Some(Entry::Job(j)) = p.parse_single(1, line.as_bytes()) else {
+            panic!()
+        };
+        assert!(j.analysis.bell && j.analysis.spectral);
+        assert_eq!(j.analysis.bootstrap, 7);
+        let line = format!(r#"{{"id":"b","dim":4,"counts":{c4},"bell":false}}"#);
+        let Some(Entry::Job(j)) = p.parse_single(2, line.as_bytes()) else {
+            panic!()
+        };
+        assert!(!j.analysis.bell && !j.analysis.spectral);
+        // --bell on a dimension that is not a square: that line's error.
+        let r = err_of(p.parse_single(3, br#"{"id":"c","dim":2,"counts":[1,1,1,1]}"#));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("line 3 (id \"c\"): field bell: dimension 2 is not a square m² (m ≥ 2)")
+        );
+        let line = format!(r#"{{"id":"d","dim":4,"counts":{c4},"bell":1}}"#);
+        let r = err_of(p.parse_single(4, line.as_bytes()));
+        assert!(
+            r.error
+                .unwrap()
+                .contains("field bell must be true or false")
+        );
     }
 
     proptest! {

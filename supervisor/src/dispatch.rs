@@ -141,6 +141,7 @@ mod tests {
             tol: 1e-8,
             warnings: Vec::new(),
             rho_path: format!("/x/{line}.npy").into(),
+            analysis: Default::default(),
         }
     }
 

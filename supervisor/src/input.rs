@@ -1,5 +1,6 @@
 //! The input flags of `qst run` that shape how a batch is read, in one place:
-//! defaults for JSON lines (`--method`, `--design`, `--truth`) and the layout
+//! defaults for JSON lines (`--method`, `--design`, `--truth`, `--bell`,
+//! `--spectral`), the analysis (`--bootstrap`, `--seed`) and the layout
 //! of a count matrix (`--dim`, `--projectors`, `--sheet`, `--columns`,
 //! `--negative`). `qst run`, its resume command and `qst slurm` all take
 //! them from here.
@@ -49,7 +50,19 @@ pub struct InputOptions {
     pub columns: Option<(usize, usize)>,
     /// `--negative`.
     pub negative: Negative,
+    /// `--bell`: the Bell analysis for lines that do not say (and every
+    /// column of a count matrix).
+    pub bell: bool,
+    /// `--spectral`: the dominant component, likewise.
+    pub spectral: bool,
+    /// `--bootstrap B`: B resamples per job (0: none).
+    pub bootstrap: u32,
+    /// `--seed S` of the bootstrap (`None`: [`DEFAULT_SEED`]).
+    pub seed: Option<u64>,
 }
+
+/// The bootstrap's seed when `--seed` is not given.
+pub const DEFAULT_SEED: u64 = 1;
 
 impl InputOptions {
     /// The methods of a line that names none: `--method`, else `mle`.
@@ -59,6 +72,11 @@ impl InputOptions {
         } else {
             self.methods.clone()
         }
+    }
+
+    /// The bootstrap's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(DEFAULT_SEED)
     }
 
     /// These flags as command-line arguments (for resume commands and
@@ -89,6 +107,18 @@ impl InputOptions {
         }
         if self.negative == Negative::Clip {
             s += " --negative clip";
+        }
+        if self.bell {
+            s += " --bell";
+        }
+        if self.spectral {
+            s += " --spectral";
+        }
+        if self.bootstrap > 0 {
+            let _ = write!(s, " --bootstrap {}", self.bootstrap);
+        }
+        if let Some(seed) = self.seed {
+            let _ = write!(s, " --seed {seed}");
         }
         s
     }
@@ -213,6 +243,18 @@ mod tests {
             o.args(|p| p.display().to_string()),
             " --method mle,linear --columns 2:3 --negative clip"
         );
+        let o = InputOptions {
+            bell: true,
+            spectral: true,
+            bootstrap: 50,
+            seed: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.args(|p| p.display().to_string()),
+            " --bell --spectral --bootstrap 50 --seed 7"
+        );
+        assert_eq!(InputOptions::default().seed(), 1);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod bootstrap;
 pub mod csv;
 pub mod demo;
 pub mod digest;

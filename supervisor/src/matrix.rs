@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use qst_shared::{Design, Job, Method, ProjectorSpec};
+use qst_shared::{Analysis, Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::Value;
 
@@ -328,6 +328,7 @@ pub struct MatrixBatch {
     methods: Vec<Method>,
     projectors: ProjectorSpec,
     truth: Option<Vec<(f64, f64)>>,
+    analysis: Analysis,
     note: Option<String>,
     out_dir: PathBuf,
     /// Per selected column: its 1-based number and its counts (or the first
@@ -380,6 +381,17 @@ impl MatrixBatch {
             Some(p) => Some(crate::batch::read_truth(p, dim).map_err(|e| format!("--truth: {e}"))?),
             None => None,
         };
+        if settings.input.bell
+            && let Err(e) = qst_math::bell_side(dim)
+        {
+            return Err(format!("--bell: {e}"));
+        }
+        let analysis = Analysis {
+            bell: settings.input.bell,
+            spectral: settings.input.spectral,
+            bootstrap: settings.input.bootstrap,
+            resample: None,
+        };
         let columns = (first..=last)
             .map(|number| column(&grid, number - 1, settings.input.negative))
             .collect();
@@ -389,6 +401,7 @@ impl MatrixBatch {
             methods: settings.input.default_methods(),
             projectors,
             truth,
+            analysis,
             note,
             out_dir: settings.out_dir.clone(),
             columns,
@@ -459,6 +472,7 @@ impl MatrixBatch {
                         tol: DEFAULT_TOL,
                         rho_path: self.out_dir.join("rho").join(file),
                         warnings: col.warnings.clone(),
+                        analysis: Box::new(self.analysis.clone()),
                     })
                 }
             };

@@ -53,6 +53,22 @@ pub struct ResultRecord {
     pub fidelity: Option<f64>,
     /// `wls`: the χ² it minimized.
     pub objective: Option<f64>,
+    /// `--bell`: the largest ⟨B_{a,b}|ρ|B_{a,b}⟩, its a·m + b, the smallest.
+    pub bell_max_fidelity: Option<f64>,
+    pub bell_index: Option<usize>,
+    pub bell_min_fidelity: Option<f64>,
+    /// `--spectral`: the largest eigenvalue, its eigenvector's amplitudes and
+    /// phases (units of π).
+    pub dominant_eigenvalue: Option<f64>,
+    pub dominant_amplitudes: Option<Vec<f64>>,
+    pub dominant_phases: Option<Vec<f64>>,
+    /// `--bootstrap`: B, the resamples that failed, and the sample standard
+    /// deviations over the others.
+    pub bootstrap: Option<u32>,
+    pub bootstrap_failed: Option<u32>,
+    pub purity_std: Option<f64>,
+    pub fidelity_std: Option<f64>,
+    pub bell_max_fidelity_std: Option<f64>,
     /// What reading the job changed (e.g. negative counts set to 0).
     pub warnings: Option<Vec<String>>,
     /// When the worker started the job, in Unix seconds.
@@ -70,6 +86,8 @@ impl ResultRecord {
             Err(_) => job.rho_path.to_string_lossy().into_owned(),
         };
         let ll = figures.log_likelihood;
+        let bell = figures.analysis.bell;
+        let dominant = figures.analysis.dominant.as_ref();
         ResultRecord {
             line: job.line,
             id: Some(job.id.clone()),
@@ -93,6 +111,17 @@ impl ResultRecord {
             eigenvalue_entropy: Some(no_negative_zero(figures.eigenvalue_entropy)),
             fidelity: figures.fidelity.map(no_negative_zero),
             objective: figures.objective.map(no_negative_zero),
+            bell_max_fidelity: bell.map(|b| no_negative_zero(b.max_fidelity)),
+            bell_index: bell.map(|b| b.index),
+            bell_min_fidelity: bell.map(|b| no_negative_zero(b.min_fidelity)),
+            dominant_eigenvalue: dominant.map(|d| no_negative_zero(d.eigenvalue)),
+            dominant_amplitudes: dominant.map(|d| d.amplitudes.clone()),
+            dominant_phases: dominant.map(|d| d.phases.clone()),
+            bootstrap: None,
+            bootstrap_failed: None,
+            purity_std: None,
+            fidelity_std: None,
+            bell_max_fidelity_std: None,
             warnings: (!job.warnings.is_empty()).then(|| job.warnings.clone()),
             started: Some(figures.started),
             seconds: Some(no_negative_zero(figures.seconds)),
@@ -170,6 +199,30 @@ impl Serialize for ResultRecord {
             }
             if self.objective.is_some() {
                 m.serialize_entry("objective", &self.objective)?;
+            }
+            if self.bell_max_fidelity.is_some() {
+                m.serialize_entry("bell_max_fidelity", &self.bell_max_fidelity)?;
+                m.serialize_entry("bell_index", &self.bell_index)?;
+                m.serialize_entry("bell_min_fidelity", &self.bell_min_fidelity)?;
+            }
+            if self.dominant_eigenvalue.is_some() {
+                m.serialize_entry("dominant_eigenvalue", &self.dominant_eigenvalue)?;
+                m.serialize_entry("dominant_amplitudes", &self.dominant_amplitudes)?;
+                m.serialize_entry("dominant_phases", &self.dominant_phases)?;
+            }
+            if self.bootstrap.is_some() {
+                m.serialize_entry("bootstrap", &self.bootstrap)?;
+                m.serialize_entry("bootstrap_failed", &self.bootstrap_failed)?;
+                m.serialize_entry("purity_std", &finite(self.purity_std))?;
+                if self.fidelity.is_some() {
+                    m.serialize_entry("fidelity_std", &finite(self.fidelity_std))?;
+                }
+                if self.bell_max_fidelity.is_some() {
+                    m.serialize_entry(
+                        "bell_max_fidelity_std",
+                        &finite(self.bell_max_fidelity_std),
+                    )?;
+                }
             }
             if self.warnings.is_some() {
                 m.serialize_entry("warnings", &self.warnings)?;
@@ -550,6 +603,7 @@ mod tests {
             tol: 1e-8,
             warnings: Vec::new(),
             rho_path: out.join("rho").join("a-1.npy"),
+            analysis: Default::default(),
         }
     }
 
@@ -566,6 +620,7 @@ mod tests {
             eigenvalue_entropy: 0.56,
             objective: None,
             fidelity: None,
+            analysis: Default::default(),
             started: 1_700_000_000.25,
             seconds: 0.01,
         }

@@ -23,6 +23,7 @@ use qst_store::{Store, StoreConfig};
 use tracing::{info, warn};
 
 use crate::batch::{Batch, BatchSettings, Entry, open_batch};
+use crate::bootstrap::Bootstraps;
 use crate::dispatch::{BinKey, Dispatcher};
 use crate::errors::{self, Fatal};
 use crate::executor::{Spawner, WorkerEvent, WorkerProc};
@@ -194,6 +195,8 @@ fn wrap_signal(s: i32) -> Event {
 struct Running {
     job: Job,
     started: Instant,
+    /// A bootstrap resample: its group.
+    boot: Option<u64>,
 }
 
 #[derive(Default)]
@@ -241,6 +244,8 @@ struct Supervisor {
     pending_since: Option<Instant>,
     /// The open `rho/` directory, for syncfs.
     rho_dir: Option<File>,
+    /// Jobs whose result waits for their bootstrap resamples.
+    boots: Bootstraps,
 }
 
 /// Runs a batch through a pool of workers. Must be called from a thread that
@@ -343,6 +348,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     // Pass 1: what the batch needs, streamed.
     let mut total = 0u64;
     let mut jobs = 0u64;
+    // Jobs plus bootstrap resamples: the tasks workers can share.
+    let mut tasks = 0u64;
     let mut dims = BTreeSet::new();
     let mut batch = Sharded::new(batch, opts.shard);
     for entry in batch.by_ref() {
@@ -352,6 +359,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         total += 1;
         if let Entry::Job(job) = entry {
             jobs += 1;
+            let b = job.analysis.bootstrap;
+            tasks += 1 + u64::from(b.div_ceil(crate::bootstrap::chunk_size(b, workers)));
             if let ProjectorSpec::Builtin(design) = job.projectors {
                 dims.insert((design, job.dim));
             }
@@ -408,7 +417,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         log_dir,
         supervisor_pid: std::process::id(),
     };
-    let n_slots = workers.min(jobs as usize);
+    let n_slots = workers.min(usize::try_from(tasks).unwrap_or(usize::MAX));
+    debug_assert!(tasks >= jobs);
     // A link, FIFO or device planted at a worker's log name is refused up
     // front (it would never be followed, but no worker could start).
     for slot in 0..n_slots {
@@ -453,6 +463,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         pending: Vec::new(),
         pending_since: None,
         rho_dir: None,
+        boots: Bootstraps::new(opts.input.seed(), workers),
     };
     if qst_store::builds_cancelled() {
         // A signal came during the prebuild: no worker starts.
@@ -604,7 +615,7 @@ impl Supervisor {
     fn finished(&self) -> bool {
         let stopping = self.interrupted.is_some()
             || self.write_error.is_some()
-            || (self.batch.is_none() && self.dispatcher.is_empty());
+            || (self.batch.is_none() && self.dispatcher.is_empty() && self.boots.is_empty());
         stopping && self.slots.iter().all(|s| s.proc_.is_none())
     }
 
@@ -786,6 +797,38 @@ impl Supervisor {
                 self.record(ResultRecord::job_error(&job, msg.to_string()));
             }
         }
+        for rec in self.boots.abandon(msg) {
+            self.record(rec);
+        }
+    }
+
+    /// Whether a job's bootstrap is under way or may start (a running job
+    /// asked for one): idle workers then wait for its resamples.
+    fn bootstrap_pending(&self) -> bool {
+        !self.boots.is_empty()
+            || self.slots.iter().any(|s| {
+                s.job
+                    .as_ref()
+                    .is_some_and(|r| r.boot.is_none() && r.job.analysis.bootstrap > 0)
+            })
+    }
+
+    /// Offers work to every idle worker (new resamples), or stops them
+    /// when nothing is left.
+    fn wake_idle(&mut self) {
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].job.is_none() {
+                self.dispatch(slot);
+            }
+        }
+    }
+
+    /// Records the result of a job whose bootstrap just ended.
+    fn bootstrap_ended(&mut self, rec: Option<ResultRecord>) {
+        if let Some(rec) = rec {
+            self.record(rec);
+            self.wake_idle();
+        }
     }
 
     fn dispatch(&mut self, slot: usize) {
@@ -797,6 +840,10 @@ impl Supervisor {
         }
         if self.interrupted.is_some() || self.write_error.is_some() {
             self.send_stop(slot);
+            return;
+        }
+        if let Some((g, job)) = self.boots.next_task() {
+            self.send_job(slot, job, Some(g));
             return;
         }
         self.fill();
@@ -813,13 +860,29 @@ impl Supervisor {
             .flat_map(|(_, s)| s.served.iter().cloned())
             .collect();
         let Some(job) = self.dispatcher.next_for(&self.slots[slot].served, &others) else {
-            self.send_stop(slot);
+            if !self.bootstrap_pending() {
+                self.send_stop(slot);
+            }
             return;
         };
-        info!(
-            "dispatch line={} id={} dim={} slot={slot}",
-            job.line, job.id, job.dim
-        );
+        self.send_job(slot, job, None);
+    }
+
+    fn send_job(&mut self, slot: usize, job: Job, boot: Option<u64>) {
+        match job.analysis.resample {
+            Some(r) => info!(
+                "dispatch line={} id={} dim={} resamples={}..{} slot={slot}",
+                job.line,
+                job.id,
+                job.dim,
+                r.first,
+                r.first + r.count
+            ),
+            None => info!(
+                "dispatch line={} id={} dim={} slot={slot}",
+                job.line, job.id, job.dim
+            ),
+        }
         let s = &mut self.slots[slot];
         s.served.insert(BinKey::of(&job));
         let msg = ToWorker::Run(job);
@@ -832,6 +895,7 @@ impl Supervisor {
         s.job = Some(Running {
             job,
             started: Instant::now(),
+            boot,
         });
     }
 
@@ -898,24 +962,46 @@ impl Supervisor {
                         run.job.line
                     );
                 }
-                self.retries.remove(&run.job.line);
                 self.deaths = 0;
-                let rec = match outcome {
-                    Ok(fig) => {
-                        if let Some(i) = self.usage[slot].current() {
+                if let Some(i) = self.usage[slot].current() {
+                    match &outcome {
+                        Ok(fig) => {
                             i.jobs += 1;
                             i.busy_seconds += fig.seconds;
                         }
-                        ResultRecord::ok(&run.job, &fig, slot, &self.out_dir)
+                        Err(_) => i.busy_seconds += run.started.elapsed().as_secs_f64(),
+                    }
+                }
+                if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+                    // A bootstrap resample: only its figures count.
+                    let rec = self
+                        .boots
+                        .done(g, r, outcome.as_ref().map_err(|e| e.as_str()));
+                    self.bootstrap_ended(rec);
+                    self.dispatch(slot);
+                    return;
+                }
+                self.retries.remove(&run.job.line);
+                match outcome {
+                    Ok(mut fig) => {
+                        let rec = ResultRecord::ok(&run.job, &fig, slot, &self.out_dir);
+                        match fig.analysis.resample_means.take() {
+                            Some(means) if run.job.analysis.bootstrap > 0 => {
+                                // Held back until its resamples are in.
+                                self.boots.start(&run.job, means, rec);
+                                self.wake_idle();
+                            }
+                            _ => self.record(rec),
+                        }
                     }
                     Err(msg) => {
-                        if let Some(i) = self.usage[slot].current() {
-                            i.busy_seconds += run.started.elapsed().as_secs_f64();
+                        self.record(ResultRecord::job_error(&run.job, msg));
+                        if run.job.analysis.bootstrap > 0 {
+                            // Idle workers waited for its resamples.
+                            self.wake_idle();
                         }
-                        ResultRecord::job_error(&run.job, msg)
                     }
-                };
-                self.record(rec);
+                }
                 if self.slots[slot].timed_out {
                     // It finished as it was being stopped: the result stands.
                     self.slots[slot].timed_out = false;
@@ -958,6 +1044,17 @@ impl Supervisor {
                     return;
                 };
                 warn!("slot={slot} line={line}: projector file failed its checks: {reason}");
+                if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+                    if let Some(design) = run.job.projectors.builtin() {
+                        let _ = self.store.ensure(design, run.job.dim);
+                    }
+                    let why = format!("projector file failed its checks: {reason}");
+                    let rec = self.boots.lost(g, r, &why, self.opts.max_retries.max(1));
+                    self.bootstrap_ended(rec);
+                    self.slots[slot].served.clear();
+                    self.dispatch(slot);
+                    return;
+                }
                 self.progress_note(&format!(
                     "qst: job {}: projector file failed its checks ({reason}); rebuilding it",
                     run.job.id
@@ -991,6 +1088,8 @@ impl Supervisor {
                 // Its in-process cache may hold nothing good: a fresh look next time.
                 self.slots[slot].served.clear();
                 self.dispatch(slot);
+                // Workers idle for a bootstrap that will not come now.
+                self.wake_idle();
             }
         }
     }
@@ -1031,7 +1130,22 @@ impl Supervisor {
             }
         }
         if let Some(run) = running {
-            if timed_out {
+            if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+                let rec = if timed_out {
+                    let secs = self.opts.job_timeout.unwrap_or(0.0);
+                    self.boots.done(g, r, Err(&errors::job_timed_out(secs)))
+                } else if self.hard_stop {
+                    None
+                } else {
+                    self.boots.lost(
+                        g,
+                        r,
+                        &format!("its worker died with {how}"),
+                        self.opts.max_retries,
+                    )
+                };
+                self.bootstrap_ended(rec);
+            } else if timed_out {
                 let secs = self.opts.job_timeout.unwrap_or(0.0);
                 self.record(ResultRecord::job_error(
                     &run.job,
@@ -1059,7 +1173,7 @@ impl Supervisor {
                 }
             }
         }
-        let more = self.batch.is_some() || !self.dispatcher.is_empty();
+        let more = self.batch.is_some() || !self.dispatcher.is_empty() || self.bootstrap_pending();
         if self.interrupted.is_none() && self.write_error.is_none() && more {
             if self.give_up_starting() {
                 if self
@@ -1077,6 +1191,9 @@ impl Supervisor {
                 self.respawn_later(slot);
             }
         }
+        // Workers idle for a bootstrap: a retried job for them, or nothing
+        // left (then they stop).
+        self.wake_idle();
     }
 
     fn on_signal(&mut self, sig: i32) {

@@ -18,7 +18,7 @@ use crate::provenance::Provenance;
 use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
 
 /// The header of `summary.csv` (SPEC 2.4).
-pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error";
+pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error,dominant_eigenvalue,bell_max_fidelity,bell_index,purity_std,fidelity_std,bell_max_fidelity_std,bootstrap";
 
 /// One worker slot in `summary.json`: totals over its incarnations (the
 /// processes that held the slot, across every run of the output directory:
@@ -89,6 +89,21 @@ pub struct DimensionSummary {
     pub mean_iterations: Option<f64>,
     /// Ok `mle` jobs that hit `max_iters`.
     pub not_converged: u64,
+    /// The analysis (`docs/analysis.md`), each a mean over the ok jobs that
+    /// have the figure; absent when none has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_dominant_eigenvalue: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_bell_max_fidelity: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_purity_std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_fidelity_std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_bell_max_fidelity_std: Option<f64>,
+    /// Σ `bootstrap_failed` over ok jobs with a bootstrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_failed: Option<u64>,
 }
 
 /// `summary.json`.
@@ -124,6 +139,10 @@ struct DimAcc {
     it_sum: f64,
     it_n: u64,
     not_converged: u64,
+    /// dominant_eigenvalue, bell_max_fidelity, purity_std, fidelity_std,
+    /// bell_max_fidelity_std: (Σ, n).
+    analysis: [(f64, u64); 5],
+    bootstrap_failed: Option<u64>,
 }
 
 /// Rebuilds `summary.csv` and `summary.json` from all of
@@ -182,6 +201,22 @@ pub fn write_summaries(
                     if rec.converged == Some(false) {
                         a.not_converged += 1;
                     }
+                    let figs = [
+                        rec.dominant_eigenvalue,
+                        rec.bell_max_fidelity,
+                        rec.purity_std,
+                        rec.fidelity_std,
+                        rec.bell_max_fidelity_std,
+                    ];
+                    for (acc, x) in a.analysis.iter_mut().zip(figs) {
+                        if let Some(x) = x.filter(|x| x.is_finite()) {
+                            acc.0 += x;
+                            acc.1 += 1;
+                        }
+                    }
+                    if let Some(f) = rec.bootstrap_failed {
+                        a.bootstrap_failed = Some(a.bootstrap_failed.unwrap_or(0) + u64::from(f));
+                    }
                 } else {
                     a.failed += 1;
                 }
@@ -212,6 +247,12 @@ pub fn write_summaries(
             busy_seconds: a.sec_sum,
             mean_iterations: mean(a.it_sum, a.it_n),
             not_converged: a.not_converged,
+            mean_dominant_eigenvalue: mean(a.analysis[0].0, a.analysis[0].1),
+            mean_bell_max_fidelity: mean(a.analysis[1].0, a.analysis[1].1),
+            mean_purity_std: mean(a.analysis[2].0, a.analysis[2].1),
+            mean_fidelity_std: mean(a.analysis[3].0, a.analysis[3].1),
+            mean_bell_max_fidelity_std: mean(a.analysis[4].0, a.analysis[4].1),
+            bootstrap_failed: a.bootstrap_failed,
         })
         .collect();
     s.supervisor_peak_rss_bytes = supervisor_peak_rss_bytes;
@@ -347,7 +388,7 @@ pub fn csv_row(r: &ResultRecord, out: &mut String) {
     } else {
         num(r.log_likelihood)
     };
-    let fields: [String; 18] = [
+    let fields: [String; 25] = [
         r.id.clone().unwrap_or_default(),
         r.dim.map(|d| d.to_string()).unwrap_or_default(),
         r.design.clone().unwrap_or_default(),
@@ -366,6 +407,13 @@ pub fn csv_row(r: &ResultRecord, out: &mut String) {
         num(r.seconds),
         r.worker.map(|x| x.to_string()).unwrap_or_default(),
         r.error.clone().unwrap_or_default(),
+        num(r.dominant_eigenvalue),
+        num(r.bell_max_fidelity),
+        r.bell_index.map(|x| x.to_string()).unwrap_or_default(),
+        num(r.purity_std),
+        num(r.fidelity_std),
+        num(r.bell_max_fidelity_std),
+        r.bootstrap.map(|x| x.to_string()).unwrap_or_default(),
     ];
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
@@ -411,6 +459,7 @@ mod tests {
             seconds: Some(secs),
             worker: Some(worker),
             error: None,
+            ..Default::default()
         }
     }
 
@@ -480,7 +529,7 @@ mod tests {
         assert!(rows[1].contains(",-inf,10,true,1.0,4.0,0,"), "{}", rows[1]);
         assert_eq!(
             rows[2],
-            ",,,,error,,,,,,,,,,,,,\"line 2: not valid JSON, at \"\"x\"\"\""
+            ",,,,error,,,,,,,,,,,,,\"line 2: not valid JSON, at \"\"x\"\"\",,,,,,,"
         );
         assert!(rows[3].starts_with("j3,"));
         assert!(rows[4].starts_with("j4,4,"));

@@ -395,7 +395,7 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
     // csv module reads back (the error has a comma and quotes).
     let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(csv.starts_with(
-        "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error\r\n"
+        "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error,dominant_eigenvalue,bell_max_fidelity,bell_index,purity_std,fidelity_std,bell_max_fidelity_std,bootstrap\r\n"
     ));
     let script = "import csv, json, sys\nwith open(sys.argv[1], newline='') as f:\n    print(json.dumps(list(csv.DictReader(f))))\n";
     let py = Command::new(python())

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `qst` binary, real processes, real signals, real files.
 //! All integration tests live in this one test binary.
 
+mod analysis;
 mod attacks;
 mod cache;
 mod cli;

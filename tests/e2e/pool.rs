@@ -300,10 +300,12 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
     assert_eq!(
         rows[0].join(","),
         "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,\
-         eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error"
+         eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error,\
+         dominant_eigenvalue,bell_max_fidelity,bell_index,purity_std,fidelity_std,\
+         bell_max_fidelity_std,bootstrap"
     );
     assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r.len() == 18), "{rows:?}");
+    assert!(rows.iter().all(|r| r.len() == 25), "{rows:?}");
     let err_row = rows
         .iter()
         .find(|r| r[0] == "lab_data-3")

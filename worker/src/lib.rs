@@ -21,7 +21,8 @@ use std::time::Instant;
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_npy::Durability;
 use qst_shared::{
-    FromWorker, Job, JobFigures, Method, ProjectorSpec, ToWorker, read_frame, write_frame,
+    AnalysisFigures, BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method,
+    ProjectorSpec, ResampleFigures, ToWorker, read_frame, write_frame,
 };
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
@@ -252,8 +253,17 @@ fn run_job(
             std::process::id()
         );
     }
-    let proj = handle.projectors();
     let n = job.dim;
+    let truth = job.truth.as_ref().map(|t| {
+        Mat::<C64>::from_fn(n, n, |a, b| {
+            let (re, im) = t[a * n + b];
+            C64::new(re, im)
+        })
+    });
+    if let Some(r) = job.analysis.resample {
+        let resamples = resample(&handle, scratches, job, truth.as_ref(), r);
+        return Ok(resample_figures(resamples, started_unix, started));
+    }
     // Only ratios of counts matter: counts so large that their sum (or the
     // math's products) would overflow are scaled down first.
     let scaled;
@@ -269,44 +279,15 @@ fn run_job(
         }
         None => &job.counts,
     };
-    let mut objective = None;
-    let (rho, iterations, converged) = match job.method {
-        Method::Mle => {
-            let opts = MleOptions {
-                max_iters: job.max_iters,
-                tol: job.tol,
-                fixed_iterations: false,
-            };
-            let (rho, r) = scratches
-                .mle(&handle, counts, &opts)
-                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            (rho, Some(r.iterations), Some(r.converged))
-        }
-        Method::Linear => {
-            let rho = qst_math::linear(&proj, counts, handle.builtin())
-                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            (rho, None, None)
-        }
-        Method::Wls => {
-            let opts = WlsOptions {
-                max_iters: job.max_iters,
-                ..WlsOptions::default()
-            };
-            let r = qst_math::wls(&proj, counts, handle.builtin(), &opts)
-                .map_err(|e| JobFailure::Job(format!("counts: failed to reconstruct: {e}")))?;
-            objective = Some(r.objective);
-            (r.rho, Some(r.iterations), Some(r.converged))
-        }
-    };
+    let proj = handle.projectors();
+    let (rho, iterations, converged, objective) =
+        reconstruct(&handle, scratches, job, counts).map_err(JobFailure::Job)?;
     let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
     let f = qst_math::figures(rho.as_ref());
-    let fidelity = job.truth.as_ref().map(|t| {
-        let truth = Mat::<C64>::from_fn(n, n, |a, b| {
-            let (re, im) = t[a * n + b];
-            C64::new(re, im)
-        });
-        qst_math::fidelity(rho.as_ref(), truth.as_ref())
-    });
+    let fidelity = truth
+        .as_ref()
+        .map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
+    let analysis = analyse(&proj, job, rho.as_ref(), counts).map_err(JobFailure::Job)?;
     let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
     // Not fsynced here: the supervisor makes a group of ρ files durable
     // at once (syncfs) before it appends their result lines.
@@ -324,8 +305,123 @@ fn run_job(
         eigenvalue_entropy: f.eigenvalue_entropy,
         fidelity,
         objective,
+        analysis: Box::new(analysis),
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Bootstrap resamples: counts drawn from the Poisson means the job carries,
+/// each from its own seed; figures only, no ρ file.
+fn resample(
+    handle: &qst_store::ProjectorHandle,
+    scratches: &mut scratch::Scratches,
+    job: &Job,
+    truth: Option<&Mat<C64>>,
+    r: qst_shared::Resample,
+) -> Vec<ResampleFigures> {
+    let n = job.dim;
+    (r.first..r.first.saturating_add(r.count))
+        .map(|index| {
+            let seed = qst_shared::resample_seed(r.seed, &job.id, index);
+            let outcome = qst_math::poisson_resample(&job.counts, seed)
+                .map_err(|e| format!("failed to draw the counts: {e}"))
+                .and_then(|counts| reconstruct(handle, scratches, job, &counts))
+                .and_then(|(rho, ..)| {
+                    let bell = if job.analysis.bell {
+                        let (max, ..) = qst_math::bell_summary(rho.as_ref())
+                            .map_err(|e| format!("bell: failed to {e}"))?;
+                        Some(max)
+                    } else {
+                        None
+                    };
+                    let fidelity = truth.map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
+                    // Tr ρ² as Σ|ρ_ij|²: no eigen-decomposition.
+                    let purity = (0..n)
+                        .flat_map(|i| (0..n).map(move |j| (i, j)))
+                        .map(|(i, j)| rho[(i, j)].norm_sqr())
+                        .sum::<f64>();
+                    Ok((purity, fidelity, bell))
+                });
+            ResampleFigures { index, outcome }
+        })
+        .collect()
+}
+
+/// The figures of a resample task (only `analysis.resamples` means anything).
+fn resample_figures(
+    resamples: Vec<ResampleFigures>,
+    started_unix: f64,
+    started: Instant,
+) -> JobFigures {
+    JobFigures {
+        iterations: None,
+        converged: None,
+        log_likelihood: f64::NAN,
+        purity: f64::NAN,
+        trace: f64::NAN,
+        rank: 0,
+        min_eigenvalue: f64::NAN,
+        max_eigenvalue: f64::NAN,
+        eigenvalue_entropy: f64::NAN,
+        fidelity: None,
+        objective: None,
+        analysis: Box::new(AnalysisFigures {
+            resamples: Some(resamples),
+            ..Default::default()
+        }),
+        started: started_unix,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// The Bell and dominant-component figures the job asks for, and the
+/// Poisson means of its bootstrap.
+fn analyse(
+    proj: &qst_math::Projectors,
+    job: &Job,
+    rho: qst_math::MatRef<C64>,
+    counts: &[f64],
+) -> Result<AnalysisFigures, String> {
+    let bell = if job.analysis.bell {
+        let (max_fidelity, index, min_fidelity) =
+            qst_math::bell_summary(rho).map_err(|e| format!("bell: failed to {e}"))?;
+        Some(BellFigures {
+            max_fidelity,
+            index,
+            min_fidelity,
+        })
+    } else {
+        None
+    };
+    let dominant = if job.analysis.spectral {
+        let d = qst_math::dominant(rho).map_err(|e| format!("spectral: failed to {e}"))?;
+        Some(DominantFigures {
+            eigenvalue: d.eigenvalue,
+            amplitudes: d.amplitudes,
+            phases: d.phases,
+        })
+    } else {
+        None
+    };
+    let mut resample_means = None;
+    if job.analysis.bootstrap > 0 {
+        // N·q_k(ρ̂), q_k = p_k(ρ̂)/Tr(Gρ̂) = p_k / Σ_j p_j.
+        let p = qst_math::probabilities(proj, rho);
+        let total: f64 = counts.iter().sum();
+        let norm: f64 = p.iter().sum();
+        if !(norm.is_finite() && norm > 0.0) {
+            return Err(format!(
+                "bootstrap: failed to resample: the estimate's probabilities sum to {norm}"
+            ));
+        }
+        resample_means = Some(p.iter().map(|&x| (x.max(0.0) / norm) * total).collect());
+    }
+    Ok(AnalysisFigures {
+        bell,
+        dominant,
+        resample_means,
+        resamples: None,
     })
 }
 
@@ -339,6 +435,49 @@ fn count_scale(counts: &[f64]) -> Option<f64> {
     }
     let max = counts.iter().copied().fold(0.0f64, f64::max);
     (max.is_finite() && max > 0.0).then(|| 1.0 / max)
+}
+
+/// ρ, iterations, converged and (`wls`) χ², by the job's method; the error
+/// is one sentence naming the field.
+type Reconstruction = (Mat<C64>, Option<u64>, Option<bool>, Option<f64>);
+
+fn reconstruct(
+    handle: &qst_store::ProjectorHandle,
+    scratches: &mut scratch::Scratches,
+    job: &Job,
+    counts: &[f64],
+) -> Result<Reconstruction, String> {
+    let failed = |e: qst_math::MathError| format!("counts: failed to reconstruct: {e}");
+    let proj = handle.projectors();
+    let builtin = handle.builtin();
+    Ok(match job.method {
+        Method::Mle => {
+            let opts = MleOptions {
+                max_iters: job.max_iters,
+                tol: job.tol,
+                fixed_iterations: false,
+            };
+            let (rho, r) = scratches.mle(handle, counts, &opts).map_err(failed)?;
+            (rho, Some(r.iterations), Some(r.converged), None)
+        }
+        Method::Linear => {
+            let rho = qst_math::linear(&proj, counts, builtin).map_err(failed)?;
+            (rho, None, None, None)
+        }
+        Method::Wls => {
+            let opts = WlsOptions {
+                max_iters: job.max_iters,
+                ..WlsOptions::default()
+            };
+            let r = qst_math::wls(&proj, counts, builtin, &opts).map_err(failed)?;
+            (
+                r.rho,
+                Some(r.iterations),
+                Some(r.converged),
+                Some(r.objective),
+            )
+        }
+    })
 }
 
 /// Opens a worker's log directory entry name for a slot: `worker-<slot>.log`.

@@ -9,6 +9,7 @@
 //!
 //! All arithmetic runs on the calling thread (`faer::Par::Seq`).
 
+mod analysis;
 mod apg;
 mod design;
 mod eigh;
@@ -23,6 +24,10 @@ mod wls;
 pub use faer::{Mat, MatMut, MatRef};
 pub use num_complex::Complex64 as C64;
 
+pub use analysis::{
+    Dominant, bell_fidelities, bell_side, bell_summary, dominant, ket_density, ket_from_polar,
+    poisson_resample, sample_std, wrap_phase,
+};
 pub use design::{DESIGNS, Design, DesignError, prime_power};
 pub use figures::{Figures, check_density_matrix, fidelity, figures};
 pub use linear::{frequencies, linear, project_to_density, project_to_simplex};
@@ -66,6 +71,9 @@ pub enum MathError {
     /// A Hermitian eigen-decomposition did not converge (non-finite input).
     #[error("the eigen-decomposition of a {dim}x{dim} matrix did not converge")]
     NoConvergence { dim: usize },
+    /// The Bell analysis needs n = m², m ≥ 2.
+    #[error("dimension {dim} is not a square m² (m ≥ 2)")]
+    NotSquare { dim: usize },
 }
 
 /// A borrowed projector set: Π_k for k = 0..K, each n×n.

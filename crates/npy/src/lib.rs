@@ -209,6 +209,32 @@ pub fn read_matrix(path: &Path, n: usize) -> Result<Vec<C64>, NpyError> {
         .collect())
 }
 
+/// Reads a state: an (n,) ket or an (n, n) matrix (C order), `<c16` or
+/// `<f8` (real), into memory: n or n² entries.
+pub fn read_state(path: &Path, n: usize) -> Result<Vec<C64>, NpyError> {
+    let (map, header) = map_checked(path, &["<c16", "<f8"])?;
+    if header.shape != [n] && header.shape != [n, n] {
+        return Err(NpyError::format(
+            path,
+            format!(
+                "its shape is {}, expected ({n},) for a ket or ({n}, {n}) for a density matrix",
+                shape_str(&header.shape)
+            ),
+        ));
+    }
+    let data = &map[header.data_offset..];
+    Ok(if header.descr == "<c16" {
+        data.chunks_exact(16).map(c64_from_le).collect()
+    } else {
+        data.chunks_exact(8)
+            .map(|b| {
+                let bytes: [u8; 8] = [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+                C64::new(f64::from_le_bytes(bytes), 0.0)
+            })
+            .collect()
+    })
+}
+
 /// Decodes one little-endian complex128 from 16 bytes.
 pub(crate) fn c64_from_le(b: &[u8]) -> C64 {
     let mut re = [0u8; 8];
