@@ -1,9 +1,9 @@
 """The lab's Python tool, as it works today: the reference qst is measured against.
 
 Per sample: numpy `einsum('kij,ji->k', P, rho)` for the probabilities, the
-G-corrected R-rho-R iteration (SPEC 1.4: the plain R-rho-R is wrong for
+G-corrected R-rho-R iteration (docs/reference.md: the plain R-rho-R is wrong for
 `nopovm`, whose projectors do not sum to the identity), stopped by the same
-SPEC 1.4 certificate qst uses. A spawn-start multiprocessing.Pool whose
+docs/reference.md certificate qst uses. A spawn-start multiprocessing.Pool whose
 initializer memory-maps qst's cache file `nopovm_n{n}.npy` with
 np.load(mmap_mode='r').
 
@@ -29,7 +29,7 @@ def _init(cache, dims):
 
 def iteration(P, W, f, sigma):
     """One G-corrected R-rho-R step in sigma = G^{1/2} rho G^{1/2} coordinates.
-    Returns (new sigma, SPEC 1.4 bound / N at the old point, rho at the old point)."""
+    Returns (new sigma, docs/reference.md bound / N at the old point, rho at the old point)."""
     rho = W @ sigma @ W
     p = np.einsum("kij,ji->k", P, rho).real  # Tr(G rho) = Tr(sigma) = 1
     w = np.divide(f, p, out=np.zeros_like(f), where=f > 0)

@@ -1,4 +1,4 @@
-"""Whole-batch benchmark: the same batch, to the same SPEC 1.4 certificate,
+"""Whole-batch benchmark: the same batch, to the same docs/reference.md certificate,
 through (a) the lab's Python pool (reference.py) and (b) `qst run`, with the
 same number of workers. Prints the ratio and writes bench/results/batch.json.
 

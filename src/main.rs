@@ -1,4 +1,4 @@
-//! `qst`: the command line (SPEC 3), a thin layer over the supervisor and worker crates.
+//! `qst`: the command line (docs/reference.md), a thin layer over the supervisor and worker crates.
 
 #![forbid(unsafe_code)]
 

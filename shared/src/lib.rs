@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub use qst_math::{Design, DesignError};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// Reconstruction method (SPEC 1.4, 1.5).
+/// Reconstruction method (docs/reference.md, 1.5).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     Mle,
@@ -173,7 +173,7 @@ pub struct DominantFigures {
     pub phases: Vec<f64>,
 }
 
-/// The figures of a reconstruction (SPEC 1.6 and 2.4).
+/// The figures of a reconstruction (docs/reference.md and 2.4).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct JobFigures {
     /// `None` for `linear`.

@@ -1,6 +1,6 @@
-//! Reading a batch: the JSON Lines format (SPEC 2.2) as a stream, line by
-//! line, or the lab's CSV (SPEC 2.3, see [`crate::csv`]), and validating each
-//! job (SPEC 2.2, 2.5). Each entry is either a [`Job`] ready to dispatch or
+//! Reading a batch: the JSON Lines format (docs/input.md) as a stream, line by
+//! line, or the lab's CSV (docs/input.md, see [`crate::csv`]), and validating each
+//! job (docs/input.md, 2.5). Each entry is either a [`Job`] ready to dispatch or
 //! the error record of a line that cannot run; a bad line never stops the
 //! others.
 //!
@@ -22,15 +22,15 @@ use serde_json::{Map, Value};
 use crate::input::{Format, InputOptions, Negative, format_of, nearest};
 use crate::results::ResultRecord;
 
-/// The largest dimension the SPEC allows.
+/// The largest dimension the the reference allows.
 pub const MAX_DIM: usize = 256;
 /// The longest job line read; a longer line is an error for that line.
 pub const MAX_LINE_BYTES: u64 = 64 << 20;
-/// `max_iters` when a job does not give one (SPEC 1.4).
+/// `max_iters` when a job does not give one (docs/reference.md).
 pub const DEFAULT_MAX_ITERS: u64 = 100_000;
-/// `tol` when a job does not give one (SPEC 1.4).
+/// `tol` when a job does not give one (docs/reference.md).
 pub const DEFAULT_TOL: f64 = 1e-8;
-/// How far a `truth` may be from a density matrix (SPEC 2.5).
+/// How far a `truth` may be from a density matrix (docs/reference.md).
 pub const TRUTH_TOL: f64 = 1e-6;
 
 /// What `qst run` says about reading a batch.
@@ -903,7 +903,7 @@ fn parse_method_field(v: &Value) -> Result<Vec<Method>, String> {
     Ok(out)
 }
 
-/// Validates a custom projector file (SPEC 1.2) through the store and
+/// Validates a custom projector file (docs/reference.md) through the store and
 /// returns its number of projectors K.
 fn validate_custom(store: &Store, path: &Path, dim: usize) -> Result<usize, String> {
     store

@@ -1,5 +1,5 @@
 //! The supervisor's errors. Each message is one sentence that reads after
-//! "failed to …"; [`Fatal`] carries the exit status of SPEC 3.
+//! "failed to …"; [`Fatal`] carries the exit status of docs/reference.md.
 
 use std::fmt;
 

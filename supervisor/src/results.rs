@@ -1,4 +1,4 @@
-//! Result records and `results.jsonl` (SPEC 2.4): one JSON line per batch
+//! Result records and `results.jsonl` (docs/reference.md): one JSON line per batch
 //! line, appended and flushed as each job ends; `--resume` support (repairing
 //! a torn last line, listing the lines that already have a result) and the
 //! batch fingerprint that refuses a resume on a changed batch.

@@ -55,7 +55,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// The flags of `qst run` (SPEC 3).
+/// The flags of `qst run` (docs/reference.md).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub batch: PathBuf,
@@ -84,7 +84,7 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Defaults for a batch (SPEC 3).
+    /// Defaults for a batch (docs/reference.md).
     pub fn new(batch: impl Into<PathBuf>) -> Self {
         RunOptions {
             batch: batch.into(),

@@ -1,4 +1,4 @@
-//! `summary.csv` and `summary.json` (SPEC 2.4), both rebuilt from all of
+//! `summary.csv` and `summary.json` (docs/reference.md), both rebuilt from all of
 //! `results.jsonl`, so that a resumed run summarizes the whole batch.
 //!
 //! `summary.csv` follows RFC 4180: CRLF line ends, a field containing a comma,
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::provenance::Provenance;
 use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
 
-/// The header of `summary.csv` (SPEC 2.4).
+/// The header of `summary.csv` (docs/reference.md).
 pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error,dominant_eigenvalue,bell_max_fidelity,bell_index,purity_std,fidelity_std,bell_max_fidelity_std,bootstrap";
 
 /// One worker slot in `summary.json`: totals over its incarnations (the

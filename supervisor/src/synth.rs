@@ -1,6 +1,6 @@
 //! Synthetic batches for `qst gen` and `qst demo`: seeded random states of
 //! several dimensions (pure, full-rank mixed, rank-deficient), Poisson counts
-//! on the `nopovm` set (SPEC 1.3), and each true state as a `.npy` file.
+//! on the `nopovm` set (docs/reference.md), and each true state as a `.npy` file.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -89,7 +89,7 @@ pub fn random_state(n: usize, kind: StateKind, rng: &mut StdRng) -> Vec<C64> {
     rho
 }
 
-/// p_k = Tr(Π_k ρ) = ψ_k† ρ ψ_k for every `nopovm` projector (SPEC 1.1, 1.3),
+/// p_k = Tr(Π_k ρ) = ψ_k† ρ ψ_k for every `nopovm` projector (docs/designs.md, 1.3),
 /// using the (at most two) non-zero entries of each ket.
 pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
     (0..n * n)

@@ -1,6 +1,6 @@
-//! `synth::generate` writes batches whose counts follow SPEC 1.3 for their
+//! `synth::generate` writes batches whose counts follow docs/reference.md for their
 //! truths: checked here against p_k computed with the explicit formula
-//! p_k = Σ_{a,b} Π_k[a,b] ρ[b,a], with Π_k built from SPEC 1.1 in this file.
+//! p_k = Σ_{a,b} Π_k[a,b] ρ[b,a], with Π_k built from docs/designs.md in this file.
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ fn mul(x: C, y: C) -> C {
     (x.0 * y.0 - x.1 * y.1, x.0 * y.1 + x.1 * y.0)
 }
 
-/// The kets of SPEC 1.1, built here independently.
+/// The kets of docs/designs.md, built here independently.
 fn kets(n: usize) -> Vec<Vec<C>> {
     let s = 1.0 / 2f64.sqrt();
     let mut out = Vec::new();

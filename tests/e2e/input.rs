@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-/// The kets of the `nopovm` set (SPEC 1.1), built here.
+/// The kets of the `nopovm` set (docs/designs.md), built here.
 fn nopovm_kets(n: usize) -> Vec<Vec<C64>> {
     let s = 1.0 / 2f64.sqrt();
     let z = C64::new(0.0, 0.0);
@@ -391,7 +391,7 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
         }
     }
 
-    // summary.csv: the SPEC header, CRLF, and RFC 4180 quoting that Python's
+    // summary.csv: the the reference header, CRLF, and RFC 4180 quoting that Python's
     // csv module reads back (the error has a comma and quotes).
     let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(csv.starts_with(

@@ -1,4 +1,4 @@
-//! Independent checks with real numpy: scripts in `tests/py/` build the SPEC's
+//! Independent checks with real numpy: scripts in `tests/py/` build the the documented
 //! objects from its text alone and read only the `.npy` files qst wrote.
 
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ fn run_batch(dir: &Path, batch: &str) -> (PathBuf, PathBuf) {
     (out, cache)
 }
 
-/// numpy writes a state with complex off-diagonals and its SPEC 1.3
+/// numpy writes a state with complex off-diagonals and its docs/reference.md
 /// probabilities and Poisson counts; qst must return that ρ, not ρᵀ.
 #[test]
 fn numpy_fixture_is_reconstructed_to_its_rho_not_its_transpose() {
@@ -107,7 +107,7 @@ fn numpy_fixture_is_reconstructed_to_its_rho_not_its_transpose() {
 }
 
 /// qst writes ρ and counts; numpy recomputes ℓ from ρ, the counts and qst's
-/// projector file, and checks the SPEC 1.4 bound of every converged job.
+/// projector file, and checks the documented bound of every converged job.
 #[test]
 fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
     use rand::SeedableRng;

@@ -324,7 +324,7 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
 }
 
 /// Writes the `nopovm` set of dimension n as a dense custom file, built here
-/// from the kets of SPEC 1.1.
+/// from the kets of docs/designs.md.
 fn write_dense_nopovm(path: &Path, n: usize) -> u64 {
     let s = std::f64::consts::FRAC_1_SQRT_2;
     let mut kets: Vec<Vec<C64>> = Vec::new();

@@ -284,7 +284,7 @@ pub fn cmdline(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// The `nopovm` probabilities p_k = Tr(Π_k ρ) of SPEC 1.1/1.3, computed here
+/// The `nopovm` probabilities p_k = Tr(Π_k ρ) of docs/designs.md/1.3, computed here
 /// from the kets, independently of the code under test. ρ is n×n row-major
 /// (re, im).
 pub fn nopovm_probs(n: usize, rho: &[(f64, f64)]) -> Vec<f64> {

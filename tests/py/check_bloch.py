@@ -1,5 +1,5 @@
 """For n = 2: a brute-force search over the Bloch ball finds no state with a
-higher SPEC 1.4 log-likelihood than qst's MLE.
+higher docs/reference.md log-likelihood than qst's MLE.
 
 usage: check_bloch.py PROJECTORS.npy RHO.npy COUNTS.npy"""
 import sys

@@ -1,5 +1,5 @@
 """Reads only .npy files qst wrote (rho, counts, projectors) and recomputes
-SPEC 1.4's log-likelihood and convergence bound for each listed job.
+docs/reference.md.4's log-likelihood and convergence bound for each listed job.
 
 usage: check_results.py PROJECTORS.npy TOL (RHO.npy COUNTS.npy LOGLIK)...
 Prints one line per job; exits 1 on any mismatch."""

@@ -1,4 +1,4 @@
-"""Writes a counts fixture from a known rho with SPEC 1.3's formula.
+"""Writes a counts fixture from a known rho with docs/reference.md.3's formula.
 
 usage: make_fixture.py OUTDIR N SEED
 Writes OUTDIR/truth.npy ((n, n) <c16), OUTDIR/probs.npy (<f8, exact p_k) and

@@ -1,5 +1,5 @@
-"""numpy's own construction of the SPEC 1.1 `nopovm` projector set, written
-from the SPEC text alone (independent of qst's Rust code)."""
+"""numpy's own construction of the `nopovm` projector set, written
+from the their written definitions alone (independent of qst's Rust code)."""
 import numpy as np
 
 
@@ -26,12 +26,12 @@ def nopovm(n):
 
 
 def probabilities(P, rho):
-    """SPEC 1.3: p_k = sum_{a,b} Pi_k[a,b] rho[b,a]."""
+    """docs/reference.md: p_k = sum_{a,b} Pi_k[a,b] rho[b,a]."""
     return np.einsum("kab,ba->k", P, rho).real
 
 
 def log_likelihood(P, counts, rho):
-    """SPEC 1.4: sum_k c_k ln(p_k / Tr(G rho)), zero-count terms are 0."""
+    """docs/reference.md: sum_k c_k ln(p_k / Tr(G rho)), zero-count terms are 0."""
     G = P.sum(axis=0)
     p = probabilities(P, rho)
     t = np.trace(G @ rho).real
@@ -41,7 +41,7 @@ def log_likelihood(P, counts, rho):
 
 
 def certificate(P, counts, rho):
-    """SPEC 1.4 bound N ln lambda_max(G^-1/2 R G^-1/2)."""
+    """docs/reference.md bound N ln lambda_max(G^-1/2 R G^-1/2)."""
     G = P.sum(axis=0)
     N = counts.sum()
     q = probabilities(P, rho) / np.trace(G @ rho).real

@@ -1,11 +1,11 @@
-//! The figures of SPEC 1.6 and the density-matrix check used on a job's truth.
+//! The figures of docs/reference.md and the density-matrix check used on a job's truth.
 
 use faer::{Mat, MatRef};
 
 use crate::C64;
 use crate::eigh::Eigh;
 
-/// The figures of SPEC 1.6 (all but fidelity and ℓ).
+/// The figures of docs/reference.md (all but fidelity and ℓ).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
     pub purity: f64,

@@ -1,4 +1,4 @@
-//! The math of qst (SPEC section 1): projector sets, probabilities, the profiled
+//! The math of qst (the reference section 1): projector sets, probabilities, the profiled
 //! likelihood, maximum-likelihood and linear-inversion reconstruction, and the
 //! reported figures. Knows nothing of processes or files on disk.
 //!
@@ -79,7 +79,7 @@ pub enum MathError {
 /// A borrowed projector set: Π_k for k = 0..K, each n×n.
 #[derive(Clone, Copy, Debug)]
 pub enum Projectors<'a> {
-    /// The built-in `nopovm` set of SPEC 1.1, computed from its 2-sparse kets.
+    /// The built-in `nopovm` set of docs/designs.md, computed from its 2-sparse kets.
     Nopovm { n: usize },
     /// A rank-1 set Π_k = ψ_k ψ_k†, `kets[k*n..(k+1)*n]` = ψ_k.
     Kets { n: usize, kets: &'a [C64] },
@@ -106,7 +106,7 @@ impl Projectors<'_> {
     }
 }
 
-/// Checks counts against a set of K projectors (SPEC 2.5): right length,
+/// Checks counts against a set of K projectors (docs/reference.md): right length,
 /// finite and ≥ 0, not all zero. Returns N = Σ c_k.
 pub fn check_counts(k: usize, counts: &[f64]) -> Result<f64, MathError> {
     if counts.len() != k {

@@ -1,4 +1,4 @@
-//! Linear inversion (SPEC 1.5) and the projection of a Hermitian matrix onto
+//! Linear inversion (docs/reference.md) and the projection of a Hermitian matrix onto
 //! the density matrices (Smolin, Gambetta, Smith, PRL 108, 070502 (2012)).
 
 use faer::linalg::solvers::SolveLstsq;
@@ -62,7 +62,7 @@ pub(crate) fn hermitize(x: MatRef<C64>) -> Mat<C64> {
     Mat::from_fn(n, n, |i, j| (x[(i, j)] + x[(j, i)].conj()) * 0.5)
 }
 
-/// Linear inversion (SPEC 1.5) of a built-in `design`'s set (or a custom set,
+/// Linear inversion (docs/reference.md) of a built-in `design`'s set (or a custom set,
 /// `None`): counts become frequencies per group (f_k = c_k / N_g), then the
 /// least-squares X, made Hermitian, of trace 1, projected onto the states.
 pub fn linear(

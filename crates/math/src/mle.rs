@@ -1,5 +1,5 @@
-//! Maximum likelihood (SPEC 1.4) by L-BFGS on a square factor of ρ, with the
-//! SPEC's certificate as the stopping rule, on caller-owned scratch space.
+//! Maximum likelihood (docs/reference.md) by L-BFGS on a square factor of ρ, with the
+//! the documented certificate as the stopping rule, on caller-owned scratch space.
 //!
 //! ℓ(ρ) = Σ c_k ln(p_k(ρ)/Tr(Gρ)) does not change under ρ → sρ, so with
 //! ρ̃ = BB† for any n×n matrix B it is a smooth function of B with no
@@ -99,7 +99,7 @@ pub struct MleResult {
     pub iterations: u64,
     pub converged: bool,
     pub log_likelihood: f64,
-    /// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
+    /// The docs/reference.md bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
     pub bound: f64,
 }
 
@@ -109,7 +109,7 @@ pub struct MleStats {
     pub iterations: u64,
     pub converged: bool,
     pub log_likelihood: f64,
-    /// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
+    /// The docs/reference.md bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
     pub bound: f64,
     /// How many of the iterations were projected-gradient steps
     /// ([`crate::apg`]), for benchmarks.
@@ -599,7 +599,7 @@ fn line_search(
     }
 }
 
-/// Maximum-likelihood reconstruction (SPEC 1.4).
+/// Maximum-likelihood reconstruction (docs/reference.md).
 pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleResult, MathError> {
     check_counts(proj.count(), counts)?;
     let mut scratch = MleScratch::new(proj)?;
@@ -1073,7 +1073,7 @@ fn exact_bound(
     Ok((f, eig.max().ln()))
 }
 
-/// ℓ(ρ) of SPEC 1.4 (−∞ when a counted projector has zero probability).
+/// ℓ(ρ) of docs/reference.md (−∞ when a counted projector has zero probability).
 pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f64 {
     let mut q = vec![0.0; proj.count()];
     match objective(proj, counts, 1.0, rho, &mut q, &mut ProjWork::new(proj)) {
@@ -1082,7 +1082,7 @@ pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f6
     }
 }
 
-/// The SPEC 1.4 bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at ρ (+∞ when a
+/// The docs/reference.md bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at ρ (+∞ when a
 /// counted projector has zero probability).
 pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Result<f64, MathError> {
     let total = check_counts(proj.count(), counts)?;

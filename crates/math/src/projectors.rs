@@ -25,7 +25,7 @@ fn nopovm_pair(n: usize, k: usize) -> (usize, usize, bool) {
     (i, i + 1 + pair, minus)
 }
 
-/// ψ_k of the `nopovm` set (SPEC 1.1), as a dense vector of length n.
+/// ψ_k of the `nopovm` set (docs/designs.md), as a dense vector of length n.
 ///
 /// Panics if `k >= n²`.
 pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
@@ -73,7 +73,7 @@ pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
     }
 }
 
-/// M of SPEC 1.3 over a dense `(K, n, n)` set: the K × n² row-major view
+/// M of docs/reference.md over a dense `(K, n, n)` set: the K × n² row-major view
 /// M[k, a·n + b] = Π_k[a, b], without copying.
 ///
 /// Panics if `data.len()` is not a multiple of n².
@@ -86,7 +86,7 @@ pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
     MatRef::from_row_major_slice(data, data.len() / nn, nn)
 }
 
-/// Validates a dense custom set per SPEC 1.2 (shape, Hermitian, PSD,
+/// Validates a dense custom set per docs/reference.md (shape, Hermitian, PSD,
 /// informationally complete). Expensive: callers remember the result.
 pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
     let bad = |s: String| Err(MathError::InvalidProjectors(s));

@@ -1,4 +1,4 @@
-//! The SPEC 1.6 figures, fidelity and the density-matrix check, against
+//! The docs/reference.md figures, fidelity and the density-matrix check, against
 //! closed forms.
 
 mod common;

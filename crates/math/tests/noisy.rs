@@ -1,7 +1,7 @@
 //! Poisson-noisy data: the MLE beats every other candidate on ℓ (linear
 //! inversion, the true state, a brute-force search of the Bloch ball for
 //! n = 2), its certificate holds, and zero counts or probabilities instead of
-//! counts are handled. ℓ is recomputed here from the SPEC's double sum.
+//! counts are handled. ℓ is recomputed here from the the documented double sum.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn dense_of(proj: &Projectors) -> Vec<C64> {
     }
 }
 
-/// G^{-1/2} R G^{-1/2}'s largest eigenvalue, the long way (SPEC 1.4).
+/// G^{-1/2} R G^{-1/2}'s largest eigenvalue, the long way (docs/reference.md).
 fn explicit_bound(n: usize, dense: &[C64], counts: &[f64], rho: &Mat<C64>) -> f64 {
     let nn = n * n;
     let p: Vec<f64> = explicit_probs(n, dense, rho.as_ref())
@@ -243,7 +243,7 @@ fn bloch_ball_brute_force_finds_nothing_better_for_n2() {
                 step *= 0.5;
             }
         }
-        // ℓ_max − ℓ(ρ) ≤ the bound (SPEC 1.4): nothing found by brute force
+        // ℓ_max − ℓ(ρ) ≤ the bound (docs/reference.md): nothing found by brute force
         // beats the returned ρ by more than its own certificate.
         assert!(m.converged, "case {case}");
         assert!(

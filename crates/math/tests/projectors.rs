@@ -1,5 +1,5 @@
-//! The projector sets: `nopovm` order and phase, the SPEC 1.3 convention for
-//! p_k in every form, the zero-copy M, and SPEC 1.2 validation.
+//! The projector sets: `nopovm` order and phase, the docs/reference.md convention for
+//! p_k in every form, the zero-copy M, and docs/reference.md validation.
 
 mod common;
 

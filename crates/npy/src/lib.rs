@@ -1,4 +1,4 @@
-//! numpy-compatible `.npy` files (SPEC 2): little-endian, C order, dtypes
+//! numpy-compatible `.npy` files (docs/reference.md): little-endian, C order, dtypes
 //! `<c16` (matrices, projector sets), `<f8` and `<i8` (counts). Reading checks
 //! header, dtype, shape and length and names what is wrong; writing is atomic
 //! (temporary file in the same directory, fsync, rename); large arrays are

@@ -843,7 +843,7 @@ impl Store {
         }
     }
 
-    /// Validates a custom projector file (SPEC 1.2) once per (path, size,
+    /// Validates a custom projector file (docs/reference.md) once per (path, size,
     /// mtime) in this process, and once per content across processes (the
     /// sidecar of the module doc); over the byte budget is an error.
     pub fn validate_custom(&self, path: &Path, n: usize) -> Result<(), StoreError> {

@@ -1,4 +1,4 @@
-//! The projector store (SPEC 2.1): one `.npy` file per (design, dimension) in a
+//! The projector store (docs/reference.md): one `.npy` file per (design, dimension) in a
 //! cache directory, built once and atomically (cross-process lock, temporary
 //! file, fsync, rename), checked on open and rebuilt when bad, memory-mapped
 //! read-only and shared through the page cache; plus [`ProjectorCache`], the

@@ -1,4 +1,4 @@
-//! Test helpers, written from the SPEC text and independent of the crate's
+//! Test helpers, written from the written definitions and independent of the crate's
 //! own formulas: the `nopovm` kets, the explicit double sum for p_k, ℓ, and
 //! the certificate computed the long way over dense slices.
 #![allow(dead_code)]
@@ -30,7 +30,7 @@ pub fn random_state(n: usize, rank: usize, rng: &mut impl Rng) -> Mat<C64> {
     Mat::from_fn(n, n, |i, j| m[(i, j)] / tr)
 }
 
-/// SPEC 1.1, read literally: e_k, then per pair (i<j) (e_i+e_j)/√2, (e_i − 𝑖e_j)/√2.
+/// docs/designs.md, read literally: e_k, then per pair (i<j) (e_i+e_j)/√2, (e_i − 𝑖e_j)/√2.
 pub fn spec_kets(n: usize) -> Vec<Vec<C64>> {
     let s = 1.0 / 2f64.sqrt();
     let mut out = Vec::new();
@@ -99,7 +99,7 @@ pub fn random_dense(n: usize, rng: &mut impl Rng) -> Vec<C64> {
     d
 }
 
-/// SPEC 1.3 literally: p_k = Σ_{a,b} Π_k[a, b]·ρ[b, a] (complex; real for Hermitian ρ).
+/// docs/reference.md literally: p_k = Σ_{a,b} Π_k[a, b]·ρ[b, a] (complex; real for Hermitian ρ).
 pub fn explicit_probs(n: usize, dense: &[C64], rho: MatRef<C64>) -> Vec<C64> {
     dense
         .chunks(n * n)
@@ -115,7 +115,7 @@ pub fn explicit_probs(n: usize, dense: &[C64], rho: MatRef<C64>) -> Vec<C64> {
         .collect()
 }
 
-/// SPEC 1.4 literally: Σ_k c_k ln(p_k / Tr(Gρ)), c_k = 0 terms are 0.
+/// docs/reference.md literally: Σ_k c_k ln(p_k / Tr(Gρ)), c_k = 0 terms are 0.
 pub fn explicit_loglik(n: usize, dense: &[C64], counts: &[f64], rho: MatRef<C64>) -> f64 {
     let p: Vec<f64> = explicit_probs(n, dense, rho).iter().map(|z| z.re).collect();
     let tg: f64 = p.iter().sum(); // Tr(Gρ) = Σ_k Tr(Π_k ρ)

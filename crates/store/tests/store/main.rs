@@ -19,7 +19,7 @@ pub fn store(dir: &Path, max_bytes: u64) -> Store {
     })
 }
 
-/// The kets of SPEC 1.1, written out here independently of qst-math.
+/// The kets of docs/designs.md, written out here independently of qst-math.
 pub fn reference_kets(n: usize) -> Vec<Vec<C64>> {
     let s = std::f64::consts::FRAC_1_SQRT_2;
     let mut kets = Vec::new();

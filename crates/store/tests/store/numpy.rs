@@ -1,5 +1,5 @@
 //! numpy opens every projector file with `mmap_mode='r'`, and its contents
-//! equal numpy's own construction of SPEC 1.1.
+//! equal numpy's own construction of docs/designs.md.
 
 use qst_math::Design;
 use std::process::Command;
@@ -19,7 +19,7 @@ import sys, os
 import numpy as np
 d = sys.argv[1]
 def nopovm(n):
-    # SPEC 1.1: e_k, then for i < j: (e_i + e_j)/sqrt2, (e_i - 1j e_j)/sqrt2.
+    # docs/designs.md: e_k, then for i < j: (e_i + e_j)/sqrt2, (e_i - 1j e_j)/sqrt2.
     kets = []
     for k in range(n):
         e = np.zeros(n, dtype=complex); e[k] = 1; kets.append(e)
@@ -44,7 +44,7 @@ for name in sorted(os.listdir(d), key=lambda s: (len(s), s)):
     want = nopovm(n)
     err = np.max(np.abs(np.asarray(a) - want))
     assert err <= 1e-15, (name, err)
-    # M of SPEC 1.3 is a zero-copy reshape of the mapped array.
+    # M of docs/reference.md is a zero-copy reshape of the mapped array.
     m = a.reshape(n * n, n * n)
     assert np.shares_memory(m, a)
     seen.append(n)
