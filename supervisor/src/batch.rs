@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::input::{Format, InputOptions, Negative, format_of, nearest};
 use crate::results::ResultRecord;
 
-/// The largest dimension the the reference allows.
+/// The largest dimension the documented allows.
 pub const MAX_DIM: usize = 256;
 /// The longest job line read; a longer line is an error for that line.
 pub const MAX_LINE_BYTES: u64 = 64 << 20;

@@ -93,7 +93,7 @@ fn mub_count_matrix_runs_linear_on_per_basis_frequencies() {
 }
 
 /// Noiseless data through `mub` and `sic` by maximum likelihood: fidelity
-/// ≥ 0.9999 to numpy's state; noisy `mub` data meet the the reference certificate as
+/// ≥ 0.9999 to numpy's state; noisy `mub` data meet the documented certificate as
 /// numpy computes it from its own projectors.
 #[test]
 fn mub_and_sic_mle_recover_noiseless_states_and_meet_the_certificate() {

@@ -391,7 +391,7 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
         }
     }
 
-    // summary.csv: the the reference header, CRLF, and RFC 4180 quoting that Python's
+    // summary.csv: the documented header, CRLF, and RFC 4180 quoting that Python's
     // csv module reads back (the error has a comma and quotes).
     let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(csv.starts_with(

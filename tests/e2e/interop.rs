@@ -1,4 +1,4 @@
-//! Independent checks with real numpy: scripts in `tests/py/` build the the documented
+//! Independent checks with real numpy: scripts in `tests/py/` build the documented
 //! objects from its text alone and read only the `.npy` files qst wrote.
 
 use std::path::{Path, PathBuf};

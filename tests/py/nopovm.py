@@ -1,5 +1,5 @@
 """numpy's own construction of the `nopovm` projector set, written
-from the their written definitions alone (independent of qst's Rust code)."""
+from their written definitions alone (independent of qst's Rust code)."""
 import numpy as np
 
 

@@ -1,7 +1,7 @@
 //! Poisson-noisy data: the MLE beats every other candidate on ℓ (linear
 //! inversion, the true state, a brute-force search of the Bloch ball for
 //! n = 2), its certificate holds, and zero counts or probabilities instead of
-//! counts are handled. ℓ is recomputed here from the the documented double sum.
+//! counts are handled. ℓ is recomputed here from the documented double sum.
 
 mod common;
 

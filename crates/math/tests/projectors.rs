@@ -1,4 +1,4 @@
-//! The projector sets: `nopovm` order and phase, the docs/reference.md convention for
+//! The projector sets: `nopovm` order and phase, the documented convention for
 //! p_k in every form, the zero-copy M, and docs/reference.md validation.
 
 mod common;

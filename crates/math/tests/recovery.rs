@@ -9,7 +9,7 @@ use common::*;
 use qst_math::{C64, Mat, MleOptions, Projectors, fidelity, linear, mle, probabilities};
 
 fn exact_counts(proj: &Projectors, rho: &Mat<C64>, scale: f64) -> Vec<f64> {
-    // p_k from the the reference double sum over the dense form, not from the crate.
+    // p_k from the documented double sum over the dense form, not from the crate.
     let n = proj.dim();
     let dense: Vec<C64> = match *proj {
         Projectors::Nopovm { n } => dense_from_kets(n, &spec_kets(n)),
@@ -71,7 +71,7 @@ fn nopovm_noiseless_recovery_all_dims_and_ranks() {
     }
 }
 
-/// Beyond the docs/reference.md's: noiseless data of a low-rank state through a
+/// Beyond the documented guarantee: noiseless data of a low-rank state through a
 /// custom set (where `mle` iterates from I/n) come back exactly, with exactly
 /// that rank (eigenvalues above 1e-10), not with ~1e-5 of trace spread over
 /// the directions the state does not use.
