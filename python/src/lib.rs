@@ -631,6 +631,45 @@ fn figures<'py>(py: Python<'py>, rho: PyReadonlyArray2<'py, C64>) -> PyResult<Bo
     Ok(d)
 }
 
+/// The generalized Bell analysis of a two-qudit state (n = m²): every
+/// overlap ⟨B_{a,b}|ρ|B_{a,b}⟩ at index a·m + b, the largest with its index,
+/// and the smallest.
+#[pyfunction]
+fn bell<'py>(py: Python<'py>, rho: PyReadonlyArray2<'py, C64>) -> PyResult<Bound<'py, PyDict>> {
+    let n = square_dim(rho.shape(), "rho")?;
+    let s = contiguous(&rho, "rho")?;
+    let (all, (max, index, min)) = compute(py, || {
+        let r = to_mat(n, s);
+        let all = qst_math::bell_fidelities(r.as_ref()).map_err(|e| value(format!("bell: {e}")))?;
+        let summary =
+            qst_math::bell_summary(r.as_ref()).map_err(|e| value(format!("bell: {e}")))?;
+        Ok((all, summary))
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("bell_fidelities", all)?;
+    d.set_item("bell_max_fidelity", max)?;
+    d.set_item("bell_index", index)?;
+    d.set_item("bell_min_fidelity", min)?;
+    Ok(d)
+}
+
+/// The dominant component: the largest eigenvalue and its eigenvector as
+/// amplitudes and phases (units of π, relative to the first component of
+/// amplitude above 1e-6 of the largest).
+#[pyfunction]
+fn spectral<'py>(py: Python<'py>, rho: PyReadonlyArray2<'py, C64>) -> PyResult<Bound<'py, PyDict>> {
+    let n = square_dim(rho.shape(), "rho")?;
+    let s = contiguous(&rho, "rho")?;
+    let d = compute(py, || {
+        qst_math::dominant(to_mat(n, s).as_ref()).map_err(|e| value(format!("spectral: {e}")))
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("dominant_eigenvalue", d.eigenvalue)?;
+    out.set_item("dominant_amplitudes", d.amplitudes)?;
+    out.set_item("dominant_phases", d.phases)?;
+    Ok(out)
+}
+
 /// The address of the buffer `reconstruct` computes from for this
 /// projector array (it borrows the array through the same path), so a test
 /// can check that no copy is made.
@@ -652,6 +691,8 @@ fn _qst(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reconstruct, m)?)?;
     m.add_function(wrap_pyfunction!(fidelity, m)?)?;
     m.add_function(wrap_pyfunction!(figures, m)?)?;
+    m.add_function(wrap_pyfunction!(bell, m)?)?;
+    m.add_function(wrap_pyfunction!(spectral, m)?)?;
     m.add_function(wrap_pyfunction!(_buffer_address, m)?)?;
     Ok(())
 }

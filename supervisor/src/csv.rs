@@ -8,7 +8,7 @@ use std::path::Path;
 
 use qst_store::Store;
 
-use crate::batch::BatchSettings;
+use crate::jobs::BatchSettings;
 use crate::matrix::{Cell, CellNames, Grid, MatrixBatch};
 
 /// A short, quoted rendering of a line for messages.
@@ -169,7 +169,7 @@ pub fn parse_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Entry;
+    use crate::jobs::Entry;
     use crate::matrix::MatrixBatch as CsvBatch;
     use proptest::prelude::*;
     use qst_shared::Design;
@@ -275,7 +275,7 @@ mod tests {
         let stem = "x".repeat(300);
         let e = all(parse_csv(b"1\n1\n1\n1\n", &stem, &settings(), &store()).unwrap());
         let Entry::Job(j) = &e[0] else { panic!() };
-        assert!(crate::batch::is_valid_id(&j.id), "{}", j.id);
+        assert!(crate::jobs::is_valid_id(&j.id), "{}", j.id);
         assert!(j.id.ends_with("-1"));
     }
 

@@ -22,6 +22,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod executor;
 pub mod input;
+pub mod jobs;
 pub mod matrix;
 pub mod merge;
 pub mod outdir;

@@ -13,8 +13,8 @@ use qst_shared::{Analysis, Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::Value;
 
-use crate::batch::{BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, is_id_byte};
 use crate::input::Negative;
+use crate::jobs::{BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, is_id_byte};
 use crate::results::ResultRecord;
 
 /// One cell of a count matrix as read.
@@ -378,7 +378,7 @@ impl MatrixBatch {
             }
         };
         let truth = match &settings.input.truth {
-            Some(p) => Some(crate::batch::read_truth(p, dim).map_err(|e| format!("--truth: {e}"))?),
+            Some(p) => Some(crate::jobs::read_truth(p, dim).map_err(|e| format!("--truth: {e}"))?),
             None => None,
         };
         if settings.input.bell

@@ -10,7 +10,7 @@ use std::path::Path;
 use calamine::{Data, Reader, open_workbook_auto};
 use qst_store::Store;
 
-use crate::batch::BatchSettings;
+use crate::jobs::BatchSettings;
 use crate::matrix::{Cell, CellNames, Grid, MatrixBatch};
 
 fn cell(d: &Data) -> Cell {

@@ -30,6 +30,7 @@ from ._qst import MappedProjectors, cache_info, set_cache_limit
 
 __all__ = [
     "MappedProjectors",
+    "bell",
     "cache_info",
     "fidelity",
     "figures",
@@ -40,6 +41,7 @@ __all__ = [
     "projectors",
     "run",
     "set_cache_limit",
+    "spectral",
     "wls",
 ]
 
@@ -181,6 +183,22 @@ def wls(counts, n=None, design="nopovm", projectors=None, max_iters=100000, trut
     computational basis for ``nopovm``, to the total for ``sic`` and custom
     sets). Arguments and result as :func:`mle`; ``info["objective"]`` is χ²."""
     return _reconstruct("wls", counts, n, design, projectors, 1e-8, max_iters, truth, validate)
+
+
+def bell(rho):
+    """Generalized Bell analysis of a two-qudit state ρ (n = m², m ≥ 2):
+    |B_ab⟩ = Σ_j ω^(a·j) |j⟩|(j+b) mod m⟩ / √m. Returns a dict with
+    ``bell_fidelities`` (⟨B_ab|ρ|B_ab⟩ at index a·m + b), ``bell_max_fidelity``,
+    ``bell_index`` and ``bell_min_fidelity``."""
+    return _qst.bell(_state(rho, "rho"))
+
+
+def spectral(rho):
+    """The dominant component of ρ: ``dominant_eigenvalue`` and its
+    eigenvector's ``dominant_amplitudes`` and ``dominant_phases`` (units of
+    π, relative to its first component of amplitude above 1e-6 of the
+    largest)."""
+    return _qst.spectral(_state(rho, "rho"))
 
 
 def fidelity(a, b):
