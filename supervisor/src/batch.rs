@@ -245,6 +245,16 @@ fn read_line(r: &mut BufReader<File>, buf: &mut Vec<u8>) -> io::Result<LineRead>
     Ok(LineRead::TooLong)
 }
 
+/// The value of a field check, or the line's error record.
+macro_rules! field {
+    ($k:expr, $check:expr) => {
+        match $check {
+            Ok(v) => v,
+            Err(msg) => return Some($k.err(msg)),
+        }
+    };
+}
+
 /// Validates JSON job lines one by one, remembering ids (for duplicates) and
 /// custom projector files (validated once per file and dimension).
 pub struct JobParser {
@@ -466,36 +476,13 @@ impl JobParser {
             design: None,
             method: None,
         };
-        let value: Value = match serde_json::from_slice(trimmed) {
-            Ok(v) => v,
-            Err(e) => {
-                if e.to_string().starts_with("number out of range")
-                    && let Some(field) = field_before(trimmed, e.column())
-                {
-                    return Some(k.err(format_args!(
-                        "field {field} holds a number out of range (beyond ±1.8e308, the largest finite double), so the line is not valid JSON"
-                    )));
-                }
-                return Some(k.err(format_args!("not valid JSON ({e})")));
-            }
-        };
-        let Value::Object(obj) = value else {
-            return Some(k.err("not a JSON object (a job line is {\"id\": …, \"dim\": …, …})"));
-        };
-
-        // id
-        let id = match obj.get("id") {
-            None | Some(Value::Null) => return Some(k.err("field id is missing")),
-            Some(Value::String(s)) => s.as_str(),
-            Some(v) => {
-                return Some(k.err(format_args!("field id must be a string, not {}", show(v))));
-            }
-        };
+        let obj = field!(k, parse_object(trimmed));
+        let id = field!(k, id_field(&obj));
         k.id = Some(id);
         if !is_valid_id(id) {
-            return Some(
-                k.err("field id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'"),
-            );
+            return Some(k.err(
+                "field id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'",
+            ));
         }
         if let Some(first) = self.ids.get(id) {
             return Some(k.err(format_args!(
@@ -503,247 +490,21 @@ impl JobParser {
             )));
         }
         self.ids.insert(id.to_owned(), line);
-
-        // unknown fields: a typo must not silently run the default
-        if let Some(bad) = obj.keys().find(|f| !KNOWN_FIELDS.contains(&f.as_str())) {
-            let hint = match nearest(bad, &KNOWN_FIELDS) {
-                Some(k) => format!(" (did you mean {k:?}?)"),
-                None => String::new(),
-            };
-            return Some(k.err(format_args!(
-                "field {}: unknown field{hint}; the fields are {}",
-                show(&Value::from(bad.as_str())),
-                KNOWN_FIELDS.join(", ")
-            )));
-        }
-
-        // method: a name or a list of names (read early so that error records know it)
-        match obj.get("method") {
-            None | Some(Value::Null) => {}
-            Some(v) => match parse_method_field(v) {
-                Ok(ms) => *methods = ms,
-                Err(e) => return Some(k.err(format_args!("field method: {e}"))),
-            },
+        field!(k, known_fields(&obj));
+        if let Some(ms) = field!(k, method_field(&obj)) {
+            *methods = ms;
         }
         let method = methods[0];
         k.method = Some(method);
-
-        // dim
-        let dim = match obj.get("dim") {
-            None | Some(Value::Null) => return Some(k.err("field dim is missing")),
-            Some(v) => match v.as_f64() {
-                Some(d) if d.fract() == 0.0 && (2.0..=MAX_DIM as f64).contains(&d) => d as usize,
-                _ => {
-                    return Some(k.err(format_args!(
-                        "field dim must be an integer from 2 to {MAX_DIM}, not {}",
-                        show(v)
-                    )));
-                }
-            },
-        };
+        let dim = field!(k, dim_field(&obj));
         k.dim = Some(dim);
-
-        // design / projectors
-        let projectors_file = match self.file_field(&obj, "projectors") {
-            Ok(p) => p,
-            Err(e) => {
-                k.design = Some("custom");
-                return Some(k.err(e));
-            }
-        };
-        let design = match obj.get("design") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s == "custom" => Some(DesignField::Custom),
-            Some(Value::String(s)) => match s.parse::<Design>() {
-                Ok(d) => Some(DesignField::Builtin(d)),
-                Err(e) => {
-                    return Some(k.err(format_args!(
-                        "field design: {e}, or \"custom\" with a \"projectors\" file"
-                    )));
-                }
-            },
-            Some(v) => {
-                return Some(k.err(format_args!(
-                    "field design must be a string, not {}",
-                    show(v)
-                )));
-            }
-        };
-        let (spec, k_expected) = match (design, projectors_file) {
-            (Some(DesignField::Custom), None) => {
-                k.design = Some("custom");
-                return Some(k.err("field projectors is missing, but design \"custom\" needs it"));
-            }
-            (Some(DesignField::Builtin(d)), Some(_)) => {
-                k.design = Some(d.name());
-                return Some(k.err(format_args!(
-                    "field projectors names a custom set, but field design says \"{d}\""
-                )));
-            }
-            (_, Some(path)) => {
-                k.design = Some("custom");
-                // K from the header alone: the cheap count checks come before
-                // the full validation of the file.
-                match custom_count(&self.store, &path, dim) {
-                    Ok(count) => (ProjectorSpec::Custom { path }, count),
-                    Err(e) => return Some(k.err(format_args!("field projectors: {e}"))),
-                }
-            }
-            (design, None) => {
-                let d = match design {
-                    Some(DesignField::Builtin(d)) => d,
-                    _ => self.defaults.design,
-                };
-                k.design = Some(d.name());
-                if let Err(e) = d.check_dim(dim) {
-                    return Some(k.err(format_args!("field dim: {e}")));
-                }
-                match d.count(dim) {
-                    Some(count) => (ProjectorSpec::Builtin(d), count),
-                    None => unreachable!("check_dim admits only dimensions whose K fits"),
-                }
-            }
-        };
-
-        // counts / counts_npy
-        let has_counts = !matches!(obj.get("counts"), None | Some(Value::Null));
-        let has_npy = !matches!(obj.get("counts_npy"), None | Some(Value::Null));
-        let counts = match (has_counts, has_npy) {
-            (true, true) => {
-                return Some(k.err("fields counts and counts_npy are both given; give one"));
-            }
-            (false, false) => {
-                return Some(k.err("field counts is missing (give counts or counts_npy)"));
-            }
-            (true, false) => match &obj["counts"] {
-                Value::Array(a) => {
-                    if a.len() != k_expected {
-                        return Some(k.err(format_args!(
-                            "field counts has {} entries, but {} needs {k_expected}",
-                            a.len(),
-                            needs(&spec, dim)
-                        )));
-                    }
-                    let mut c = Vec::with_capacity(a.len());
-                    for (i, v) in a.iter().enumerate() {
-                        match v.as_f64() {
-                            Some(x) => c.push(x),
-                            None => {
-                                return Some(k.err(format_args!(
-                                    "field counts[{i}] is {}, not a number",
-                                    show(v)
-                                )));
-                            }
-                        }
-                    }
-                    c
-                }
-                v => {
-                    return Some(k.err(format_args!(
-                        "field counts must be an array of numbers, not {}",
-                        show(v)
-                    )));
-                }
-            },
-            (false, true) => {
-                let path = match self.file_field(&obj, "counts_npy") {
-                    Ok(Some(p)) => p,
-                    Ok(None) => return Some(k.err("field counts_npy is missing")),
-                    Err(e) => return Some(k.err(e)),
-                };
-                // The length from the header, before anything is read.
-                match qst_npy::counts_len(&path) {
-                    Ok(len) if len != k_expected => {
-                        return Some(k.err(format_args!(
-                            "field counts_npy: {} has {len} entries, but {} needs {k_expected}",
-                            path.display(),
-                            needs(&spec, dim)
-                        )));
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Some(k.err(format_args!("field counts_npy: failed to {e}"))),
-                }
-                match qst_npy::read_counts_checked(&path, Some(k_expected)) {
-                    Ok(c) => c,
-                    Err(e) => return Some(k.err(format_args!("field counts_npy: failed to {e}"))),
-                }
-            }
-        };
-        let field = if has_counts { "counts" } else { "counts_npy" };
-        let mut counts = counts;
-        let warnings = match check_counts(&mut counts, field, self.defaults.negative) {
-            Ok(w) => w,
-            Err(e) => return Some(k.err(e)),
-        };
-        if let ProjectorSpec::Custom { path } = &spec {
-            let key = (path.clone(), dim);
-            if !self.custom.contains_key(&key) {
-                let checked = validate_custom(&self.store, path, dim);
-                self.custom.insert(key.clone(), checked);
-            }
-            if let Err(e) = &self.custom[&key] {
-                return Some(k.err(format_args!("field projectors: {e}")));
-            }
-        }
-
-        // max_iters / tol
-        let max_iters = match obj.get("max_iters") {
-            None | Some(Value::Null) => DEFAULT_MAX_ITERS,
-            Some(v) => match v.as_f64() {
-                Some(x) if x.fract() == 0.0 && x >= 1.0 && x <= u64::MAX as f64 => x as u64,
-                _ => {
-                    return Some(k.err(format_args!(
-                        "field max_iters must be a whole number >= 1, not {}",
-                        show(v)
-                    )));
-                }
-            },
-        };
-        let tol = match obj.get("tol") {
-            None | Some(Value::Null) => DEFAULT_TOL,
-            Some(v) => match v.as_f64() {
-                Some(x) if x.is_finite() && x > 0.0 => x,
-                _ => {
-                    return Some(k.err(format_args!(
-                        "field tol must be a number > 0, not {}",
-                        show(v)
-                    )));
-                }
-            },
-        };
-
-        // bell, spectral: booleans (else --bell, --spectral)
-        let mut asked = [self.defaults.bell, self.defaults.spectral];
-        for (f, on) in ["bell", "spectral"].into_iter().zip(asked.iter_mut()) {
-            match obj.get(f) {
-                None | Some(Value::Null) => {}
-                Some(Value::Bool(b)) => *on = *b,
-                Some(v) => {
-                    return Some(k.err(format_args!(
-                        "field {f} must be true or false, not {}",
-                        show(v)
-                    )));
-                }
-            }
-        }
-        let [bell, spectral] = asked;
-        if bell && let Err(e) = qst_math::bell_side(dim) {
-            return Some(k.err(format_args!("field bell: {e}")));
-        }
-
-        // truth (else --truth)
-        let truth_file = match self.file_field(&obj, "truth") {
-            Ok(p) => p.or_else(|| self.defaults.truth.clone()),
-            Err(e) => return Some(k.err(e)),
-        };
-        let truth = match truth_file {
-            None => None,
-            Some(path) => match read_truth(&path, dim) {
-                Ok(t) => Some(t),
-                Err(e) => return Some(k.err(format_args!("field truth: {e}"))),
-            },
-        };
-
+        let (spec, k_expected) = field!(k, self.projector_set(&obj, dim, &mut k.design));
+        let (mut counts, field) = field!(k, self.counts_field(&obj, &spec, dim, k_expected));
+        let warnings = field!(k, check_counts(&mut counts, field, self.defaults.negative));
+        field!(k, self.validate_custom_once(&spec, dim));
+        let (max_iters, tol) = field!(k, iteration_fields(&obj));
+        let (bell, spectral) = field!(k, self.analysis_fields(&obj, dim));
+        let truth = field!(k, self.truth_field(&obj, dim));
         let rho_path = self.out_dir.join("rho").join(format!("{id}.npy"));
         Some(Entry::Job(Job {
             line,
@@ -765,6 +526,265 @@ impl JobParser {
             }),
         }))
     }
+
+    /// `projectors` / `design`: the set and its K (a custom file's K from its
+    /// header alone: the cheap count checks come before its validation).
+    /// `design` gets the design's name as soon as it is known.
+    fn projector_set(
+        &self,
+        obj: &Map<String, Value>,
+        dim: usize,
+        design_name: &mut Option<&'static str>,
+    ) -> Result<(ProjectorSpec, usize), String> {
+        let projectors_file = self.file_field(obj, "projectors").inspect_err(|_| {
+            *design_name = Some("custom");
+        })?;
+        let design = match obj.get("design") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "custom" => Some(DesignField::Custom),
+            Some(Value::String(s)) => {
+                Some(DesignField::Builtin(s.parse::<Design>().map_err(|e| {
+                    format!("field design: {e}, or \"custom\" with a \"projectors\" file")
+                })?))
+            }
+            Some(v) => return Err(format!("field design must be a string, not {}", show(v))),
+        };
+        match (design, projectors_file) {
+            (Some(DesignField::Custom), None) => {
+                *design_name = Some("custom");
+                Err("field projectors is missing, but design \"custom\" needs it".into())
+            }
+            (Some(DesignField::Builtin(d)), Some(_)) => {
+                *design_name = Some(d.name());
+                Err(format!(
+                    "field projectors names a custom set, but field design says \"{d}\""
+                ))
+            }
+            (_, Some(path)) => {
+                *design_name = Some("custom");
+                let count = custom_count(&self.store, &path, dim)
+                    .map_err(|e| format!("field projectors: {e}"))?;
+                Ok((ProjectorSpec::Custom { path }, count))
+            }
+            (design, None) => {
+                let d = match design {
+                    Some(DesignField::Builtin(d)) => d,
+                    _ => self.defaults.design,
+                };
+                *design_name = Some(d.name());
+                d.check_dim(dim).map_err(|e| format!("field dim: {e}"))?;
+                match d.count(dim) {
+                    Some(count) => Ok((ProjectorSpec::Builtin(d), count)),
+                    None => unreachable!("check_dim admits only dimensions whose K fits"),
+                }
+            }
+        }
+    }
+
+    /// `counts` or `counts_npy` (a file's length from its header, before
+    /// anything is read), and which of the two it was.
+    fn counts_field(
+        &self,
+        obj: &Map<String, Value>,
+        spec: &ProjectorSpec,
+        dim: usize,
+        k_expected: usize,
+    ) -> Result<(Vec<f64>, &'static str), String> {
+        let has_counts = !matches!(obj.get("counts"), None | Some(Value::Null));
+        let has_npy = !matches!(obj.get("counts_npy"), None | Some(Value::Null));
+        match (has_counts, has_npy) {
+            (true, true) => Err("fields counts and counts_npy are both given; give one".into()),
+            (false, false) => Err("field counts is missing (give counts or counts_npy)".into()),
+            (true, false) => {
+                let Value::Array(a) = &obj["counts"] else {
+                    return Err(format!(
+                        "field counts must be an array of numbers, not {}",
+                        show(&obj["counts"])
+                    ));
+                };
+                if a.len() != k_expected {
+                    return Err(format!(
+                        "field counts has {} entries, but {} needs {k_expected}",
+                        a.len(),
+                        needs(spec, dim)
+                    ));
+                }
+                let c = a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        v.as_f64().ok_or_else(|| {
+                            format!("field counts[{i}] is {}, not a number", show(v))
+                        })
+                    })
+                    .collect::<Result<Vec<f64>, String>>()?;
+                Ok((c, "counts"))
+            }
+            (false, true) => {
+                let path = self
+                    .file_field(obj, "counts_npy")?
+                    .ok_or("field counts_npy is missing")?;
+                let len = qst_npy::counts_len(&path)
+                    .map_err(|e| format!("field counts_npy: failed to {e}"))?;
+                if len != k_expected {
+                    return Err(format!(
+                        "field counts_npy: {} has {len} entries, but {} needs {k_expected}",
+                        path.display(),
+                        needs(spec, dim)
+                    ));
+                }
+                let c = qst_npy::read_counts_checked(&path, Some(k_expected))
+                    .map_err(|e| format!("field counts_npy: failed to {e}"))?;
+                Ok((c, "counts_npy"))
+            }
+        }
+    }
+
+    /// A custom projector file is fully validated once per (file, dimension),
+    /// after the cheap checks of its line passed.
+    fn validate_custom_once(&mut self, spec: &ProjectorSpec, dim: usize) -> Result<(), String> {
+        let ProjectorSpec::Custom { path } = spec else {
+            return Ok(());
+        };
+        let key = (path.clone(), dim);
+        if !self.custom.contains_key(&key) {
+            let checked = validate_custom(&self.store, path, dim);
+            self.custom.insert(key.clone(), checked);
+        }
+        match &self.custom[&key] {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("field projectors: {e}")),
+        }
+    }
+
+    /// `bell`, `spectral`: booleans (else `--bell`, `--spectral`); Bell needs
+    /// n = m².
+    fn analysis_fields(
+        &self,
+        obj: &Map<String, Value>,
+        dim: usize,
+    ) -> Result<(bool, bool), String> {
+        let mut asked = [self.defaults.bell, self.defaults.spectral];
+        for (f, on) in ["bell", "spectral"].into_iter().zip(asked.iter_mut()) {
+            match obj.get(f) {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => *on = *b,
+                Some(v) => return Err(format!("field {f} must be true or false, not {}", show(v))),
+            }
+        }
+        let [bell, spectral] = asked;
+        if bell {
+            qst_math::bell_side(dim).map_err(|e| format!("field bell: {e}"))?;
+        }
+        Ok((bell, spectral))
+    }
+
+    /// `truth` (else `--truth`): the target state, as ρ.
+    fn truth_field(
+        &self,
+        obj: &Map<String, Value>,
+        dim: usize,
+    ) -> Result<Option<Vec<(f64, f64)>>, String> {
+        let file = self
+            .file_field(obj, "truth")?
+            .or_else(|| self.defaults.truth.clone());
+        file.map(|path| read_truth(&path, dim).map_err(|e| format!("field truth: {e}")))
+            .transpose()
+    }
+}
+
+/// The line as a JSON object (a number beyond the doubles names its field).
+fn parse_object(trimmed: &[u8]) -> Result<Map<String, Value>, String> {
+    let value: Value = serde_json::from_slice(trimmed).map_err(|e| {
+        if e.to_string().starts_with("number out of range")
+            && let Some(field) = field_before(trimmed, e.column())
+        {
+            return format!(
+                "field {field} holds a number out of range (beyond ±1.8e308, the largest finite double), so the line is not valid JSON"
+            );
+        }
+        format!("not valid JSON ({e})")
+    })?;
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err("not a JSON object (a job line is {\"id\": …, \"dim\": …, …})".into()),
+    }
+}
+
+/// `id`: present and a string (its characters are checked by the caller,
+/// whose error record then names it).
+fn id_field(obj: &Map<String, Value>) -> Result<&str, String> {
+    match obj.get("id") {
+        None | Some(Value::Null) => Err("field id is missing".into()),
+        Some(Value::String(s)) => Ok(s.as_str()),
+        Some(v) => Err(format!("field id must be a string, not {}", show(v))),
+    }
+}
+
+/// Unknown fields: a typo must not silently run the default.
+fn known_fields(obj: &Map<String, Value>) -> Result<(), String> {
+    match obj.keys().find(|f| !KNOWN_FIELDS.contains(&f.as_str())) {
+        None => Ok(()),
+        Some(bad) => {
+            let hint = match nearest(bad, &KNOWN_FIELDS) {
+                Some(k) => format!(" (did you mean {k:?}?)"),
+                None => String::new(),
+            };
+            Err(format!(
+                "field {}: unknown field{hint}; the fields are {}",
+                show(&Value::from(bad.as_str())),
+                KNOWN_FIELDS.join(", ")
+            ))
+        }
+    }
+}
+
+/// `method`: a name or a list of names, if given.
+fn method_field(obj: &Map<String, Value>) -> Result<Option<Vec<Method>>, String> {
+    match obj.get("method") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => parse_method_field(v)
+            .map(Some)
+            .map_err(|e| format!("field method: {e}")),
+    }
+}
+
+/// `dim`: an integer from 2 to [`MAX_DIM`].
+fn dim_field(obj: &Map<String, Value>) -> Result<usize, String> {
+    match obj.get("dim") {
+        None | Some(Value::Null) => Err("field dim is missing".into()),
+        Some(v) => match v.as_f64() {
+            Some(d) if d.fract() == 0.0 && (2.0..=MAX_DIM as f64).contains(&d) => Ok(d as usize),
+            _ => Err(format!(
+                "field dim must be an integer from 2 to {MAX_DIM}, not {}",
+                show(v)
+            )),
+        },
+    }
+}
+
+/// `max_iters`, `tol` of `mle` (else the defaults).
+fn iteration_fields(obj: &Map<String, Value>) -> Result<(u64, f64), String> {
+    let max_iters = match obj.get("max_iters") {
+        None | Some(Value::Null) => DEFAULT_MAX_ITERS,
+        Some(v) => match v.as_f64() {
+            Some(x) if x.fract() == 0.0 && x >= 1.0 && x <= u64::MAX as f64 => x as u64,
+            _ => {
+                return Err(format!(
+                    "field max_iters must be a whole number >= 1, not {}",
+                    show(v)
+                ));
+            }
+        },
+    };
+    let tol = match obj.get("tol") {
+        None | Some(Value::Null) => DEFAULT_TOL,
+        Some(v) => match v.as_f64() {
+            Some(x) if x.is_finite() && x > 0.0 => x,
+            _ => return Err(format!("field tol must be a number > 0, not {}", show(v))),
+        },
+    };
+    Ok((max_iters, tol))
 }
 
 /// The `design` field of a line: a built-in design, or `custom`.
