@@ -50,6 +50,26 @@ pub const EXIT_ORPHAN: i32 = 3;
 
 /// Runs a worker until its supervisor sends `Stop` or closes the pipe; returns
 /// the process exit status. Errors are one sentence on stderr.
+/// Why a worker stopped before its supervisor told it to; each reads after
+/// "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("set the parent-death signal: {0}")]
+    DeathSignal(#[source] nix::Error),
+    #[error("start: the parent is PID {parent}, not the supervisor {supervisor} (it has exited)")]
+    Orphan { parent: i32, supervisor: u32 },
+    #[error("open the worker log {path}: {source}")]
+    OpenLog {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("set up the worker log: {0}")]
+    SetUpLog(String),
+    #[error("talk to the supervisor: {0}")]
+    Frame(#[from] qst_shared::FrameError),
+}
+
 pub fn run(args: &WorkerArgs) -> i32 {
     if let Err(e) = die_with_parent(args.supervisor_pid) {
         eprintln!("qst worker: failed to {e}");
@@ -80,35 +100,39 @@ pub fn run(args: &WorkerArgs) -> i32 {
 
 /// `PR_SET_PDEATHSIG(SIGKILL)`, then checks that the parent is still the
 /// supervisor (it may have died before the call).
-fn die_with_parent(supervisor_pid: u32) -> Result<(), String> {
+fn die_with_parent(supervisor_pid: u32) -> Result<(), WorkerError> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .map_err(|e| format!("set the parent-death signal: {e}"))?;
+        .map_err(WorkerError::DeathSignal)?;
     let parent = nix::unistd::getppid().as_raw();
     if parent as u32 != supervisor_pid {
-        return Err(format!(
-            "start: the parent is PID {parent}, not the supervisor {supervisor_pid} (it has exited)"
-        ));
+        return Err(WorkerError::Orphan {
+            parent,
+            supervisor: supervisor_pid,
+        });
     }
     Ok(())
 }
 
-fn init_log(path: &Path) -> Result<(), String> {
+fn init_log(path: &Path) -> Result<(), WorkerError> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| format!("open the worker log {}: {e}", path.display()))?;
+        .map_err(|source| WorkerError::OpenLog {
+            path: path.to_path_buf(),
+            source,
+        })?;
     // `File` is unbuffered: each event is formatted, then written with one call.
     tracing_subscriber::fmt()
         .with_writer(file)
         .with_ansi(false)
         .with_target(false)
         .try_init()
-        .map_err(|e| format!("set up the worker log: {e}"))
+        .map_err(|e| WorkerError::SetUpLog(e.to_string()))
 }
 
-fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
+fn serve(args: &WorkerArgs, pid: u32) -> Result<(), WorkerError> {
     let store = Store::new(StoreConfig {
         dir: args.cache_dir.clone(),
         max_bytes: args.max_cache_bytes,
@@ -117,10 +141,10 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
     let mut scratches = scratch::Scratches::default();
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
-    write_frame(&mut output, &FromWorker::Hello { pid }).map_err(|e| e.to_string())?;
+    write_frame(&mut output, &FromWorker::Hello { pid })?;
     let mut last_usage: Option<Instant> = None;
     loop {
-        let msg: Option<ToWorker> = read_frame(&mut input).map_err(|e| e.to_string())?;
+        let msg: Option<ToWorker> = read_frame(&mut input)?;
         let job = match msg {
             None | Some(ToWorker::Stop) => {
                 // The last figures, for the summary (the supervisor may
@@ -195,7 +219,7 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
         };
         // Memory figures cost two reads of /proc: sent with the first reply
         // and then at most every USAGE_EVERY (the peak is kept by the kernel).
-        write_frame(&mut output, &reply).map_err(|e| e.to_string())?;
+        write_frame(&mut output, &reply)?;
         if last_usage.is_none_or(|t: Instant| t.elapsed() >= USAGE_EVERY) {
             last_usage = Some(Instant::now());
             send_usage(&mut output)?;
@@ -206,12 +230,13 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), String> {
 /// How often a worker measures and sends its memory figures.
 const USAGE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-fn send_usage(output: &mut impl io::Write) -> Result<(), String> {
+fn send_usage(output: &mut impl io::Write) -> Result<(), WorkerError> {
     let usage = FromWorker::Usage {
         peak_rss_bytes: procfs::peak_rss_bytes(None).unwrap_or(0),
         pss_bytes: procfs::pss_bytes(None).unwrap_or(0),
     };
-    write_frame(output, &usage).map_err(|e| e.to_string())
+    write_frame(output, &usage)?;
+    Ok(())
 }
 
 enum JobFailure {
