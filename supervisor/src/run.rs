@@ -259,30 +259,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             opts.out_dir().display()
         ))
     })?;
-    // A pipe or device (`qst run /dev/stdin`) would be read once, then found
-    // empty by the second pass and the fingerprint: refused, clearly.
-    match fs::metadata(&opts.batch) {
-        Ok(m) if !m.is_file() && !m.is_dir() => {
-            return Err(Fatal::to(format!(
-                "read the batch {}: it is not a regular file (a pipe or device), but qst reads a batch twice and fingerprints it for --resume; save it to a file first",
-                opts.batch.display()
-            )));
-        }
-        _ => {}
-    }
-    let mut store_config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
-    store_config.dir = std::path::absolute(&store_config.dir).unwrap_or(store_config.dir);
-    // One up-front error rather than a cache error on every job.
-    fs::create_dir_all(&store_config.dir).map_err(|e| {
-        Fatal::to(format!(
-            "create the projector cache directory {}: {e}; pass --cache DIR or set QST_CACHE_DIR to a writable directory",
-            store_config.dir.display()
-        ))
-    })?;
-    let mut store = Store::new(store_config.clone());
-    if let (false, Some(bar)) = (opts.quiet, build_bar()) {
-        store = store.with_build_progress(bar);
-    }
+    check_batch_is_a_file(&opts.batch)?;
+    let (store_config, store) = open_store(opts)?;
     let settings = BatchSettings {
         out_dir: out_dir.clone(),
         input: opts.input.clone(),
@@ -346,26 +324,8 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     };
 
     // Pass 1: what the batch needs, streamed.
-    let mut total = 0u64;
-    let mut jobs = 0u64;
-    // Jobs plus bootstrap resamples: the tasks workers can share.
-    let mut tasks = 0u64;
-    let mut dims = BTreeSet::new();
     let mut batch = Sharded::new(batch, opts.shard);
-    for entry in batch.by_ref() {
-        if done_lines.has(&entry.key()) {
-            continue;
-        }
-        total += 1;
-        if let Entry::Job(job) = entry {
-            jobs += 1;
-            let b = job.analysis.bootstrap;
-            tasks += 1 + u64::from(b.div_ceil(crate::bootstrap::chunk_size(b, workers)));
-            if let ProjectorSpec::Builtin(design) = job.projectors {
-                dims.insert((design, job.dim));
-            }
-        }
-    }
+    let needs = survey(&mut batch, &done_lines, workers);
     if batch.seen() == 0 {
         return Err(Fatal(format!(
             "failed to run: no jobs in {} (it holds no job line: every line is blank or a # comment)",
@@ -373,35 +333,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         )));
     }
     // Prebuild every projector file before any worker starts.
-    let mut bad_dims = HashMap::new();
-    for &(design, n) in &dims {
-        let t = Instant::now();
-        if qst_store::builds_cancelled() {
-            break;
-        }
-        match store.prepare(design, n) {
-            Ok(prep) => {
-                info!(
-                    "prebuilt design={design} dim={n} as {:?} ({:?}) in {:.3} s",
-                    prep.prepared,
-                    prep.action,
-                    t.elapsed().as_secs_f64()
-                );
-                if let qst_store::BuildAction::FromKets { reason } = &prep.action
-                    && !qst_store::builds_cancelled()
-                    && !opts.quiet
-                {
-                    crate::say!(
-                        "qst: warning: the projector file of design {design}, dimension {n} cannot be used ({reason}); its jobs run from its kets"
-                    );
-                }
-            }
-            Err(e) => {
-                warn!("prebuild design={design} dim={n} failed: {e}");
-                bad_dims.insert((design, n), format!("projectors: failed to {e}"));
-            }
-        }
-    }
+    let bad_dims = prebuild(&store, &needs.dims, opts.quiet);
     if let Some(shard) = opts.shard {
         write_shard_record(opts, shard, &out_dir, &log_dir, batch.seen())?;
     }
@@ -417,22 +349,9 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         log_dir,
         supervisor_pid: std::process::id(),
     };
-    let n_slots = workers.min(usize::try_from(tasks).unwrap_or(usize::MAX));
-    debug_assert!(tasks >= jobs);
-    // A link, FIFO or device planted at a worker's log name is refused up
-    // front (it would never be followed, but no worker could start).
-    for slot in 0..n_slots {
-        let log = spawner.log_path(slot);
-        if let Ok(m) = fs::symlink_metadata(&log) {
-            let t = m.file_type();
-            if !t.is_file() && !t.is_dir() {
-                return Err(Fatal::to(format!(
-                    "open the worker log {}: it is not a regular file (a symbolic link, FIFO or device); remove it",
-                    log.display()
-                )));
-            }
-        }
-    }
+    let n_slots = workers.min(usize::try_from(needs.tasks).unwrap_or(usize::MAX));
+    debug_assert!(needs.tasks >= needs.jobs);
+    check_worker_logs(&spawner, n_slots)?;
     let mut sup = Supervisor {
         opts: opts.clone(),
         out_dir: out_dir.clone(),
@@ -452,7 +371,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             })
             .collect(),
         retries: HashMap::new(),
-        progress: Progress::new(total, opts.quiet),
+        progress: Progress::new(needs.total, opts.quiet),
         interrupted: None,
         hard_stop: false,
         write_error: None,
@@ -482,6 +401,134 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             sup.spawn(slot);
         }
     }
+    event_loop(&mut sup, &rx);
+    signal_handle.close();
+    Ok(finish(&mut sup, opts, out_dir, &mut provenance))
+}
+
+/// A pipe or device (`qst run /dev/stdin`) would be read once, then found
+/// empty by the second pass and the fingerprint: refused, clearly.
+fn check_batch_is_a_file(batch: &Path) -> Result<(), Fatal> {
+    match fs::metadata(batch) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Err(Fatal::to(format!(
+            "read the batch {}: it is not a regular file (a pipe or device), but qst reads a batch twice and fingerprints it for --resume; save it to a file first",
+            batch.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The projector store of the run, its directory created up front (one
+/// error naming `--cache` rather than a cache error on every job).
+fn open_store(opts: &RunOptions) -> Result<(StoreConfig, Store), Fatal> {
+    let mut store_config = StoreConfig::resolve(opts.cache.as_deref(), opts.max_cache_bytes);
+    store_config.dir = std::path::absolute(&store_config.dir).unwrap_or(store_config.dir);
+    fs::create_dir_all(&store_config.dir).map_err(|e| {
+        Fatal::to(format!(
+            "create the projector cache directory {}: {e}; pass --cache DIR or set QST_CACHE_DIR to a writable directory",
+            store_config.dir.display()
+        ))
+    })?;
+    let mut store = Store::new(store_config.clone());
+    if let (false, Some(bar)) = (opts.quiet, build_bar()) {
+        store = store.with_build_progress(bar);
+    }
+    Ok((store_config, store))
+}
+
+/// What pass 1 found: lines to record, jobs, tasks workers can share (jobs
+/// plus bootstrap resample tasks), the built-in sets needed.
+struct Needs {
+    total: u64,
+    jobs: u64,
+    tasks: u64,
+    dims: BTreeSet<(Design, usize)>,
+}
+
+/// Pass 1 over the batch, streamed: what it needs.
+fn survey<I: Iterator<Item = Entry>>(batch: &mut Sharded<I>, done: &Done, workers: usize) -> Needs {
+    let mut n = Needs {
+        total: 0,
+        jobs: 0,
+        tasks: 0,
+        dims: BTreeSet::new(),
+    };
+    for entry in batch.by_ref() {
+        if done.has(&entry.key()) {
+            continue;
+        }
+        n.total += 1;
+        if let Entry::Job(job) = entry {
+            n.jobs += 1;
+            let b = job.analysis.bootstrap;
+            n.tasks += 1 + u64::from(b.div_ceil(crate::bootstrap::chunk_size(b, workers)));
+            if let ProjectorSpec::Builtin(design) = job.projectors {
+                n.dims.insert((design, job.dim));
+            }
+        }
+    }
+    n
+}
+
+/// Builds (or checks) every projector file before any worker starts; the
+/// sets that failed, with the error their jobs get.
+fn prebuild(
+    store: &Store,
+    dims: &BTreeSet<(Design, usize)>,
+    quiet: bool,
+) -> HashMap<(Design, usize), String> {
+    let mut bad_dims = HashMap::new();
+    for &(design, n) in dims {
+        let t = Instant::now();
+        if qst_store::builds_cancelled() {
+            break;
+        }
+        match store.prepare(design, n) {
+            Ok(prep) => {
+                info!(
+                    "prebuilt design={design} dim={n} as {:?} ({:?}) in {:.3} s",
+                    prep.prepared,
+                    prep.action,
+                    t.elapsed().as_secs_f64()
+                );
+                if let qst_store::BuildAction::FromKets { reason } = &prep.action
+                    && !qst_store::builds_cancelled()
+                    && !quiet
+                {
+                    crate::say!(
+                        "qst: warning: the projector file of design {design}, dimension {n} cannot be used ({reason}); its jobs run from its kets"
+                    );
+                }
+            }
+            Err(e) => {
+                warn!("prebuild design={design} dim={n} failed: {e}");
+                bad_dims.insert((design, n), format!("projectors: failed to {e}"));
+            }
+        }
+    }
+    bad_dims
+}
+
+/// A link, FIFO or device planted at a worker's log name is refused up
+/// front (it would never be followed, but no worker could start).
+fn check_worker_logs(spawner: &Spawner, n_slots: usize) -> Result<(), Fatal> {
+    for slot in 0..n_slots {
+        let log = spawner.log_path(slot);
+        if let Ok(m) = fs::symlink_metadata(&log) {
+            let t = m.file_type();
+            if !t.is_file() && !t.is_dir() {
+                return Err(Fatal::to(format!(
+                    "open the worker log {}: it is not a regular file (a symbolic link, FIFO or device); remove it",
+                    log.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The main loop: events until every slot is done, with group commits.
+fn event_loop(sup: &mut Supervisor, rx: &crossbeam_channel::Receiver<Event>) {
     loop {
         if sup.finished() {
             break;
@@ -501,7 +548,16 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         sup.on_tick();
     }
     sup.commit();
-    signal_handle.close();
+}
+
+/// After the loop: summaries, the messages of a failed write or a signal,
+/// and the exit status.
+fn finish(
+    sup: &mut Supervisor,
+    opts: &RunOptions,
+    out_dir: PathBuf,
+    provenance: &mut Provenance,
+) -> RunReport {
     sup.progress.finish();
     let peak = platform::peak_rss_bytes(None).unwrap_or(0);
     let mut exit_code = 0;
@@ -509,7 +565,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     for u in &mut sup.usage {
         u.total();
     }
-    if let Err(e) = write_summaries(&out_dir, &sup.usage, peak, Some(&provenance)) {
+    if let Err(e) = write_summaries(&out_dir, &sup.usage, peak, Some(provenance)) {
         crate::say!("qst: {e}");
         exit_code = 1;
     }
@@ -536,12 +592,12 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     } else if exit_code == 0 && any_error(&out_dir.join(RESULTS_FILE)) {
         exit_code = 1;
     }
-    Ok(RunReport {
+    RunReport {
         exit_code,
         out_dir,
         interrupted: sup.interrupted,
         results_written: sup.written,
-    })
+    }
 }
 
 /// `shard.json` beside `batch.fingerprint`: which shard this directory holds.
