@@ -411,52 +411,7 @@ fn main() -> ExitCode {
             };
             exit(qst_worker::run(&args))
         }
-        Command::Run(a) => {
-            let shard = match a.shard.as_deref().map(Shard::from_env).transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    say!("qst: {e}");
-                    return exit(EXIT_CANNOT_RUN);
-                }
-            };
-            let opts = RunOptions {
-                batch: a.batch,
-                out: a.out,
-                workers: a.workers,
-                cache: a.cache.cache,
-                max_cache_bytes: a.cache.max_cache_bytes,
-                resume: a.resume,
-                job_timeout: a.job_timeout,
-                max_retries: a.max_retries,
-                logs: a.logs,
-                input: a.input.options(),
-                shard,
-                quiet,
-                verbose,
-                invocation: invocation(),
-            };
-            match run(&opts) {
-                Ok(report) => {
-                    print_digest(&report.out_dir);
-                    say!(
-                        "qst: {} results written; see {}",
-                        report.results_written,
-                        report.out_dir.display()
-                    );
-                    if a.report
-                        && let Err(code) =
-                            write_report(&report.out_dir, DEFAULT_MAX_SAMPLES, None, false)
-                    {
-                        return exit(code.max(report.exit_code));
-                    }
-                    exit(report.exit_code)
-                }
-                Err(e) => {
-                    say!("qst: {e}");
-                    exit(EXIT_CANNOT_RUN)
-                }
-            }
-        }
+        Command::Run(a) => run_command(a, quiet, verbose),
         Command::Demo {
             workers,
             out,
@@ -520,56 +475,7 @@ fn main() -> ExitCode {
             dims,
             design,
             cache,
-        } => {
-            if let Some(e) = dims.iter().find_map(|&n| design.check_dim(n).err()) {
-                say!("qst: --dims: {e}");
-                return exit(EXIT_CANNOT_RUN);
-            }
-            let mut store = cache.store();
-            if let (false, Some(bar)) = (quiet, qst_supervisor::progress::build_bar()) {
-                store = store.with_build_progress(bar);
-            }
-            let mut bad = false;
-            for n in dims {
-                match store.prepare_verified(design, n) {
-                    Ok(prep) => {
-                        if let BuildAction::FromKets { reason } = &prep.action {
-                            say!(
-                                "qst: {design} dim {n}: failed to build or open its projector file: {reason} (jobs still run from its kets; for a usable cache pass --cache DIR or set QST_CACHE_DIR)"
-                            );
-                            bad = true;
-                            continue;
-                        }
-                        let what = match prep.action {
-                            BuildAction::AlreadyValid => "checked".to_string(),
-                            BuildAction::Built => "built".to_string(),
-                            BuildAction::Rebuilt { reason } => format!("rebuilt ({reason})"),
-                            BuildAction::NotWritten => {
-                                "over the cache byte budget; runs from kets, no file".to_string()
-                            }
-                            BuildAction::FromKets { reason } => {
-                                format!("runs from kets ({reason})")
-                            }
-                        };
-                        match prep.prepared {
-                            qst_store::Prepared::File(p) => {
-                                tell!("{design} dim {n}: {what}: {}", p.display())
-                            }
-                            qst_store::Prepared::KetsOnly => tell!("{design} dim {n}: {what}"),
-                        }
-                    }
-                    Err(e) => {
-                        say!("qst: {design} dim {n}: failed to {e}");
-                        bad = true;
-                    }
-                }
-            }
-            if bad {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        } => prebuild_command(&dims, design, &cache, quiet),
         Command::Cache { action } => cache_command(action),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -601,6 +507,105 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => exit(code),
         },
+    }
+}
+
+/// `qst run`.
+fn run_command(a: RunArgs, quiet: bool, verbose: bool) -> ExitCode {
+    let shard = match a.shard.as_deref().map(Shard::from_env).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            say!("qst: {e}");
+            return exit(EXIT_CANNOT_RUN);
+        }
+    };
+    let opts = RunOptions {
+        batch: a.batch,
+        out: a.out,
+        workers: a.workers,
+        cache: a.cache.cache,
+        max_cache_bytes: a.cache.max_cache_bytes,
+        resume: a.resume,
+        job_timeout: a.job_timeout,
+        max_retries: a.max_retries,
+        logs: a.logs,
+        input: a.input.options(),
+        shard,
+        quiet,
+        verbose,
+        invocation: invocation(),
+    };
+    match run(&opts) {
+        Ok(report) => {
+            print_digest(&report.out_dir);
+            say!(
+                "qst: {} results written; see {}",
+                report.results_written,
+                report.out_dir.display()
+            );
+            if a.report
+                && let Err(code) = write_report(&report.out_dir, DEFAULT_MAX_SAMPLES, None, false)
+            {
+                return exit(code.max(report.exit_code));
+            }
+            exit(report.exit_code)
+        }
+        Err(e) => {
+            say!("qst: {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// `qst prebuild`: builds or fully re-checks each file.
+fn prebuild_command(dims: &[usize], design: Design, cache: &CacheArgs, quiet: bool) -> ExitCode {
+    if let Some(e) = dims.iter().find_map(|&n| design.check_dim(n).err()) {
+        say!("qst: --dims: {e}");
+        return exit(EXIT_CANNOT_RUN);
+    }
+    let mut store = cache.store();
+    if let (false, Some(bar)) = (quiet, qst_supervisor::progress::build_bar()) {
+        store = store.with_build_progress(bar);
+    }
+    let mut bad = false;
+    for &n in dims {
+        match store.prepare_verified(design, n) {
+            Ok(prep) => {
+                if let BuildAction::FromKets { reason } = &prep.action {
+                    say!(
+                        "qst: {design} dim {n}: failed to build or open its projector file: {reason} (jobs still run from its kets; for a usable cache pass --cache DIR or set QST_CACHE_DIR)"
+                    );
+                    bad = true;
+                    continue;
+                }
+                let what = match prep.action {
+                    BuildAction::AlreadyValid => "checked".to_string(),
+                    BuildAction::Built => "built".to_string(),
+                    BuildAction::Rebuilt { reason } => format!("rebuilt ({reason})"),
+                    BuildAction::NotWritten => {
+                        "over the cache byte budget; runs from kets, no file".to_string()
+                    }
+                    BuildAction::FromKets { reason } => {
+                        format!("runs from kets ({reason})")
+                    }
+                };
+                match prep.prepared {
+                    qst_store::Prepared::File(p) => {
+                        tell!("{design} dim {n}: {what}: {}", p.display())
+                    }
+                    qst_store::Prepared::KetsOnly => tell!("{design} dim {n}: {what}"),
+                }
+            }
+            Err(e) => {
+                say!("qst: {design} dim {n}: failed to {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
