@@ -14,6 +14,7 @@ mod apg;
 mod design;
 mod eigh;
 mod figures;
+mod lbfgs;
 mod likelihood;
 mod linear;
 mod mle;

@@ -58,9 +58,10 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::apg::Apg;
 use crate::eigh::Eigh;
+use crate::lbfgs::History;
 use crate::likelihood::{Problem, objective, r_matrix};
 use crate::projectors::ProjWork;
-use crate::vector::{self, axpy, axpy_dot, diff_norms, dot, scale, scaled_copy, step};
+use crate::vector::{self, dot, scale, step};
 use crate::{C64, MathError, Projectors, check_counts, gram};
 
 const ONE: C64 = C64::new(1.0, 0.0);
@@ -211,31 +212,6 @@ impl Point {
     }
 }
 
-/// The L-BFGS correction pairs (a ring of the last [`MEMORY`]).
-struct History {
-    s: Vec<Vec<C64>>,
-    y: Vec<Vec<C64>>,
-    /// 1/⟨s, y⟩.
-    rho: Vec<f64>,
-    /// ⟨y, y⟩.
-    yy: Vec<f64>,
-    /// Two-loop coefficients.
-    alpha: Vec<f64>,
-    len: usize,
-    head: usize,
-}
-
-impl History {
-    fn clear(&mut self) {
-        self.len = 0;
-        self.head = 0;
-    }
-    /// Index of the i-th newest pair (0 = newest).
-    fn newest(&self, i: usize) -> usize {
-        (self.head + MEMORY - 1 - i) % MEMORY
-    }
-}
-
 /// Every buffer the MLE kernel needs for one projector set, so that
 /// [`mle_with_scratch`] allocates nothing. Holds G and W = G^{-1/2} of the
 /// set it was made for: reuse it only with that same set (any number of jobs).
@@ -321,15 +297,7 @@ impl MleScratch {
             x: Point::new(n, k),
             xn: Point::new(n, k),
             d: vec![ZERO; n * n],
-            hist: History {
-                s: (0..MEMORY).map(|_| vec![ZERO; n * n]).collect(),
-                y: (0..MEMORY).map(|_| vec![ZERO; n * n]).collect(),
-                rho: vec![0.0; MEMORY],
-                yy: vec![0.0; MEMORY],
-                alpha: vec![0.0; MEMORY],
-                len: 0,
-                head: 0,
-            },
+            hist: History::new(n * n, MEMORY),
             chol: sq(),
             chol_buf: MemBuffer::new(cholesky_in_place_scratch::<C64>(
                 n,
@@ -465,38 +433,11 @@ fn evaluate(
 /// and takes the next inner product.
 fn direction(x: &Point, hist: &mut History, d: &mut [C64]) {
     d.copy_from_slice(&x.grad);
-    let len = hist.len;
-    if len == 0 {
+    if hist.is_empty() {
         scale(-0.1 * (dot(&x.a, &x.a) / dot(&x.grad, &x.grad)).sqrt(), d);
         return;
     }
-    // Newest to oldest: α_i = ρ_i⟨s_i, d⟩, d ← d − α_i·y_i.
-    let mut ip = dot(&hist.s[hist.newest(0)], d);
-    for i in 0..len {
-        let h = hist.newest(i);
-        let a = hist.rho[h] * ip;
-        hist.alpha[h] = a;
-        if i + 1 < len {
-            ip = axpy_dot(-a, &hist.y[h], d, &hist.s[hist.newest(i + 1)]);
-        } else {
-            axpy(-a, &hist.y[h], d);
-        }
-    }
-    // d ← γ·d, γ = ⟨s, y⟩/⟨y, y⟩ of the newest pair.
-    let h0 = hist.newest(0);
-    scale(1.0 / (hist.rho[h0] * hist.yy[h0]), d);
-    // Oldest to newest: β_i = ρ_i⟨y_i, d⟩, d ← d + (α_i − β_i)·s_i.
-    let mut ip = dot(&hist.y[hist.newest(len - 1)], d);
-    for i in (0..len).rev() {
-        let h = hist.newest(i);
-        let coef = hist.alpha[h] - hist.rho[h] * ip;
-        if i > 0 {
-            ip = axpy_dot(coef, &hist.s[h], d, &hist.y[hist.newest(i - 1)]);
-        } else {
-            axpy(coef, &hist.s[h], d);
-        }
-    }
-    scale(-1.0, d);
+    hist.two_loop(d);
 }
 
 /// Whether λ_max(WRW) ≤ e^tol at `x`, decided by a Cholesky factorization
@@ -565,17 +506,7 @@ fn line_search(
                 if dn >= 0.9 * d0 && (decrease || (flat && dn <= -0.8 * d0)) {
                     // s = α·d, y = ∇(xn) − ∇(x); ⟨s, y⟩ = α·(dn − d0)
                     // from the slopes already taken.
-                    let h = hist.head;
-                    scaled_copy(alpha, d, &mut hist.s[h]);
-                    let (yy, gg) = diff_norms(&xn.grad, &x.grad, &mut hist.y[h]);
-                    xn.gg = gg;
-                    let sy = alpha * (dn - d0);
-                    if sy > 0.0 {
-                        hist.rho[h] = 1.0 / sy;
-                        hist.yy[h] = yy;
-                        hist.head = (h + 1) % MEMORY;
-                        hist.len = (hist.len + 1).min(MEMORY);
-                    }
+                    xn.gg = hist.push(alpha, d, &xn.grad, &x.grad, alpha * (dn - d0));
                     return true;
                 }
                 if dn < 0.9 * d0 && (decrease || flat) {
@@ -592,7 +523,7 @@ fn line_search(
                 }
             }
         }
-        if hist.len == 0 {
+        if hist.is_empty() {
             return false;
         }
         hist.clear();

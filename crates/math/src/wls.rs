@@ -49,9 +49,10 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
+use crate::lbfgs::History;
 use crate::linear::{hermitize, project_to_simplex};
 use crate::projectors::{ProjWork, probs_into, weighted_sum_into};
-use crate::vector::{axpy, axpy_dot, diff_norms, dot, scale, scaled_copy, step};
+use crate::vector::{dot, scale, step};
 use crate::{C64, Design, MathError, Projectors, check_counts, frequencies, gram, linear};
 
 const ONE: C64 = C64::new(1.0, 0.0);
@@ -307,38 +308,6 @@ impl Point {
     }
 }
 
-/// The L-BFGS correction pairs (a ring of the last [`MEMORY`]).
-struct History {
-    s: Vec<Vec<C64>>,
-    y: Vec<Vec<C64>>,
-    rho: Vec<f64>,
-    yy: Vec<f64>,
-    alpha: Vec<f64>,
-    len: usize,
-    head: usize,
-}
-
-impl History {
-    fn new(n: usize) -> Self {
-        History {
-            s: vec![vec![ZERO; n * n]; MEMORY],
-            y: vec![vec![ZERO; n * n]; MEMORY],
-            rho: vec![0.0; MEMORY],
-            yy: vec![0.0; MEMORY],
-            alpha: vec![0.0; MEMORY],
-            len: 0,
-            head: 0,
-        }
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-        self.head = 0;
-    }
-    fn newest(&self, i: usize) -> usize {
-        (self.head + MEMORY - 1 - i) % MEMORY
-    }
-}
-
 /// Everything one factored evaluation needs.
 struct Ctx<'a, 'p> {
     proj: &'a Projectors<'p>,
@@ -387,38 +356,14 @@ impl Ctx<'_, '_> {
 /// scaled to a step of norm ‖B‖/10.
 fn direction(x: &Point, hist: &mut History, d: &mut [C64]) {
     d.copy_from_slice(&x.grad);
-    let len = hist.len;
-    if len == 0 {
+    if hist.is_empty() {
         let gg = dot(&x.grad, &x.grad);
         if gg > 0.0 {
             scale(-0.1 * (dot(&x.b, &x.b) / gg).sqrt(), d);
         }
         return;
     }
-    let mut ip = dot(&hist.s[hist.newest(0)], d);
-    for i in 0..len {
-        let h = hist.newest(i);
-        let a = hist.rho[h] * ip;
-        hist.alpha[h] = a;
-        if i + 1 < len {
-            ip = axpy_dot(-a, &hist.y[h], d, &hist.s[hist.newest(i + 1)]);
-        } else {
-            axpy(-a, &hist.y[h], d);
-        }
-    }
-    let h0 = hist.newest(0);
-    scale(1.0 / (hist.rho[h0] * hist.yy[h0]), d);
-    let mut ip = dot(&hist.y[hist.newest(len - 1)], d);
-    for i in (0..len).rev() {
-        let h = hist.newest(i);
-        let coef = hist.alpha[h] - hist.rho[h] * ip;
-        if i > 0 {
-            ip = axpy_dot(coef, &hist.s[h], d, &hist.y[hist.newest(i - 1)]);
-        } else {
-            axpy(coef, &hist.s[h], d);
-        }
-    }
-    scale(-1.0, d);
+    hist.two_loop(d);
 }
 
 /// One L-BFGS step from `x` into `xn` (its pair stored when the curvature
@@ -448,16 +393,7 @@ fn line_search(
                 // (the approximate Wolfe test of Hager & Zhang).
                 let flat = xn.f - x.f <= 1e-12 * x.f.abs();
                 if dn >= 0.9 * d0 && (decrease || (flat && dn <= -0.8 * d0)) {
-                    let h = hist.head;
-                    scaled_copy(alpha, d, &mut hist.s[h]);
-                    let (yy, _) = diff_norms(&xn.grad, &x.grad, &mut hist.y[h]);
-                    let sy = alpha * (dn - d0);
-                    if sy > 0.0 && yy > 0.0 {
-                        hist.rho[h] = 1.0 / sy;
-                        hist.yy[h] = yy;
-                        hist.head = (h + 1) % MEMORY;
-                        hist.len = (hist.len + 1).min(MEMORY);
-                    }
+                    hist.push(alpha, d, &xn.grad, &x.grad, alpha * (dn - d0));
                     return true;
                 }
                 if dn < 0.9 * d0 && (decrease || flat) {
@@ -473,7 +409,7 @@ fn line_search(
                 }
             }
         }
-        if hist.len == 0 {
+        if hist.is_empty() {
             return false;
         }
         hist.clear();
@@ -698,7 +634,7 @@ pub fn wls(
             "the projector set gives Tr(Gρ) = 0 at the maximally mixed state".to_string(),
         ));
     }
-    let mut hist = History::new(n);
+    let mut hist = History::new(n * n, MEMORY);
     let mut d = vec![ZERO; n * n];
     let mut iterations = 0u64;
     // The factored iteration gets most of the budget; the projected-gradient
