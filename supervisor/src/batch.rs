@@ -111,7 +111,7 @@ pub fn open_batch(path: &Path, settings: &BatchSettings, store: &Store) -> Resul
             line: 0,
             buf: Vec::new(),
             done: false,
-            parser,
+            parser: Box::new(parser),
             path: path.to_path_buf(),
             pending: VecDeque::new(),
         },
@@ -140,7 +140,7 @@ enum Source {
         line: u64,
         buf: Vec<u8>,
         done: bool,
-        parser: JobParser,
+        parser: Box<JobParser>,
         path: PathBuf,
         /// The entries of a line with several methods, still to hand out.
         pending: VecDeque<Entry>,
@@ -245,6 +245,9 @@ fn read_line(r: &mut BufReader<File>, buf: &mut Vec<u8>) -> io::Result<LineRead>
     Ok(LineRead::TooLong)
 }
 
+/// A target file, its dimension and what reading it gave.
+type TruthRead = ((PathBuf, usize), Result<Vec<(f64, f64)>, String>);
+
 /// The value of a field check, or the line's error record.
 macro_rules! field {
     ($k:expr, $check:expr) => {
@@ -263,6 +266,10 @@ pub struct JobParser {
     store: Store,
     ids: HashMap<String, u64>,
     custom: HashMap<(PathBuf, usize), Result<usize, String>>,
+    /// The last target read, by (file, dimension): a file shared by many
+    /// lines in a row (`--truth`) is read and checked once, and per-line
+    /// files are not held.
+    last_truth: Option<TruthRead>,
     /// What lines that do not say get (from the command line's flags).
     defaults: LineDefaults,
 }
@@ -363,6 +370,7 @@ impl JobParser {
             store,
             ids: HashMap::new(),
             custom: HashMap::new(),
+            last_truth: None,
             defaults: LineDefaults::default(),
         }
     }
@@ -681,15 +689,23 @@ impl JobParser {
 
     /// `truth` (else `--truth`): the target state, as ρ.
     fn truth_field(
-        &self,
+        &mut self,
         obj: &Map<String, Value>,
         dim: usize,
     ) -> Result<Option<Vec<(f64, f64)>>, String> {
-        let file = self
+        let Some(path) = self
             .file_field(obj, "truth")?
-            .or_else(|| self.defaults.truth.clone());
-        file.map(|path| read_truth(&path, dim).map_err(|e| format!("field truth: {e}")))
-            .transpose()
+            .or_else(|| self.defaults.truth.clone())
+        else {
+            return Ok(None);
+        };
+        let key = (path, dim);
+        let read = match self.last_truth.take() {
+            Some((k, r)) if k == key => r,
+            _ => read_truth(&key.0, dim),
+        };
+        self.last_truth = Some((key, read.clone()));
+        read.map(Some).map_err(|e| format!("field truth: {e}"))
     }
 }
 
