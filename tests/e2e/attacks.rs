@@ -98,21 +98,16 @@ fn a_second_run_on_the_same_out_is_refused_naming_the_first() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[slow_job("s"), quick_job("q", 1)]);
     let out = t.join("out");
-    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "1"];
-    args.extend(SMALL_CACHE);
-    let first = t.spawn(&args);
+    let run = t.qst_run(&batch).out(&out).workers(1).small_cache();
+    let first = run.spawn();
     poll("the slow job to start", LONG, || {
         started_jobs(&out.join("logs/worker-0.log"))
             .contains(&"s".to_string())
             .then_some(())
     });
     let before = fs::read(out.join("results.jsonl")).unwrap();
-    for extra in [&[][..], &["--resume"][..]] {
-        let mut a = args.clone();
-        a.extend(extra);
-        let o = t.run(&a);
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-        let msg = stderr(&o);
+    for again in [run.clone(), run.clone().resume()] {
+        let msg = again.assert_exit(2).stderr;
         assert!(
             msg.contains(&format!("PID {}", first.pid())),
             "the refusal must name the holder: {msg}"
@@ -126,21 +121,8 @@ fn a_second_run_on_the_same_out_is_refused_naming_the_first() {
     );
     drop(first);
     // The lock dies with its holder: a resume runs.
-    let o = t.run(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--resume",
-        "--max-cache-bytes",
-        "50000000",
-        "--workers",
-        "1",
-        "--job-timeout",
-        "1",
-    ]);
-    assert!(o.status.code() == Some(1), "{}", stderr(&o));
-    assert_eq!(results_by_line(&out).len(), 2);
+    let ran = run.resume().job_timeout(1).assert_exit(1);
+    assert_eq!(ran.by_line().len(), 2);
 }
 
 #[test]
@@ -160,20 +142,14 @@ fn a_short_write_on_a_full_disk_never_leaves_a_fragment_inside_the_results() {
     lines.extend((0..300).map(|i| quick_job(&format!("q{i:03}"), i)));
     write_lines(&batch, &lines);
     let logs = t.join("logs");
-    let mut args = vec![
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--logs",
-        s(&logs),
-        "--workers",
-        "2",
-        "--max-retries",
-        "0",
-    ];
-    args.extend(SMALL_CACHE);
-    let mut run = t.spawn(&args);
+    let cmd = t
+        .qst_run(&batch)
+        .out(&out)
+        .logs(&logs)
+        .workers(2)
+        .max_retries(0)
+        .small_cache();
+    let mut run = cmd.spawn();
     // The disk filled up mid-line while the slow job runs.
     let slow_log = poll("a failed append while the slow job runs", LONG, || {
         let failed = read(&logs.join("supervisor.log")).contains("append to results.jsonl failed");
@@ -186,18 +162,18 @@ fn a_short_write_on_a_full_disk_never_leaves_a_fragment_inside_the_results() {
     fs::remove_file(&filler).unwrap();
     let worker = worker_pids(&slow_log)[0];
     kill(Pid::from_raw(worker as i32), Signal::SIGKILL).unwrap();
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
+    let ran = run.assert_exit(1);
     assert_every_line_whole(&out);
     assert!(
-        read(&out.join("results.jsonl")).contains("worker died"),
+        ran.results().iter().any(|r| r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("worker died"))),
         "the last result was not written once space was free"
     );
     // A resume needs no hand edit, and every line ends with one result.
-    let o = t.run(&args.iter().copied().chain(["--resume"]).collect::<Vec<_>>());
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let ran = cmd.resume().assert_exit(1);
     assert_every_line_whole(&out);
-    let by_line = results_by_line(&out);
+    let by_line = ran.by_line();
     assert_eq!(by_line.len(), 301);
     assert_eq!(
         by_line.values().filter(|r| r["status"] == "ok").count(),
@@ -217,11 +193,10 @@ fn a_rho_that_cannot_be_written_stops_the_run_and_resume_runs_the_job() {
     let batch = t.join("b.jsonl");
     let lines: Vec<String> = (0..6).map(|i| quick_job(&format!("q{i}"), i)).collect();
     write_lines(&batch, &lines);
-    let args = ["run", s(&batch), "--out", s(&out), "--workers", "1"];
-    let o = t.run(&args);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
-    let by_line = results_by_line(&out);
+    let cmd = t.qst_run(&batch).out(&out).workers(1);
+    let ran = cmd.assert_exit(1);
+    assert!(ran.stderr.contains("--resume"), "{}", ran.stderr);
+    let by_line = ran.by_line();
     assert!(
         by_line.len() < 6,
         "the run went on failing job after job: {by_line:?}"
@@ -231,11 +206,7 @@ fn a_rho_that_cannot_be_written_stops_the_run_and_resume_runs_the_job() {
         "an output failure was recorded as the job's: {by_line:?}"
     );
     fs::remove_file(&filler).unwrap();
-    let mut resume = args.to_vec();
-    resume.push("--resume");
-    let o = t.run(&resume);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let by_line = results_by_line(&out);
+    let by_line = cmd.resume().assert_ok().by_line();
     assert_eq!(by_line.len(), 6);
     assert!(by_line.values().all(|r| r["status"] == "ok"));
     drop(fs_);
@@ -262,33 +233,31 @@ fn symlinks_at_fixed_names_are_never_followed() {
     ] {
         symlink(victim(name), out.join(name)).unwrap();
     }
-    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(results_by_line(&out).len(), 2);
+    let ran = t.qst_run(&batch).out(&out).workers(1).assert_ok();
+    assert_eq!(ran.by_line().len(), 2);
     assert!(read(&out.join("summary.csv")).starts_with("id,dim"));
 
     // A planted log: the run refuses to write through it.
     let out2 = t.join("out2");
     fs::create_dir_all(out2.join("logs")).unwrap();
     symlink(victim("log"), out2.join("logs/supervisor.log")).unwrap();
-    let o = t.run(&["run", s(&batch), "--out", s(&out2), "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("supervisor.log"), "{}", stderr(&o));
+    let o = t.qst_run(&batch).out(&out2).workers(1).assert_exit(2);
+    assert!(o.stderr.contains("supervisor.log"), "{}", o.stderr);
 
     // A planted worker log or results file: refused too.
     for name in ["logs/worker-0.log", "results.jsonl"] {
         let out3 = t.join(&format!("out3-{}", name.len()));
         fs::create_dir_all(out3.join("logs")).unwrap();
         symlink(victim(&format!("v{}", name.len())), out3.join(name)).unwrap();
-        let o = t.run(&["run", s(&batch), "--out", s(&out3), "--workers", "1"]);
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        t.qst_run(&batch).out(&out3).workers(1).assert_exit(2);
     }
 
     // qst gen's temporary.
     symlink(victim("gen"), t.join(".g.gen.tmp")).unwrap();
     let g = t.join("g.jsonl");
-    let o = t.run(&["gen", "--out", s(&g), "--dims", "2", "--per-dim", "2"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    t.qst_gen(&g)
+        .args(["--dims", "2", "--per-dim", "2"])
+        .assert_ok();
     assert!(fs::symlink_metadata(&g).unwrap().is_file());
 
     for e in fs::read_dir(&victims).unwrap() {
@@ -307,22 +276,21 @@ fn an_output_directory_others_can_write_or_own_is_refused() {
     fs::create_dir(&default_out).unwrap();
     for (mode, what) in [(0o777, "everyone"), (0o775, "group")] {
         fs::set_permissions(&default_out, fs::Permissions::from_mode(mode)).unwrap();
-        let o = t.run(&["run", s(&batch)]);
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-        assert!(stderr(&o).contains(what), "{}", stderr(&o));
+        let o = t.qst_run(&batch).assert_exit(2);
+        assert!(o.stderr.contains(what), "{}", o.stderr);
         assert!(!default_out.join("results.jsonl").exists());
     }
     // Sticky (like /tmp): fine.
     fs::set_permissions(&default_out, fs::Permissions::from_mode(0o1777)).unwrap();
-    let o = t.run(&["run", s(&batch)]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ran = t.qst_run(&batch).assert_ok();
+    assert_eq!(ran.out(), default_out);
+    assert_eq!(ran.by_line().len(), 1);
     // Owned by another user.
     let theirs = t.join("theirs");
     fs::create_dir(&theirs).unwrap();
     if std::os::unix::fs::chown(&theirs, Some(65534), None).is_ok() {
-        let o = t.run(&["run", s(&batch), "--out", s(&theirs)]);
-        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-        assert!(stderr(&o).contains("owned by user 65534"), "{}", stderr(&o));
+        let o = t.qst_run(&batch).out(&theirs).assert_exit(2);
+        assert!(o.stderr.contains("owned by user 65534"), "{}", o.stderr);
     }
 }
 
@@ -352,19 +320,11 @@ fn a_planted_lock_symlink_is_not_followed_and_the_jobs_run_from_kets() {
     symlink(&target, cache.join("nopovm_n2.npy.lock")).unwrap();
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[job_json("a", 2, &[60.0, 40.0, 55.0, 50.0], "")]);
-    let o = t.run(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&t.join("out")),
-        "--workers",
-        "1",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("kets"), "one warning: {}", stderr(&o));
-    assert_eq!(stderr(&o).matches("warning").count(), 1, "{}", stderr(&o));
-    let o = t.run(&["prebuild", "--dims", "2"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = t.qst_run(&batch).out("out").workers(1).assert_ok();
+    assert!(o.stderr.contains("kets"), "one warning: {}", o.stderr);
+    assert_eq!(o.stderr.matches("warning").count(), 1, "{}", o.stderr);
+    assert_eq!(o.results()[0]["status"], "ok");
+    t.qst_prebuild("2").assert_exit(1);
     assert!(
         fs::symlink_metadata(&target).is_err(),
         "qst created a file through the planted link"
@@ -380,44 +340,28 @@ fn a_fifo_at_a_cache_file_name_neither_hangs_nor_passes() {
     mkfifo(&cache.join("nopovm_n3.npy"));
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[job_json("a", 2, &[60.0, 40.0, 55.0, 50.0], "")]);
-    let mut run = t.spawn(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&t.join("out")),
-        "--workers",
-        "1",
-    ]);
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(0), "{}", run.stderr_text());
+    let mut run = t.qst_run(&batch).out("out").workers(1).spawn();
+    let ran = run.assert_exit(0);
+    assert_eq!(ran.results()[0]["status"], "ok");
     assert!(
         fs::symlink_metadata(cache.join("nopovm_n2.npy"))
             .unwrap()
             .is_file()
     );
     // verify reports the other FIFO (it does not block on it); clear removes it.
-    let o = t.run(&["cache", "verify"]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let report = String::from_utf8_lossy(&o.stdout).into_owned();
+    let report = t.qst(["cache", "verify"]).assert_exit(1).stdout;
     assert!(
         report
             .lines()
             .any(|l| l.starts_with("BAD") && l.contains("nopovm_n3.npy")),
         "{report}"
     );
-    let o = t.run(&["cache", "clear"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    t.qst(["cache", "clear"]).assert_ok();
     assert!(fs::symlink_metadata(cache.join("nopovm_n3.npy")).is_err());
     // prebuild replaces one.
     mkfifo(&cache.join("nopovm_n3.npy"));
-    let o = t.run(&["prebuild", "--dims", "3"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("rebuilt ("));
+    let o = t.qst_prebuild("3").assert_ok();
+    assert!(o.stdout.contains("rebuilt ("), "{}", o.stdout);
 }
 
 #[test]
@@ -433,11 +377,9 @@ fn a_cache_on_a_full_file_system_runs_the_jobs_from_kets() {
         .map(|i| job_json(&format!("e{i}"), 8, &test_counts(8, i, 1e5), ""))
         .collect();
     write_lines(&batch, &lines);
-    let out = t.join("out");
-    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "2"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stderr(&o).matches("warning").count(), 1, "{}", stderr(&o));
-    let by_line = results_by_line(&out);
+    let o = t.qst_run(&batch).out("out").workers(2).assert_ok();
+    assert_eq!(o.stderr.matches("warning").count(), 1, "{}", o.stderr);
+    let by_line = o.by_line();
     assert_eq!(by_line.len(), 3);
     assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
     assert!(temporaries(&cache).is_empty());
@@ -446,8 +388,7 @@ fn a_cache_on_a_full_file_system_runs_the_jobs_from_kets() {
 #[test]
 fn prebuild_checks_every_byte() {
     let t = Tmp::new();
-    let o = t.run(&["prebuild", "--dims", "6"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    t.qst_prebuild("6").assert_ok();
     let file = t.join("cache/nopovm_n6.npy");
     let good = fs::read(&file).unwrap();
     // One flipped byte in a middle slice: a spot check (a few slices) misses
@@ -456,17 +397,15 @@ fn prebuild_checks_every_byte() {
     let at = good.len() / 2 + 3;
     bad[at] ^= 0x10;
     fs::write(&file, &bad).unwrap();
-    let o = t.run(&["prebuild", "--dims", "6"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    let said = t.qst_prebuild("6").assert_ok().stdout;
     assert!(said.contains("dim 6: rebuilt ("), "{said}");
     assert_eq!(fs::read(&file).unwrap(), good);
 }
 
 /// Starts a build of the 430 MB n = 72 file (by `args`) and returns once its
 /// temporary file exists.
-fn start_big_build(t: &Tmp, args: &[&str]) -> Running {
-    let run = t.spawn(args);
+fn start_big_build(t: &Tmp, cmd: Qst) -> Running {
+    let run = cmd.spawn();
     let cache = t.join("cache");
     poll("the build's temporary file", LONG, || {
         temporaries(&cache)
@@ -480,19 +419,17 @@ fn start_big_build(t: &Tmp, args: &[&str]) -> Running {
 #[test]
 fn a_killed_build_leaves_a_temporary_that_ls_shows_and_the_next_build_removes() {
     let t = Tmp::new();
-    let mut run = start_big_build(&t, &["prebuild", "--dims", "72"]);
+    let mut run = start_big_build(&t, t.qst_prebuild("72"));
     run.signal(Signal::SIGKILL);
     run.wait(LONG);
     let cache = t.join("cache");
     assert_eq!(temporaries(&cache).len(), 1);
-    let o = t.run(&["cache", "ls"]);
-    let ls = String::from_utf8_lossy(&o.stdout).into_owned();
+    let ls = t.qst(["cache", "ls"]).assert_ok().stdout;
     assert!(
         ls.contains(".nopovm_n72.npy.") && ls.contains("died"),
         "{ls}"
     );
-    let o = t.run(&["prebuild", "--dims", "2"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    t.qst_prebuild("2").assert_ok();
     assert!(temporaries(&cache).is_empty(), "{:?}", temporaries(&cache));
 }
 
@@ -502,21 +439,16 @@ fn sigint_during_a_projector_build_stops_it() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[job_json("big", 72, &test_counts(72, 1, 1e7), "")]);
     let out = t.join("out");
-    let mut run = start_big_build(&t, &["run", s(&batch), "--out", s(&out)]);
+    let mut run = start_big_build(&t, t.qst_run(&batch).out(&out));
     run.signal(Signal::SIGINT);
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(130), "{}", run.stderr_text());
+    let said = run.assert_exit(130).stderr;
     assert!(
         !t.join("cache/nopovm_n72.npy").exists(),
         "the build ran to its end after the signal"
     );
     assert!(temporaries(&t.join("cache")).is_empty());
     assert_eq!(result_count(&out), 0);
-    assert!(
-        run.stderr_text().contains("--resume"),
-        "{}",
-        run.stderr_text()
-    );
+    assert!(said.contains("--resume"), "{said}");
 }
 
 /// A `.npy` header (format 1.0) for `descr` and `shape` (Python syntax),
@@ -572,10 +504,8 @@ fn huge_declared_arrays_are_refused_from_their_headers() {
         ],
     );
     let out = t.join("out");
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
-    let by_line = results_by_line(&out);
+    let mut run = t.qst_run(&batch).out(&out).workers(1).spawn();
+    let by_line = run.assert_exit(1).by_line();
     let msg = |l: u64| by_line[&l]["error"].as_str().unwrap_or("").to_string();
     assert!(msg(1).contains("has 1340000000 entries, but"), "{}", msg(1));
     assert!(
@@ -592,10 +522,12 @@ fn overflowing_counts_are_scaled_not_trusted() {
     let batch = t.join("b.jsonl");
     // Equal counts on the four n = 2 projectors: the state is I/2.
     write_lines(&batch, &[job_json("big", 2, &[1e308; 4], "")]);
-    let out = t.join("out");
-    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r = &results(&out)[0];
+    let r = &t
+        .qst_run(&batch)
+        .out("out")
+        .workers(1)
+        .assert_ok()
+        .results()[0];
     assert_eq!(r["status"], "ok", "{r}");
     let purity = r["purity"].as_f64().unwrap();
     assert!((purity - 0.5).abs() < 1e-6, "purity {purity} of I/2: {r}");
@@ -619,7 +551,9 @@ fn first_contact_mistakes_get_clear_answers() {
     );
     // A pipe as the batch: refused, not run as an empty batch.
     let mut child = t
-        .cmd(&["run", "/dev/stdin", "--out", s(&t.join("piped"))])
+        .qst_run("/dev/stdin")
+        .out("piped")
+        .command()
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -634,7 +568,10 @@ fn first_contact_mistakes_get_clear_answers() {
     // A closed stderr never stops a run.
     let out = t.join("out");
     let mut child = t
-        .cmd(&["run", s(&batch), "--out", s(&out), "--workers", "1"])
+        .qst_run(&batch)
+        .out(&out)
+        .workers(1)
+        .command()
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -662,17 +599,16 @@ fn first_contact_mistakes_get_clear_answers() {
 
     // No usable home for the cache: one up-front error naming the ways out.
     let o = t
-        .cmd(&["run", s(&batch), "--out", s(&t.join("o3"))])
+        .qst_run(&batch)
+        .out("o3")
         .env_remove("QST_CACHE_DIR")
         .env_remove("XDG_CACHE_HOME")
         .env("HOME", "/proc/qst-no-home")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        .assert_exit(2);
     assert!(
-        stderr(&o).contains("--cache") && stderr(&o).contains("QST_CACHE_DIR"),
+        o.stderr.contains("--cache") && o.stderr.contains("QST_CACHE_DIR"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
 }
 
@@ -687,27 +623,15 @@ fn workers_that_cannot_start_for_a_while_are_waited_out() {
     // The worker's log cannot be opened (a directory at its name): every
     // start fails until it is removed.
     fs::create_dir_all(logs.join("worker-0.log")).unwrap();
-    let mut run = t.spawn(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--logs",
-        s(&logs),
-        "--workers",
-        "1",
-    ]);
+    let mut run = t.qst_run(&batch).out(&out).logs(&logs).workers(1).spawn();
     poll("nine failed starts in a row", LONG, || {
         let failed = read(&logs.join("supervisor.log"))
             .matches("spawn slot=0 failed")
             .count();
-        let ended = run.child.as_mut().unwrap().try_wait().unwrap().is_some();
-        (failed >= 9 || ended).then_some(())
+        (failed >= 9 || run.has_exited()).then_some(())
     });
     fs::remove_dir(logs.join("worker-0.log")).unwrap();
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(0), "{}", run.stderr_text());
-    let by_line = results_by_line(&out);
+    let by_line = run.assert_exit(0).by_line();
     assert_eq!(by_line.len(), 5);
     assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
 }
@@ -727,22 +651,18 @@ fn a_burst_of_worker_deaths_is_waited_out() {
         .collect();
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let mut run = t.spawn(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--workers",
-        "2",
-        "--max-retries",
-        "100",
-    ]);
+    let mut run = t
+        .qst_run(&batch)
+        .out(&out)
+        .workers(2)
+        .max_retries(100)
+        .spawn();
     let sup = run.pid();
     // Kill every worker the moment it appears, ten times in a row.
     let mut kills = 0;
     while kills < 10 {
         let ended = poll("a worker to kill", LONG, || {
-            if run.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+            if run.has_exited() {
                 return Some(true);
             }
             let w = children(sup);
@@ -758,9 +678,7 @@ fn a_burst_of_worker_deaths_is_waited_out() {
         }
     }
     assert!(kills >= 10, "the batch ended after {kills} kills");
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(0), "{}", run.stderr_text());
-    let by_line = results_by_line(&out);
+    let by_line = run.assert_exit(0).by_line();
     assert_eq!(by_line.len(), 10);
     assert!(by_line.values().all(|r| r["status"] == "ok"), "{by_line:?}");
 }
@@ -768,8 +686,7 @@ fn a_burst_of_worker_deaths_is_waited_out() {
 #[test]
 fn a_map_refused_under_a_memory_limit_runs_from_kets_and_keeps_the_file() {
     let t = Tmp::new();
-    let o = t.run(&["prebuild", "--dims", "64"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    t.qst_prebuild("64").assert_ok();
     let file = t.join("cache/nopovm_n64.npy");
     let before = fs::metadata(&file).unwrap();
     let batch = t.join("b.jsonl");
@@ -843,6 +760,8 @@ fn after_sigint_the_progress_bar_shows_what_was_done() {
                 .unwrap(),
         ),
         stderr: screen.clone(),
+        out: Some(out.clone()),
+        what: inner.clone(),
     };
     poll("three results", LONG, || {
         (result_count(&out) >= 3).then_some(())

@@ -1,10 +1,14 @@
 //! Helpers of the end-to-end tests: the built `qst` binary, temporary
-//! directories with their own projector cache, running qst (to the end, or in
-//! the background under a guard that kills it), reading results and logs,
-//! polling with a deadline, and `/proc` queries.
+//! directories with their own projector cache, one builder of qst command
+//! lines ([`Qst`], after ripgrep's `TestCommand`) that runs qst to the end
+//! ([`Ran`]: exit status, stdout, stderr, the output directory's
+//! `results.jsonl` and `summary.json` parsed) or in the background under a
+//! guard that kills it ([`Running`]), reading results and logs, polling with
+//! a deadline, and `/proc` queries.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -43,59 +47,79 @@ impl Tmp {
     pub fn join(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
-    /// `qst ARGS` with `QST_CACHE_DIR` set to this directory's `cache/`.
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(qst_bin());
-        c.args(args)
-            .env("QST_CACHE_DIR", self.join("cache"))
-            .current_dir(self.path());
-        c
+    /// `qst ARGS…`, run here with `QST_CACHE_DIR` set to this directory's
+    /// `cache/`.
+    pub fn qst<A: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = A>) -> Qst {
+        Qst {
+            dir: self.path().to_path_buf(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            out: None,
+        }
+        .args(args)
     }
-    /// Runs qst to the end.
+    /// `qst run BATCH`; its output directory is `<stem>.qst` beside the
+    /// batch until [`Qst::out`] names another.
+    pub fn qst_run(&self, batch: impl AsRef<Path>) -> Qst {
+        let batch = batch.as_ref();
+        let stem = batch.file_stem().expect("a batch file name");
+        let mut name = stem.to_os_string();
+        name.push(".qst");
+        let mut q = self.qst(["run".as_ref(), batch.as_os_str()]);
+        q.out = Some(self.path().join(batch).with_file_name(name));
+        q
+    }
+    /// `qst gen --out FILE`.
+    pub fn qst_gen(&self, file: impl AsRef<Path>) -> Qst {
+        self.qst(["gen".as_ref(), "--out".as_ref(), file.as_ref().as_os_str()])
+    }
+    /// `qst merge OUT SHARD…`; its output directory is `OUT`.
+    pub fn qst_merge<P: AsRef<Path>>(&self, out: &Path, shards: &[P]) -> Qst {
+        let mut q = self
+            .qst(["merge".as_ref(), out.as_os_str()])
+            .args(shards.iter().map(|p| p.as_ref().as_os_str()));
+        q.out = Some(self.path().join(out));
+        q
+    }
+    /// `qst report DIR`.
+    pub fn qst_report(&self, dir: impl AsRef<Path>) -> Qst {
+        let mut q = self.qst(["report".as_ref(), dir.as_ref().as_os_str()]);
+        q.out = Some(self.path().join(dir));
+        q
+    }
+    /// `qst demo`; its output directory is `qst-demo/` here until
+    /// [`Qst::out`] names another.
+    pub fn qst_demo(&self) -> Qst {
+        let mut q = self.qst(["demo"]);
+        q.out = Some(self.join("qst-demo"));
+        q
+    }
+    /// `qst prebuild --dims DIMS`.
+    pub fn qst_prebuild(&self, dims: &str) -> Qst {
+        self.qst(["prebuild", "--dims", dims])
+    }
+    /// `qst ARGS` as a process to start (the older form of [`Tmp::qst`]).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.qst(args).command()
+    }
+    /// Runs qst to the end (the older form of [`Qst::output`]).
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args)
             .stdin(Stdio::null())
             .output()
             .expect("run qst")
     }
-    /// Starts qst in the background; its stderr goes to `stderr-<n>.txt`.
+    /// Starts qst in the background (the older form of [`Qst::spawn`]).
     pub fn spawn(&self, args: &[&str]) -> Running {
-        let n = fs::read_dir(self.path()).map(|d| d.count()).unwrap_or(0);
-        let err_path = self.join(&format!("stderr-{n}.txt"));
-        let err = fs::File::create(&err_path).expect("create a stderr file");
-        let child = self
-            .cmd(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("start qst");
-        Running {
-            child: Some(child),
-            stderr: err_path,
-        }
+        self.qst(args).spawn()
     }
     /// `qst gen` into `name`, returning its path.
     pub fn generate(&self, name: &str, dims: &str, per_dim: usize, seed: u64) -> PathBuf {
         let path = self.join(name);
-        let out = self.run(&[
-            "gen",
-            "--out",
-            path.to_str().unwrap(),
-            "--dims",
-            dims,
-            "--per-dim",
-            &per_dim.to_string(),
-            "--shots",
-            "1000000",
-            "--seed",
-            &seed.to_string(),
-        ]);
-        assert!(
-            out.status.success(),
-            "qst gen failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.qst_gen(&path)
+            .args(["--dims", dims, "--per-dim", &per_dim.to_string()])
+            .args(["--shots", "1000000", "--seed", &seed.to_string()])
+            .assert_ok();
         path
     }
 }
@@ -106,6 +130,10 @@ impl Tmp {
 pub struct Running {
     pub child: Option<Child>,
     pub stderr: PathBuf,
+    /// The output directory of the command, when it has one.
+    pub out: Option<PathBuf>,
+    /// The command line, for messages.
+    pub what: String,
 }
 
 impl Running {
@@ -140,6 +168,29 @@ impl Running {
     pub fn stderr_text(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
+    /// Whether it has exited (it is then reaped).
+    pub fn has_exited(&mut self) -> bool {
+        let child = self.child.as_mut().expect("child");
+        child.try_wait().expect("wait for qst").is_some()
+    }
+    /// Waits for the exit (up to [`LONG`]); panics unless it exited `code`.
+    pub fn assert_exit(&mut self, code: i32) -> Ran {
+        let status = self.wait(LONG);
+        Ran {
+            what: self.what.clone(),
+            status,
+            stdout: String::new(),
+            stderr: self.stderr_text(),
+            out: self.out.clone(),
+        }
+        .expect_exit(code)
+    }
+    /// The output directory.
+    pub fn out(&self) -> &Path {
+        self.out
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} names no output directory", self.what))
+    }
 }
 
 impl Drop for Running {
@@ -149,6 +200,217 @@ impl Drop for Running {
             let _ = c.wait();
         }
     }
+}
+
+/// A `qst` command line under construction, after ripgrep's `TestCommand`:
+/// made by [`Tmp::qst`] and its `qst_*` shorthands, it runs in the
+/// temporary directory with that directory's projector cache, and knows the
+/// output directory the command writes (`--out`, else `<stem>.qst` beside
+/// the batch) so that what it returns reads `results.jsonl` and
+/// `summary.json` from there.
+#[derive(Clone, Debug)]
+pub struct Qst {
+    dir: PathBuf,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, Option<OsString>)>,
+    out: Option<PathBuf>,
+}
+
+impl Qst {
+    /// One more argument.
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_os_string());
+        self
+    }
+    /// More arguments.
+    pub fn args<A: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+    /// `FLAG VALUE`.
+    fn flag(self, flag: &str, value: impl AsRef<OsStr>) -> Self {
+        self.arg(flag).arg(value)
+    }
+    /// `--out DIR` (relative to the temporary directory), read back by the
+    /// views of the run.
+    pub fn out(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out = Some(self.dir.join(dir.as_ref()));
+        self.flag("--out", dir.as_ref())
+    }
+    pub fn workers(self, n: usize) -> Self {
+        self.flag("--workers", n.to_string())
+    }
+    pub fn method(self, m: &str) -> Self {
+        self.flag("--method", m)
+    }
+    pub fn design(self, d: &str) -> Self {
+        self.flag("--design", d)
+    }
+    pub fn logs(self, dir: impl AsRef<Path>) -> Self {
+        self.flag("--logs", dir.as_ref())
+    }
+    pub fn max_retries(self, n: usize) -> Self {
+        self.flag("--max-retries", n.to_string())
+    }
+    pub fn job_timeout(self, secs: u64) -> Self {
+        self.flag("--job-timeout", secs.to_string())
+    }
+    pub fn shard(self, spec: &str) -> Self {
+        self.flag("--shard", spec)
+    }
+    pub fn resume(self) -> Self {
+        self.arg("--resume")
+    }
+    /// [`SMALL_CACHE`]: [`slow_job`]'s set runs from its kets.
+    pub fn small_cache(self) -> Self {
+        self.args(SMALL_CACHE)
+    }
+    /// An environment variable of the command.
+    pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
+        let v = Some(v.as_ref().to_os_string());
+        self.envs.push((k.as_ref().to_os_string(), v));
+        self
+    }
+    /// An environment variable the command must not inherit.
+    pub fn env_remove(mut self, k: impl AsRef<OsStr>) -> Self {
+        self.envs.push((k.as_ref().to_os_string(), None));
+        self
+    }
+    /// The command line, for messages.
+    pub fn describe(&self) -> String {
+        let args: Vec<_> = self.args.iter().map(|a| a.to_string_lossy()).collect();
+        format!("qst {}", args.join(" "))
+    }
+    /// The process to start (stdin, stdout and stderr not yet chosen).
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(qst_bin());
+        c.args(&self.args)
+            .env("QST_CACHE_DIR", self.dir.join("cache"))
+            .current_dir(&self.dir);
+        for (k, v) in &self.envs {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+    /// Runs it to the end (stdin empty).
+    pub fn output(&self) -> Ran {
+        let o = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qst");
+        Ran {
+            what: self.describe(),
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            out: self.out.clone(),
+        }
+    }
+    /// Runs it to the end; panics unless it exits 0.
+    pub fn assert_ok(&self) -> Ran {
+        self.assert_exit(0)
+    }
+    /// Runs it to the end; panics unless it exits `code`.
+    pub fn assert_exit(&self, code: i32) -> Ran {
+        self.output().expect_exit(code)
+    }
+    /// Starts it in the background; its stderr goes to `stderr-<n>.txt`.
+    pub fn spawn(&self) -> Running {
+        let n = fs::read_dir(&self.dir).map(|d| d.count()).unwrap_or(0);
+        let err_path = self.dir.join(format!("stderr-{n}.txt"));
+        let err = fs::File::create(&err_path).expect("create a stderr file");
+        let child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start qst");
+        Running {
+            child: Some(child),
+            stderr: err_path,
+            out: self.out.clone(),
+            what: self.describe(),
+        }
+    }
+}
+
+/// A finished qst command: its exit status, stdout and stderr, and readers
+/// of the output directory it wrote.
+#[derive(Debug)]
+pub struct Ran {
+    pub what: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    out: Option<PathBuf>,
+}
+
+impl Ran {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+    /// Panics unless the command exited `code`, showing what it said.
+    pub fn expect_exit(self, code: i32) -> Self {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "{} exited {:?}, not {code}; stdout: {}; stderr: {}",
+            self.what,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+    /// stdout then stderr.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    /// The output directory.
+    pub fn out(&self) -> &Path {
+        self.out
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} names no output directory", self.what))
+    }
+    /// Every line of its `results.jsonl`, parsed.
+    pub fn results(&self) -> Vec<Value> {
+        results(self.out())
+    }
+    /// Its results by `line`.
+    pub fn by_line(&self) -> HashMap<u64, Value> {
+        results_by_line(self.out())
+    }
+    /// Its `summary.json`.
+    pub fn summary(&self) -> Value {
+        summary(self.out())
+    }
+}
+
+/// `out/summary.json`, parsed.
+pub fn summary(out: &Path) -> Value {
+    serde_json::from_str(&read(&out.join("summary.json"))).expect("summary.json")
+}
+
+/// The worker processes `summary.json` records, slot by slot: (slot, pid,
+/// how it ended), every incarnation across every run of the directory.
+pub fn incarnations(out: &Path) -> Vec<(u64, u32, String)> {
+    let s = summary(out);
+    let mut v = Vec::new();
+    for w in s["workers"].as_array().expect("workers") {
+        let slot = w["slot"].as_u64().expect("slot");
+        for i in w["incarnations"].as_array().expect("incarnations") {
+            let pid = i["pid"].as_u64().expect("pid") as u32;
+            let exit = i["exit"].as_str().unwrap_or_default().to_string();
+            v.push((slot, pid, exit));
+        }
+    }
+    v
 }
 
 /// Polls `f` every 20 ms until it returns `Some`, up to `limit`; panics
