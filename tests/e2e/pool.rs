@@ -45,14 +45,7 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
     let t = Tmp::new();
     let batch = t.generate("mixed.jsonl", "2,3,4,8,16,24", 6, 11);
     let out = t.join("out");
-    let mut run = t.spawn(&[
-        "run",
-        batch.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-    ]);
+    let mut run = t.qst_run(&batch).out(&out).workers(2).spawn();
     let sup = run.pid();
     let logs = out.join("logs");
     let (w0, w1) = (logs.join("worker-0.log"), logs.join("worker-1.log"));
@@ -84,11 +77,20 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
     }
     assert_ne!(pids[0], pids[1]);
     run.signal(Signal::SIGCONT);
-    let st = run.wait(LONG);
-    assert!(st.success(), "qst run failed: {st:?} {}", run.stderr_text());
+    let ran = run.assert_exit(0);
+    // summary.json lists the same two processes, one per slot, both ended
+    // normally.
+    let incs = incarnations(ran.out());
+    assert_eq!(
+        incs,
+        vec![
+            (0, pids[0], "exit status 0".to_string()),
+            (1, pids[1], "exit status 0".to_string())
+        ]
+    );
 
     // Exactly one result per job line, all ok.
-    let by_line = results_by_line(&out);
+    let by_line = ran.by_line();
     let lines = job_lines(&batch);
     assert_eq!(
         by_line.keys().copied().collect::<BTreeSet<_>>(),
@@ -96,6 +98,7 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
     );
     let mut slots_used = BTreeSet::new();
     let mut ids_by_slot: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut dims_by_slot: HashMap<u64, BTreeSet<u64>> = HashMap::new();
     for r in by_line.values() {
         assert_eq!(r["status"], "ok", "{r}");
         let n = r["dim"].as_u64().unwrap() as usize;
@@ -103,6 +106,7 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
         let slot = r["worker"].as_u64().unwrap();
         slots_used.insert(slot);
         ids_by_slot.entry(slot).or_default().push(id.to_string());
+        dims_by_slot.entry(slot).or_default().insert(n as u64);
         // Fidelity as expected: a million shots recover every state well.
         let f = r["fidelity"].as_f64().unwrap();
         assert!(f > 0.9 && f <= 1.0 + 1e-9, "{id}: fidelity {f}");
@@ -134,8 +138,9 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
         "both workers should have run jobs"
     );
 
-    // Each worker's log names its jobs; affinity: a worker loads no more
-    // projector sets than the distinct dimensions it served.
+    // Each worker's log names its jobs (the jobs results.jsonl says it ran);
+    // affinity: a worker loads no more projector sets than the distinct
+    // dimensions it served.
     for (slot, log) in [(0u64, &w0), (1, &w1)] {
         let text = read(log);
         let started = started_jobs(log);
@@ -146,11 +151,7 @@ fn two_workers_run_a_generated_batch_one_result_per_line() {
                 "worker-{slot}.log has no done line for {id}"
             );
         }
-        let dims: BTreeSet<&str> = text
-            .lines()
-            .filter(|l| l.contains(" start job="))
-            .filter_map(|l| field(l, "dim"))
-            .collect();
+        let dims = &dims_by_slot[&slot];
         let loads = text
             .lines()
             .filter(|l| l.contains("cache miss: loaded set"))
@@ -184,16 +185,11 @@ fn streaming_100k_jobs_keep_the_supervisor_under_200_mib() {
         );
     }
     fs::write(&batch, text).unwrap();
-    let out = t.join("big.qst");
-    let o = t.run(&["run", batch.to_str().unwrap(), "--workers", "2"]);
-    assert!(
-        o.status.success(),
-        "qst run failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(result_count(&out), 100_000);
-    let summary: serde_json::Value =
-        serde_json::from_str(&read(&out.join("summary.json"))).expect("summary.json");
+    let ran = t.qst_run(&batch).workers(2).assert_ok();
+    assert_eq!(ran.out(), t.join("big.qst"));
+    assert_eq!(result_count(ran.out()), 100_000);
+    let summary = ran.summary();
+    assert_eq!(summary["jobs"], 100_000);
     let peak = summary["supervisor_peak_rss_bytes"]
         .as_u64()
         .expect("supervisor_peak_rss_bytes");
@@ -264,21 +260,9 @@ fn lab_csv_five_columns_give_five_results_and_an_rfc4180_summary() {
     let csv = t.join("lab data.csv");
     fs::write(&csv, format!("\u{feff}{text}")).unwrap();
     let out = t.join("lab.qst");
-    let o = t.run(&[
-        "run",
-        csv.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "one column is bad: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let by_line = results_by_line(&out);
+    // One column is bad: exit 1.
+    let ran = t.qst_run(&csv).out(&out).workers(2).assert_exit(1);
+    let by_line = ran.by_line();
     assert_eq!(by_line.len(), 5);
     for c in 1..=5u64 {
         let r = &by_line[&c];
@@ -401,14 +385,7 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
     }
     fs::write(&batch, text).unwrap();
     let out = t.join("out");
-    let mut run = t.spawn(&[
-        "run",
-        batch.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-    ]);
+    let mut run = t.qst_run(&batch).out(&out).workers(2).spawn();
     let logs = out.join("logs");
     let (w0, w1) = (logs.join("worker-0.log"), logs.join("worker-1.log"));
     // Once each worker has finished a job (touching the whole set), freeze the
@@ -443,9 +420,7 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
         (total as f64) > 0.75 * size as f64 && (total as f64) < 1.25 * size as f64,
         "total PSS {total}"
     );
-    let st = run.wait(LONG);
-    assert!(st.success(), "qst run failed: {}", run.stderr_text());
-    let res = results(&out);
+    let res = run.assert_exit(0).results();
     assert_eq!(res.len(), 16);
     assert!(
         res.iter()
@@ -458,14 +433,8 @@ fn two_workers_share_one_physical_copy_of_a_custom_projector_file() {
 fn demo_prints_its_table_and_exits_0() {
     let t = Tmp::new();
     let out = t.join("demo");
-    let o = t.run(&["demo", "--workers", "2", "--out", out.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "qst demo failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let ran = t.qst_demo().workers(2).out(&out).assert_ok();
+    let stdout = &ran.stdout;
     let mut lines = stdout.lines();
     let header = lines.next().unwrap();
     assert!(
