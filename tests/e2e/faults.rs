@@ -46,23 +46,19 @@ fn kill9_of_random_workers_loses_no_job() {
     let t = Tmp::new();
     let batch = t.generate("b.jsonl", "24,32", 100, 5);
     let out = t.join("out");
-    let mut run = t.spawn(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--workers",
-        "2",
-        "--max-retries",
-        "1000",
-    ]);
+    let mut run = t
+        .qst_run(&batch)
+        .out(&out)
+        .workers(2)
+        .max_retries(1000)
+        .spawn();
     let sup = run.pid();
     let mut kills = 0;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     while kills < 12 {
         // Wait for a live worker that has started a job (or the end of the run).
         let workers = poll("a running worker", LONG, || {
-            if run.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+            if run.has_exited() {
                 return Some(Vec::new());
             }
             let w = children(sup);
@@ -84,20 +80,17 @@ fn kill9_of_random_workers_loses_no_job() {
         // Let some work happen between kills.
         let before = result_count(&out);
         poll("progress after a kill", LONG, || {
-            let done = run.child.as_mut().unwrap().try_wait().unwrap().is_some();
-            (done || result_count(&out) > before).then_some(())
+            (run.has_exited() || result_count(&out) > before).then_some(())
         });
     }
-    let st = run.wait(LONG);
+    let ran = run.assert_exit(0);
     assert!(
         kills >= 10,
         "only {kills} workers were killed before the batch ended"
     );
-    assert!(st.success(), "qst run: {st:?} {}", run.stderr_text());
-    assert_one_ok_result_per_line(&out, &batch);
-    let starts: usize = (0..2)
-        .map(|slot| worker_pids(&out.join(format!("logs/worker-{slot}.log"))).len())
-        .sum();
+    assert_one_ok_result_per_line(ran.out(), &batch);
+    // summary.json: every worker process the slots had.
+    let starts = incarnations(ran.out()).len();
     // Killed slots are restarted (after a back-off that grows with a burst of
     // deaths, so near the end the surviving worker may finish the batch first).
     assert!(
@@ -111,18 +104,17 @@ fn sigint_and_sigterm_then_resume_equal_an_uninterrupted_run() {
     let t = Tmp::new();
     let batch = t.generate("b.jsonl", "24,32", 15, 9);
     let whole = t.join("whole");
-    let o = t.run(&["run", s(&batch), "--out", s(&whole), "--workers", "2"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.qst_run(&batch).out(&whole).workers(2).assert_ok();
 
     let out = t.join("parts");
+    let parts = t.qst_run(&batch).out(&out).workers(2);
     // SIGINT after a few results: exit 130 and the command that resumes.
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "2"]);
+    let mut run = parts.spawn();
     poll("4 results", LONG, || {
         (result_count(&out) >= 4).then_some(())
     });
     run.signal(Signal::SIGINT);
-    assert_eq!(run.wait(LONG).code(), Some(130), "{}", run.stderr_text());
-    let said = run.stderr_text();
+    let said = run.assert_exit(130).stderr;
     assert!(
         said.contains("--resume") && said.contains(s(&out)),
         "no resume command in {said:?}"
@@ -134,32 +126,15 @@ fn sigint_and_sigterm_then_resume_equal_an_uninterrupted_run() {
     );
 
     // Resume, then SIGTERM further on: exit 143.
-    let mut run = t.spawn(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--workers",
-        "2",
-        "--resume",
-    ]);
+    let mut run = parts.clone().resume().spawn();
     poll("more results", LONG, || {
         (result_count(&out) >= after_first + 4).then_some(())
     });
     run.signal(Signal::SIGTERM);
-    assert_eq!(run.wait(LONG).code(), Some(143), "{}", run.stderr_text());
+    run.assert_exit(143);
 
     // Resume to the end.
-    let o = t.run(&[
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--workers",
-        "2",
-        "--resume",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    parts.resume().assert_ok();
 
     assert_one_ok_result_per_line(&out, &batch);
     let a = results_by_line(&whole);
@@ -201,9 +176,7 @@ fn a_second_sigint_ends_running_jobs_at_once() {
     lines.extend((0..4).map(|i| quick_job(&format!("quick-{i}"), i)));
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "2"];
-    args.extend(SMALL_CACHE);
-    let mut run = t.spawn(&args);
+    let mut run = t.qst_run(&batch).out(&out).workers(2).small_cache().spawn();
     let logs = out.join("logs");
     poll_slow_jobs_started(&logs, &["slow-a", "slow-b"]);
     let pids: Vec<u32> = (0..2)
@@ -216,9 +189,10 @@ fn a_second_sigint_ends_running_jobs_at_once() {
             .then_some(())
     });
     run.signal(Signal::SIGINT);
-    assert_eq!(run.wait(LONG).code(), Some(130), "{}", run.stderr_text());
+    let ran = run.assert_exit(130);
     // The quick jobs ran before; the stopped slow ones have no result (they run on --resume).
-    let ids: Vec<String> = results(&out)
+    let ids: Vec<String> = ran
+        .results()
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
@@ -239,25 +213,20 @@ fn a_worker_killed_mid_job_leaves_a_log_naming_the_job() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[slow_job("the-slow-one")]);
     let out = t.join("out");
-    let mut args = vec![
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--workers",
-        "1",
-        "--max-retries",
-        "0",
-    ];
-    args.extend(SMALL_CACHE);
-    let mut run = t.spawn(&args);
+    let mut run = t
+        .qst_run(&batch)
+        .out(&out)
+        .workers(1)
+        .max_retries(0)
+        .small_cache()
+        .spawn();
     let log = out.join("logs/worker-0.log");
     poll("the job to start", LONG, || {
         (!started_jobs(&log).is_empty()).then_some(())
     });
     let pid = worker_pids(&log)[0];
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
-    assert_eq!(run.wait(LONG).code(), Some(1), "{}", run.stderr_text());
+    let ran = run.assert_exit(1);
     let text = read(&log);
     let last = text.lines().last().unwrap();
     assert!(
@@ -267,9 +236,13 @@ fn a_worker_killed_mid_job_leaves_a_log_naming_the_job() {
     assert!(text.contains(&format!(
         "start job=the-slow-one line=1 dim={SLOW_DIM} method=mle"
     )));
-    let r = &results(&out)[0];
+    let r = &ran.results()[0];
     assert_eq!(r["status"], "error");
     assert_eq!(r["error"], "worker died 1 time on this job: signal 9");
+    assert_eq!(
+        incarnations(ran.out()),
+        vec![(0, pid, "signal 9".to_string())]
+    );
 }
 
 #[test]
@@ -280,25 +253,14 @@ fn a_job_over_the_timeout_gets_its_error_and_the_batch_finishes() {
     lines.extend((0..6).map(|i| quick_job(&format!("q{i}"), i)));
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let mut args = vec![
-        "run",
-        s(&batch),
-        "--out",
-        s(&out),
-        "--workers",
-        "2",
-        "--job-timeout",
-        "1",
-    ];
-    args.extend(SMALL_CACHE);
-    let o = t.run(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let by_line = results_by_line(&out);
+    let by_line = t
+        .qst_run(&batch)
+        .out(&out)
+        .workers(2)
+        .job_timeout(1)
+        .small_cache()
+        .assert_exit(1)
+        .by_line();
     assert_eq!(by_line.len(), 7);
     let slow = &by_line[&1];
     assert_eq!(slow["status"], "error");
@@ -315,19 +277,13 @@ fn a_changed_batch_on_resume_and_an_unwritable_out_exit_2() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[quick_job("a", 1), quick_job("b", 2)]);
     let out = t.join("out");
-    let o = t.run(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.qst_run(&batch).out(&out).workers(1).assert_ok();
     write_lines(
         &batch,
         &[quick_job("a", 1), quick_job("b", 2), quick_job("c", 3)],
     );
-    let o = t.run(&["run", s(&batch), "--out", s(&out), "--resume"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("changed"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = t.qst_run(&batch).out(&out).resume().assert_exit(2);
+    assert!(o.stderr.contains("changed"), "{}", o.stderr);
     assert_eq!(
         result_count(&out),
         2,
@@ -338,24 +294,14 @@ fn a_changed_batch_on_resume_and_an_unwritable_out_exit_2() {
     fs::write(t.join("a-file"), "x").unwrap();
     let logs = t.join("logs");
     let bad = t.join("a-file/out");
-    let o = t.run(&["run", s(&batch), "--out", s(&bad), "--logs", s(&logs)]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    t.qst_run(&batch).out(&bad).logs(&logs).assert_exit(2);
     let workers_logged = fs::read_dir(&logs).map_or(0, |d| d.count());
     assert_eq!(workers_logged, 0, "no worker may start");
 
     // An unreadable batch.
-    let o = t.run(&[
-        "run",
-        s(&t.join("missing.jsonl")),
-        "--out",
-        s(&t.join("o2")),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
+    t.qst_run(t.join("missing.jsonl"))
+        .out(t.join("o2"))
+        .assert_exit(2);
     assert!(!t.join("o2").exists());
 }
 
@@ -365,9 +311,7 @@ fn kill9_of_the_supervisor_leaves_no_worker() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[slow_job("s1"), slow_job("s2"), quick_job("q", 1)]);
     let out = t.join("out");
-    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "2"];
-    args.extend(SMALL_CACHE);
-    let mut run = t.spawn(&args);
+    let mut run = t.qst_run(&batch).out(&out).workers(2).small_cache().spawn();
     let logs = out.join("logs");
     poll_slow_jobs_started(&logs, &["s1", "s2"]);
     let pids: Vec<u32> = (0..2)
@@ -396,7 +340,7 @@ fn start_behind_long_jobs(t: &Tmp, rest: Vec<String>) -> (Running, PathBuf, Path
     lines.extend(rest);
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "1"]);
+    let run = t.qst_run(&batch).out(&out).workers(1).spawn();
     let log = out.join("logs/worker-0.log");
     poll("the first job to start", LONG, || {
         (!started_jobs(&log).is_empty()).then_some(())
@@ -419,11 +363,11 @@ fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run()
         .unwrap()
         .set_len(len - 16)
         .unwrap();
-    let st = run.wait(LONG);
-    assert!(st.success(), "{}", run.stderr_text());
+    let ran = run.assert_exit(0);
     assert_one_ok_result_per_line(&out, &batch);
+    // One worker: the first result is the first job run.
     assert!(
-        started_jobs(&log).first().unwrap().starts_with("big"),
+        ran.results()[0]["id"].as_str().unwrap().starts_with("big"),
         "dimension 48 must run first"
     );
     assert!(
@@ -435,8 +379,7 @@ fn a_projector_file_that_goes_bad_mid_run_is_reported_rebuilt_and_its_jobs_run()
         len,
         "the file was not rebuilt"
     );
-    let v = t.run(&["cache", "verify"]);
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    t.qst(["cache", "verify"]).assert_ok();
 }
 
 /// A projector file that cannot be rebuilt (its path has become a non-empty
@@ -456,8 +399,7 @@ fn a_projector_file_that_cannot_be_rebuilt_runs_its_jobs_from_kets() {
     fs::remove_file(&file).unwrap();
     fs::create_dir(&file).unwrap();
     fs::write(file.join("keep"), b"x").unwrap();
-    let st = run.wait(LONG);
-    assert!(st.success(), "{}", run.stderr_text());
+    run.assert_exit(0);
     assert_one_ok_result_per_line(&out, &batch);
     assert!(
         read(&log).contains("runs from its kets"),
@@ -478,9 +420,7 @@ fn a_job_whose_worker_dies_more_than_max_retries_times_gets_its_error() {
     let batch = t.join("b.jsonl");
     write_lines(&batch, &[slow_job("doomed"), quick_job("fine", 1)]);
     let out = t.join("out");
-    let mut args = vec!["run", s(&batch), "--out", s(&out), "--workers", "1"];
-    args.extend(SMALL_CACHE);
-    let mut run = t.spawn(&args);
+    let mut run = t.qst_run(&batch).out(&out).workers(1).small_cache().spawn();
     let log = out.join("logs/worker-0.log");
     // Kill each worker as soon as it has started the doomed job: the default
     // --max-retries 3 allows 3 retries, so the 4th death ends it.
@@ -500,13 +440,17 @@ fn a_job_whose_worker_dies_more_than_max_retries_times_gets_its_error() {
             (!alive(pid)).then_some(())
         });
     }
-    assert_eq!(run.wait(LONG).code(), Some(1), "{}", run.stderr_text());
-    let by_line = results_by_line(&out);
+    let ran = run.assert_exit(1);
+    let by_line = ran.by_line();
     assert_eq!(
         by_line[&1]["error"],
         "worker died 4 times on this job: signal 9"
     );
     assert_eq!(by_line[&2]["status"], "ok");
+    // Four workers died of SIGKILL, a fifth ran the rest.
+    let incs = incarnations(ran.out());
+    let killed = incs.iter().filter(|i| i.2 == "signal 9").count();
+    assert!(killed == 4 && incs.len() >= 5, "{incs:?}");
     // The slot's log is appended by each respawned worker.
     assert!(worker_pids(&log).len() >= 5, "{:?}", worker_pids(&log));
 }
@@ -527,7 +471,7 @@ fn a_sigint_while_the_batch_is_still_being_read_stops_cleanly() {
     };
     fs::write(&batch, (0..150_000).map(line).collect::<String>()).unwrap();
     let out = t.join("out");
-    let mut run = t.spawn(&["run", s(&batch), "--out", s(&out), "--workers", "2"]);
+    let mut run = t.qst_run(&batch).out(&out).workers(2).spawn();
     let log = out.join("logs/supervisor.log");
     // The "run batch=" line is logged after the handler is installed and
     // before the first pass starts.
@@ -535,12 +479,8 @@ fn a_sigint_while_the_batch_is_still_being_read_stops_cleanly() {
         read(&log).contains("run batch=").then_some(())
     });
     run.signal(Signal::SIGINT);
-    assert_eq!(run.wait(LONG).code(), Some(130), "{}", run.stderr_text());
-    assert!(
-        run.stderr_text().contains("--resume"),
-        "{}",
-        run.stderr_text()
-    );
+    let said = run.assert_exit(130).stderr;
+    assert!(said.contains("--resume"), "{said}");
     assert!(
         result_count(&out) < 150_000,
         "the interrupted run finished everything"
