@@ -5,23 +5,12 @@
 //! progress of a projector file's build.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
-
-use serde_json::Value;
 
 use crate::util::*;
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn summary(out: &Path) -> Value {
-    serde_json::from_str(&read(&out.join("summary.json"))).expect("summary.json")
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.
@@ -60,10 +49,10 @@ fn summary_json_has_provenance_and_one_entry_per_worker_slot() {
     let batch = t.join("b.jsonl");
     let lines: Vec<String> = (0..6).map(|i| quick_job(&format!("q{i}"), i)).collect();
     write_lines(&batch, &lines);
+    let ran = t.qst_run("b.jsonl").workers(2).assert_ok();
     let out = t.join("b.qst");
-    let o = t.run(&["run", "b.jsonl", "--workers", "2"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let s = summary(&out);
+    assert_eq!(ran.out(), out);
+    let s = ran.summary();
     let p = &s["provenance"];
     assert_eq!(p["qst_version"], env!("CARGO_PKG_VERSION"));
     let version = stdout(&Command::new(qst_bin()).arg("--version").output().unwrap());
@@ -123,9 +112,12 @@ fn summary_json_has_provenance_and_one_entry_per_worker_slot() {
     let text = read(&out.join("results.jsonl"));
     let kept: Vec<&str> = text.lines().take(4).collect();
     fs::write(out.join("results.jsonl"), kept.join("\n") + "\n").unwrap();
-    let o = t.run(&["run", "b.jsonl", "--workers", "1", "--resume"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let s = summary(&out);
+    let s = t
+        .qst_run("b.jsonl")
+        .workers(1)
+        .resume()
+        .assert_ok()
+        .summary();
     assert_eq!(s["provenance"]["resume"], true);
     assert_eq!(s["provenance"]["workers"], 1);
     let incs: usize = s["workers"]
@@ -170,9 +162,12 @@ fn a_run_with_failures_ends_with_an_error_digest() {
     let t = Tmp::new();
     failing_batch(&t);
     let out = t.join("bad.qst");
-    let o = t.run(&["run", "bad.jsonl", "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let err = stderr(&o);
+    let ran = t.qst_run("bad.jsonl").workers(1).assert_exit(1);
+    // The digest counts what results.jsonl holds: 15 results, 14 errors.
+    let rs = ran.results();
+    assert_eq!(rs.len(), 15);
+    assert_eq!(rs.iter().filter(|r| r["status"] == "error").count(), 14);
+    let err = ran.stderr;
     let lines: Vec<&str> = err.lines().collect();
     let head = lines
         .iter()
@@ -214,18 +209,20 @@ fn a_run_with_failures_ends_with_an_error_digest() {
     // A run without errors has no digest.
     let t2 = Tmp::new();
     write_lines(&t2.join("g.jsonl"), &[quick_job("g", 1)]);
-    let o = t2.run(&["run", "g.jsonl", "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(!stderr(&o).contains("errors"), "{}", stderr(&o));
+    let o = t2.qst_run("g.jsonl").workers(1).assert_ok();
+    assert!(!o.stderr.contains("errors"), "{}", o.stderr);
 }
 
 #[test]
 fn quiet_prints_only_errors_and_the_final_line_and_verbose_adds_the_log() {
     let t = Tmp::new();
     failing_batch(&t);
-    let o = t.run(&["run", "bad.jsonl", "--workers", "1", "--quiet"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
+    let err = t
+        .qst_run("bad.jsonl")
+        .workers(1)
+        .arg("--quiet")
+        .assert_exit(1)
+        .stderr;
     assert!(!err.contains("jobs done"), "no progress: {err}");
     assert!(
         err.contains("results are errors"),
@@ -238,49 +235,41 @@ fn quiet_prints_only_errors_and_the_final_line_and_verbose_adds_the_log() {
             .unwrap()
             .contains("15 results written")
     );
-    let o = t.run(&["run", "bad.jsonl", "-q", "--out", "q2"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    t.qst_run("bad.jsonl").arg("-q").out("q2").assert_exit(1);
 
-    let o = t.run(&["run", "bad.jsonl", "--workers", "1", "-v", "--out", "v"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
+    let err = t
+        .qst_run("bad.jsonl")
+        .workers(1)
+        .arg("-v")
+        .out("v")
+        .assert_exit(1)
+        .stderr;
     assert!(err.contains("run batch="), "{err}");
     assert!(err.contains("spawned slot=0"), "{err}");
     assert!(read(&t.join("v/logs/supervisor.log")).contains("run batch="));
 
-    let o = t.run(&["run", "bad.jsonl", "-q", "-v"]);
-    assert_eq!(o.status.code(), Some(2), "--quiet and --verbose conflict");
+    // --quiet and --verbose conflict.
+    t.qst_run("bad.jsonl").args(["-q", "-v"]).assert_exit(2);
 }
 
 #[test]
 fn gen_refuses_to_overwrite_and_force_removes_only_its_own_truth_files() {
     let t = Tmp::new();
-    let gen_ = |extra: &[&str]| {
-        let mut args = vec!["gen", "--out", "b.jsonl", "--dims", "2,4", "--per-dim", "2"];
-        args.extend_from_slice(extra);
-        t.run(&args)
-    };
-    assert!(gen_(&[]).status.success());
+    let gen_ = t
+        .qst_gen("b.jsonl")
+        .args(["--dims", "2,4", "--per-dim", "2"]);
+    gen_.assert_ok();
     let first = read(&t.join("b.jsonl"));
     let truth = t.join("b_truth");
     fs::write(truth.join("my-notes.txt"), "mine").unwrap();
 
-    let o = gen_(&["--seed", "2"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = gen_.args(["--seed", "2"]).assert_exit(2);
+    assert!(o.stderr.contains("--force"), "{}", o.stderr);
     assert_eq!(read(&t.join("b.jsonl")), first, "not overwritten");
 
-    let o = t.run(&[
-        "gen",
-        "--out",
-        "b.jsonl",
-        "--dims",
-        "2",
-        "--per-dim",
-        "1",
-        "--force",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    t.qst_gen("b.jsonl")
+        .args(["--dims", "2", "--per-dim", "1", "--force"])
+        .assert_ok();
     let mut names: Vec<String> = fs::read_dir(&truth)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -296,12 +285,14 @@ fn gen_refuses_to_overwrite_and_force_removes_only_its_own_truth_files() {
     // A truth file that qst gen did not write is not overwritten either.
     fs::create_dir(t.join("c_truth")).unwrap();
     fs::write(t.join("c_truth/n2-0000.npy"), "theirs").unwrap();
-    let o = t.run(&["gen", "--out", "c.jsonl", "--dims", "2", "--per-dim", "1"]);
-    assert_eq!(o.status.code(), Some(2));
+    let o = t
+        .qst_gen("c.jsonl")
+        .args(["--dims", "2", "--per-dim", "1"])
+        .assert_exit(2);
     assert!(
-        stderr(&o).contains("qst gen did not write it"),
+        o.stderr.contains("qst gen did not write it"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     assert_eq!(read(&t.join("c_truth/n2-0000.npy")), "theirs");
     assert!(!t.join("c.jsonl").exists());
@@ -313,18 +304,21 @@ fn demo_never_removes_foreign_files_and_refuses_a_directory_it_did_not_make() {
     let out = t.join("qst-demo");
     fs::create_dir(&out).unwrap();
     fs::write(out.join("thesis.tex"), "mine").unwrap();
-    let o = t.run(&["demo", "--workers", "2"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = t.qst_demo().workers(2).assert_exit(2);
+    assert!(o.stderr.contains("--force"), "{}", o.stderr);
     assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
 
-    let o = t.run(&["demo", "--workers", "2", "--force", "--quiet"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = t
+        .qst_demo()
+        .workers(2)
+        .args(["--force", "--quiet"])
+        .assert_ok();
+    assert_eq!(o.out(), out);
     assert!(out.join(".qst-demo").is_file());
     let jobs = result_count(&out);
     assert!(jobs > 0);
     // The table: one row per (dimension, method).
-    let table = stdout(&o);
+    let table = &o.stdout;
     let rows: Vec<Vec<&str>> = table
         .lines()
         .skip(1)
@@ -345,8 +339,7 @@ fn demo_never_removes_foreign_files_and_refuses_a_directory_it_did_not_make() {
     fs::write(out.join("rho/keep.npy"), "mine").unwrap();
     fs::write(out.join("logs/notes.txt"), "mine").unwrap();
     fs::write(out.join("demo_truth/notes.txt"), "mine").unwrap();
-    let o = t.run(&["demo", "--workers", "2", "--quiet"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    t.qst_demo().workers(2).arg("--quiet").assert_ok();
     assert_eq!(result_count(&out), jobs, "results replaced, not appended");
     for f in [
         "thesis.tex",
@@ -362,9 +355,7 @@ fn demo_never_removes_foreign_files_and_refuses_a_directory_it_did_not_make() {
 fn completions_and_the_man_page_come_from_the_command_definitions() {
     let t = Tmp::new();
     for shell in ["bash", "zsh", "fish"] {
-        let o = t.run(&["completions", shell]);
-        assert!(o.status.success(), "{shell}: {}", stderr(&o));
-        let text = stdout(&o);
+        let text = t.qst(["completions", shell]).assert_ok().stdout;
         assert!(text.len() > 100, "{shell}: {text}");
         assert!(text.contains("run") && text.contains("workers"), "{shell}");
         if shell == "bash" {
@@ -381,22 +372,18 @@ fn completions_and_the_man_page_come_from_the_command_definitions() {
             }
         }
     }
-    let o = t.run(&["completions", "tcsh"]);
-    assert_eq!(o.status.code(), Some(2));
+    t.qst(["completions", "tcsh"]).assert_exit(2);
 
-    let o = t.run(&["man"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let man = stdout(&o);
+    let man = t.qst(["man"]).assert_ok().stdout;
     assert!(man.lines().any(|l| l.starts_with(".TH qst 1")), "{man}");
     assert!(man.contains("demo") && man.contains("completions"), "{man}");
 
     // Help is wrapped at the terminal's width ($COLUMNS without a terminal).
-    let o = t
-        .cmd(&["run", "--help"])
+    let help = t
+        .qst(["run", "--help"])
         .env("COLUMNS", "60")
         .output()
-        .unwrap();
-    let help = stdout(&o);
+        .stdout;
     assert!(help.contains("--workers"));
     assert!(help.lines().all(|l| l.chars().count() <= 60), "{help}");
 }
@@ -408,9 +395,8 @@ fn a_projector_build_is_logged_and_shows_its_bytes_on_a_terminal() {
         &t.join("b.jsonl"),
         &[job_json("x", 16, &test_counts(16, 1, 1e6), "")],
     );
-    let o = t.run(&["run", "b.jsonl", "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let log = read(&t.join("b.qst/logs/supervisor.log"));
+    let ran = t.qst_run("b.jsonl").workers(1).assert_ok();
+    let log = read(&ran.out().join("logs/supervisor.log"));
     let start = log
         .find("building projector file")
         .unwrap_or_else(|| panic!("{log}"));
@@ -439,7 +425,6 @@ fn a_projector_build_is_logged_and_shows_its_bytes_on_a_terminal() {
     assert!(text.contains("16.00 MiB/16.00 MiB"), "{text:?}");
     assert!(text.contains("nopovm_n32.npy (built)"), "{text:?}");
     // Not on a terminal: no bar.
-    let o = t.run(&["prebuild", "--dims", "24"]);
-    assert!(o.status.success());
-    assert!(!stderr(&o).contains("building"), "{}", stderr(&o));
+    let o = t.qst_prebuild("24").assert_ok();
+    assert!(!o.stderr.contains("building"), "{}", o.stderr);
 }
