@@ -8,18 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::interop::{python, run_ok};
-use crate::util::{Tmp, job_json, nopovm_probs, results, test_state, write_lines};
-
-fn ok_run(t: &Tmp, args: &[&str]) -> String {
-    let out = t.run(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "qst {args:?} failed: {text}");
-    text
-}
+use crate::util::{Tmp, incarnations, job_json, nopovm_probs, test_state, write_lines};
 
 fn by_id<'a>(rs: &'a [Value], id: &str) -> &'a Value {
     rs.iter()
@@ -84,20 +73,14 @@ fn bell_spectral_and_targets_from_jsonl_agree_with_numpy() {
         c.arg(t.path());
         c
     });
-    ok_run(
-        &t,
-        &[
-            "run",
-            "batch.jsonl",
-            "--spectral",
-            "--workers",
-            "2",
-            "--out",
-            "out",
-        ],
-    );
+    let ran = t
+        .qst_run("batch.jsonl")
+        .arg("--spectral")
+        .workers(2)
+        .out("out")
+        .assert_ok();
     let out = t.join("out");
-    let rs = results(&out);
+    let rs = ran.results();
     let expected: Value =
         serde_json::from_str(&fs::read_to_string(t.join("expected.json")).unwrap()).unwrap();
     let expected = expected.as_object().unwrap();
@@ -133,8 +116,7 @@ fn bell_spectral_and_targets_from_jsonl_agree_with_numpy() {
         assert_eq!(row["bell_index"], r["bell_index"].to_string());
         assert_eq!(row["bootstrap"], "");
     }
-    let summary: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = ran.summary();
     for d in summary["by_dimension"].as_array().unwrap() {
         assert!(d["mean_dominant_eigenvalue"].is_f64(), "{d}");
         assert!(d["mean_bell_max_fidelity"].as_f64().unwrap() > 0.7, "{d}");
@@ -154,23 +136,15 @@ fn flags_apply_to_count_matrices() {
         c
     });
     let target = t.join("bell-m2-11.target.txt");
-    ok_run(
-        &t,
-        &[
-            "run",
-            "m2.csv",
-            "--bell",
-            "--spectral",
-            "--truth",
-            target.to_str().unwrap(),
-            "--bootstrap",
-            "20",
-            "--out",
-            "out",
-        ],
-    );
+    let ran = t
+        .qst_run("m2.csv")
+        .args(["--bell", "--spectral", "--truth"])
+        .arg(&target)
+        .args(["--bootstrap", "20"])
+        .out("out")
+        .assert_ok();
     let out = t.join("out");
-    let rs = results(&out);
+    let rs = ran.results();
     assert_eq!(rs.len(), 2);
     // Column 1 holds the counts of B_{1,1}, column 2 those of B_{0,1}.
     for r in &rs {
@@ -197,9 +171,12 @@ fn flags_apply_to_count_matrices() {
     // n = 3 (9 rows): not m².
     let rows: String = (0..9).map(|k| format!("{}\n", 10 + k)).collect();
     fs::write(t.join("n3.csv"), rows).unwrap();
-    let o = t.run(&["run", "n3.csv", "--bell", "--out", "out3"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = t
+        .qst_run("n3.csv")
+        .arg("--bell")
+        .out("out3")
+        .assert_exit(2)
+        .stderr;
     assert!(
         err.contains("--bell: dimension 3 is not a square m² (m ≥ 2)"),
         "{err}"
@@ -237,9 +214,12 @@ fn bad_targets_and_bell_dimensions_are_errors_of_their_line() {
             job_json("good", 4, &c4, r#","truth":"good.txt","bell":true"#),
         ],
     );
-    let o = t.run(&["run", "b.jsonl", "--spectral", "--out", "out"]);
-    assert_eq!(o.status.code(), Some(1));
-    let rs = results(&t.join("out"));
+    let rs = t
+        .qst_run("b.jsonl")
+        .arg("--spectral")
+        .out("out")
+        .assert_exit(1)
+        .results();
     let err = |id: &str| by_id(&rs, id)["error"].as_str().unwrap().to_owned();
     assert_eq!(
         err("six"),
@@ -298,22 +278,14 @@ fn bootstrap_std_agrees_with_a_numpy_bootstrap() {
         "{\"id\":\"x\",\"dim\":4,\"counts_npy\":\"counts.npy\",\"truth\":\"truth.npy\",\"method\":\"linear\"}\n",
     )
     .unwrap();
-    ok_run(
-        &t,
-        &[
-            "run",
-            "b.jsonl",
-            "--bootstrap",
-            "200",
-            "--bell",
-            "--workers",
-            "2",
-            "--out",
-            "out",
-        ],
-    );
+    let ran = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "200", "--bell"])
+        .workers(2)
+        .out("out")
+        .assert_ok();
     let out = t.join("out");
-    let rs = results(&out);
+    let rs = ran.results();
     let r = by_id(&rs, "x");
     assert_eq!(r["bootstrap"], 200, "{r}");
     assert_eq!(r["bootstrap_failed"], 0, "{r}");
@@ -328,8 +300,7 @@ fn bootstrap_std_agrees_with_a_numpy_bootstrap() {
     );
     assert!(!rows[0]["fidelity_std"].is_empty() && !rows[0]["bell_max_fidelity_std"].is_empty());
     // summary.json: per dimension, the means over its jobs (here one).
-    let summary: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = ran.summary();
     let d = &summary["by_dimension"][0];
     for k in [
         "purity_std",
@@ -349,24 +320,14 @@ fn bootstrap_std_agrees_with_a_numpy_bootstrap() {
     println!("{}", run_ok(c));
 }
 
-fn bootstrap_figures(t: &Tmp, out: &str, workers: &str, seed: &str) -> Vec<(String, String)> {
-    ok_run(
-        t,
-        &[
-            "run",
-            "b.jsonl",
-            "--bootstrap",
-            "30",
-            "--seed",
-            seed,
-            "--bell",
-            "--workers",
-            workers,
-            "--out",
-            out,
-        ],
-    );
-    let mut rs = results(&t.join(out));
+fn bootstrap_figures(t: &Tmp, out: &str, workers: usize, seed: &str) -> Vec<(String, String)> {
+    let mut rs = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "30", "--seed", seed, "--bell"])
+        .workers(workers)
+        .out(out)
+        .assert_ok()
+        .results();
     rs.sort_by_key(|r| r["line"].as_u64());
     rs.iter()
         .map(|r| {
@@ -394,10 +355,10 @@ fn same_seed_same_bootstrap_figures_whatever_the_workers() {
         })
         .collect();
     write_lines(&t.join("b.jsonl"), &lines);
-    let one = bootstrap_figures(&t, "one", "1", "7");
-    let two = bootstrap_figures(&t, "two", "2", "7");
+    let one = bootstrap_figures(&t, "one", 1, "7");
+    let two = bootstrap_figures(&t, "two", 2, "7");
     assert_eq!(one, two);
-    let other = bootstrap_figures(&t, "other", "2", "8");
+    let other = bootstrap_figures(&t, "other", 2, "8");
     for (a, b) in one.iter().zip(&other) {
         assert_ne!(a.1, b.1, "seeds 7 and 8 gave the same figures");
     }
@@ -414,25 +375,17 @@ fn one_jobs_resamples_spread_over_every_worker() {
     let s: f64 = p.iter().sum();
     let counts: Vec<f64> = p.iter().map(|x| (x / s * 1e5).round()).collect();
     write_lines(&t.join("b.jsonl"), &[job_json("one", 16, &counts, "")]);
-    ok_run(
-        &t,
-        &[
-            "run",
-            "b.jsonl",
-            "--bootstrap",
-            "40",
-            "--workers",
-            "2",
-            "--out",
-            "out",
-        ],
-    );
-    let out = t.join("out");
-    let rs = results(&out);
+    let ran = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "40"])
+        .workers(2)
+        .out("out")
+        .assert_ok();
+    let rs = ran.results();
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0]["bootstrap"], 40, "{}", rs[0]);
-    let summary: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // summary.json: the tasks each worker ran.
+    let summary = ran.summary();
     let jobs: Vec<u64> = summary["workers"]
         .as_array()
         .unwrap()
@@ -441,12 +394,9 @@ fn one_jobs_resamples_spread_over_every_worker() {
         .collect();
     assert_eq!(jobs.len(), 2, "{summary}");
     assert!(jobs.iter().all(|&j| j > 0), "one worker idle: {jobs:?}");
-    // The job, then its 40 resamples as 2 tasks of 20.
+    // The job, then its 40 resamples as 2 tasks of 20: with both workers
+    // busy, each ran a part of the one job.
     assert_eq!(jobs.iter().sum::<u64>(), 3);
-    for slot in 0..2 {
-        let log = fs::read_to_string(out.join(format!("logs/worker-{slot}.log"))).unwrap();
-        assert!(log.contains("start job=one"), "worker {slot}: {log}");
-    }
 }
 
 /// Nothing of a job is written before all its resamples are in: interrupted
@@ -457,17 +407,12 @@ fn interrupted_bootstrap_writes_nothing_and_resume_reruns_the_job() {
     let t = Tmp::new();
     // A state whose resamples iterate: about a second of resamples.
     t.generate("b.jsonl", "8", 1, 3);
-    let args = [
-        "run",
-        "b.jsonl",
-        "--bootstrap",
-        "4000",
-        "--workers",
-        "2",
-        "--out",
-        "out",
-    ];
-    let mut run = t.spawn(&args);
+    let cmd = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "4000"])
+        .workers(2)
+        .out("out");
+    let mut run = cmd.spawn();
     let log = t.join("out/logs/supervisor.log");
     poll("the bootstrap to start", LONG, || {
         fs::read_to_string(&log)
@@ -475,16 +420,12 @@ fn interrupted_bootstrap_writes_nothing_and_resume_reruns_the_job() {
             .filter(|l| l.contains("bootstrap line=2 id=n8-0000"))
     });
     run.signal(nix::sys::signal::Signal::SIGINT);
-    let st = run.wait(LONG);
-    let err = run.stderr_text();
-    assert_eq!(st.code(), Some(130), "{err}");
+    let ran = run.assert_exit(130);
+    let err = &ran.stderr;
     assert!(err.contains("--bootstrap 4000"), "resume command: {err}");
-    assert!(results(&t.join("out")).is_empty());
+    assert!(ran.results().is_empty());
 
-    let mut resume = args.to_vec();
-    resume.push("--resume");
-    ok_run(&t, &resume);
-    let rs = results(&t.join("out"));
+    let rs = cmd.resume().assert_ok().results();
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0]["bootstrap"], 4000, "{}", rs[0]);
 }
@@ -498,8 +439,12 @@ fn failed_resamples_are_counted() {
     let s: f64 = p.iter().sum();
     let probs: Vec<f64> = p.iter().map(|x| x / s).collect();
     write_lines(&t.join("b.jsonl"), &[job_json("p", 2, &probs, "")]);
-    ok_run(&t, &["run", "b.jsonl", "--bootstrap", "40", "--out", "out"]);
-    let rs = results(&t.join("out"));
+    let rs = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "40"])
+        .out("out")
+        .assert_ok()
+        .results();
     let r = &rs[0];
     assert_eq!(r["status"], "ok", "{r}");
     let failed = r["bootstrap_failed"].as_u64().unwrap();
@@ -518,20 +463,12 @@ fn a_worker_killed_during_the_bootstrap_changes_no_figure() {
     let t = Tmp::new();
     // A state whose resamples iterate: about a second of resamples.
     t.generate("b.jsonl", "8", 1, 4);
-    let args = |out: &'static str| {
-        [
-            "run",
-            "b.jsonl",
-            "--bootstrap",
-            "4000",
-            "--workers",
-            "2",
-            "--out",
-            out,
-        ]
-    };
-    ok_run(&t, &args("calm"));
-    let mut run = t.spawn(&args("killed"));
+    let cmd = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "4000"])
+        .workers(2);
+    let calm = cmd.clone().out("calm").assert_ok().results();
+    let mut run = cmd.out("killed").spawn();
     poll("the bootstrap to start", LONG, || {
         fs::read_to_string(t.join("killed/logs/supervisor.log"))
             .ok()
@@ -543,15 +480,15 @@ fn a_worker_killed_during_the_bootstrap_changes_no_figure() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    let st = run.wait(LONG);
-    assert!(st.success(), "{}", run.stderr_text());
-    let (calm, killed) = (results(&t.join("calm")), results(&t.join("killed")));
+    let ran = run.assert_exit(0);
+    let killed = ran.results();
     assert_eq!(killed.len(), 1);
     assert_eq!(killed[0]["bootstrap_failed"], 0, "{}", killed[0]);
     assert_eq!(calm[0]["purity_std"], killed[0]["purity_std"]);
     assert_eq!(calm[0]["purity"], killed[0]["purity"]);
-    let log = fs::read_to_string(t.join("killed/logs/supervisor.log")).unwrap();
-    assert!(log.contains("slot=0 exited with"), "{log}");
+    // summary.json: slot 0's first worker died of the signal.
+    let incs = incarnations(ran.out());
+    assert!(incs.contains(&(0, pid, "signal 9".to_string())), "{incs:?}");
     // Its task ran again: on the slot's replacement, or (the restart backs
     // off after a death) on the other worker; either way the figures above
     // are the undisturbed run's.
@@ -561,26 +498,18 @@ fn a_worker_killed_during_the_bootstrap_changes_no_figure() {
 /// the worker that waited for its resamples stops (the run ends).
 #[test]
 fn a_timed_out_job_with_a_bootstrap_ends_the_run() {
-    use crate::util::{LONG, SMALL_CACHE, slow_job};
+    use crate::util::slow_job;
     let t = Tmp::new();
     write_lines(&t.join("b.jsonl"), &[slow_job("slow")]);
-    let mut args = vec![
-        "run",
-        "b.jsonl",
-        "--bootstrap",
-        "10",
-        "--workers",
-        "2",
-        "--job-timeout",
-        "1",
-        "--out",
-        "out",
-    ];
-    args.extend(SMALL_CACHE);
-    let mut run = t.spawn(&args);
-    let st = run.wait(LONG);
-    assert_eq!(st.code(), Some(1), "{}", run.stderr_text());
-    let rs = results(&t.join("out"));
+    let mut run = t
+        .qst_run("b.jsonl")
+        .args(["--bootstrap", "10"])
+        .workers(2)
+        .job_timeout(1)
+        .out("out")
+        .small_cache()
+        .spawn();
+    let rs = run.assert_exit(1).results();
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0]["status"], "error", "{}", rs[0]);
 }
