@@ -5,22 +5,11 @@
 use serde_json::Value;
 
 use crate::interop::{python, run_ok};
-use crate::util::{Tmp, results};
+use crate::util::{Qst, Tmp};
 
-fn ok(out: &std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "qst failed: {text}");
-    text
-}
-
-fn refused(out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "expected exit 2: {err}");
-    err
+/// What a command that must be refused (exit 2) says.
+fn refused(cmd: Qst) -> String {
+    cmd.assert_exit(2).stderr
 }
 
 fn make(t: &Tmp, design: &str, n: usize, seed: u64) {
@@ -41,8 +30,8 @@ fn by_id<'a>(rs: &'a [Value], id: &str) -> &'a Value {
 fn mub_and_sic_files_equal_numpys_construction() {
     let t = Tmp::new();
     let cache = t.join("cache");
-    ok(&t.run(&["prebuild", "--design", "mub", "--dims", "2,3,4,5,8,9,16"]));
-    ok(&t.run(&["prebuild", "--design", "sic", "--dims", "2"]));
+    t.qst_prebuild("2,3,4,5,8,9,16").design("mub").assert_ok();
+    t.qst_prebuild("2").design("sic").assert_ok();
     let mut c = python("designs.py");
     c.arg("files")
         .arg(&cache)
@@ -52,7 +41,7 @@ fn mub_and_sic_files_equal_numpys_construction() {
     c.arg("files").arg(&cache).args(["sic", "2"]);
     println!("{}", run_ok(c));
     // `cache verify` checks every byte of them against the formula.
-    let v = ok(&t.run(&["cache", "verify"]));
+    let v = t.qst(["cache", "verify"]).assert_ok().text();
     assert_eq!(v.lines().filter(|l| l.starts_with("ok")).count(), 8, "{v}");
 }
 
@@ -64,14 +53,14 @@ fn mub_count_matrix_runs_linear_on_per_basis_frequencies() {
     for n in [3usize, 4] {
         let t = Tmp::new();
         make(&t, "mub", n, 5 + n as u64);
-        let out = t.run(&["run", "mub.csv", "--method", "linear", "--workers", "1"]);
-        let text = ok(&out);
+        let ran = t.qst_run("mub.csv").method("linear").workers(1).assert_ok();
+        let text = ran.text();
         assert!(
             text.contains("design mub"),
             "the run says it read mub: {text}"
         );
         let o = t.join("mub.qst");
-        let rs = results(&o);
+        let rs = ran.results();
         assert_eq!(rs.len(), 2);
         for r in &rs {
             assert_eq!(r["status"], "ok", "{r}");
@@ -111,9 +100,9 @@ fn mub_and_sic_mle_recover_noiseless_states_and_meet_the_certificate() {
              {{\"id\":\"c\",\"dim\":{n},\"design\":\"{design}\",\"counts_npy\":\"counts.npy\",\"truth\":\"truth.npy\"}}\n"
         );
         std::fs::write(t.join("b.jsonl"), batch).unwrap();
-        ok(&t.run(&["run", "b.jsonl", "--workers", "1"]));
+        let ran = t.qst_run("b.jsonl").workers(1).assert_ok();
         let o = t.join("b.qst");
-        let rs = results(&o);
+        let rs = ran.results();
         let p = by_id(&rs, "p");
         assert_eq!(p["status"], "ok", "{p}");
         assert_eq!(p["design"], design, "{p}");
@@ -144,20 +133,21 @@ fn mub_and_sic_mle_recover_noiseless_states_and_meet_the_certificate() {
 fn a_count_matrix_runs_against_a_custom_projector_file() {
     let t = Tmp::new();
     make(&t, "mub", 3, 77);
-    ok(&t.run(&["prebuild", "--design", "mub", "--dims", "3"]));
+    t.qst_prebuild("3").design("mub").assert_ok();
     std::fs::copy(t.join("cache/mub_n3.npy"), t.join("set.npy")).unwrap();
-    ok(&t.run(&["run", "mub.csv", "--out", "a", "--workers", "1"]));
-    ok(&t.run(&[
-        "run",
-        "mub.csv",
-        "--out",
-        "b",
-        "--projectors",
-        "set.npy",
-        "--workers",
-        "1",
-    ]));
-    let (a, b) = (results(&t.join("a")), results(&t.join("b")));
+    let a = t
+        .qst_run("mub.csv")
+        .out("a")
+        .workers(1)
+        .assert_ok()
+        .results();
+    let b = t
+        .qst_run("mub.csv")
+        .out("b")
+        .args(["--projectors", "set.npy"])
+        .workers(1)
+        .assert_ok()
+        .results();
     for id in ["mub-1", "mub-2"] {
         let (ra, rb) = (by_id(&a, id), by_id(&b, id));
         assert_eq!(ra["design"], "mub");
@@ -170,15 +160,12 @@ fn a_count_matrix_runs_against_a_custom_projector_file() {
         assert!((ra["purity"].as_f64().unwrap() - rb["purity"].as_f64().unwrap()).abs() < 1e-5);
     }
     // A projector file whose K does not match the rows is refused.
-    ok(&t.run(&["prebuild", "--design", "mub", "--dims", "4"]));
-    let e = refused(&t.run(&[
-        "run",
-        "mub.csv",
-        "--out",
-        "c",
-        "--projectors",
-        "cache/mub_n4.npy",
-    ]));
+    t.qst_prebuild("4").design("mub").assert_ok();
+    let e = refused(
+        t.qst_run("mub.csv")
+            .out("c")
+            .args(["--projectors", "cache/mub_n4.npy"]),
+    );
     assert!(e.contains("12 rows") && e.contains("K = 20"), "{e}");
 }
 
@@ -188,7 +175,7 @@ fn designs_refuse_dimensions_they_do_not_have() {
     // 42 = 6·7 rows: mub's count for n = 6, which is not a prime power.
     let col: String = (0..42).map(|k| format!("{}\n", k % 5 + 1)).collect();
     std::fs::write(t.join("six.csv"), &col).unwrap();
-    let e = refused(&t.run(&["run", "six.csv"]));
+    let e = refused(t.qst_run("six.csv"));
     assert!(
         e.contains("mub needs a prime-power dimension; 6 is not"),
         "{e}"
@@ -196,21 +183,21 @@ fn designs_refuse_dimensions_they_do_not_have() {
     // 16 rows with --design mub: not n(n+1).
     let col: String = (0..16).map(|k| format!("{}\n", k + 1)).collect();
     std::fs::write(t.join("sq.csv"), &col).unwrap();
-    let e = refused(&t.run(&["run", "sq.csv", "--design", "mub"]));
+    let e = refused(t.qst_run("sq.csv").design("mub"));
     assert!(e.contains("16 rows") && e.contains("mub"), "{e}");
     // Neither n² nor n(n+1).
     let col: String = (0..10).map(|k| format!("{}\n", k + 1)).collect();
     std::fs::write(t.join("ten.csv"), &col).unwrap();
-    let e = refused(&t.run(&["run", "ten.csv"]));
+    let e = refused(t.qst_run("ten.csv"));
     assert!(e.contains("10 rows") && e.contains("n(n+1)"), "{e}");
-    let e = refused(&t.run(&["run", "sq.csv", "--design", "sic"]));
+    let e = refused(t.qst_run("sq.csv").design("sic"));
     assert!(e.contains("sic"), "{e}");
-    let e = refused(&t.run(&["prebuild", "--design", "mub", "--dims", "4,6"]));
+    let e = refused(t.qst_prebuild("4,6").design("mub"));
     assert!(
         e.contains("mub needs a prime-power dimension; 6 is not"),
         "{e}"
     );
-    let e = refused(&t.run(&["prebuild", "--design", "mubs", "--dims", "4"]));
+    let e = refused(t.qst_prebuild("4").design("mubs"));
     assert!(e.contains("unknown design") && e.contains("\"mub\""), "{e}");
     // JSON lines: the error names the line and the field; the others run.
     let lines = [
@@ -224,9 +211,7 @@ fn designs_refuse_dimensions_they_do_not_have() {
         r#"{"id":"e","dim":2,"design":"sic","counts":[3,2,2,2]}"#.to_string(),
     ];
     std::fs::write(t.join("b.jsonl"), lines.join("\n")).unwrap();
-    let out = t.run(&["run", "b.jsonl", "--workers", "1"]);
-    assert_eq!(out.status.code(), Some(1));
-    let rs = results(&t.join("b.qst"));
+    let rs = t.qst_run("b.jsonl").workers(1).assert_exit(1).results();
     let err = |id: &str| by_id(&rs, id)["error"].as_str().unwrap_or("").to_string();
     assert!(
         err("a").contains("line 1")
