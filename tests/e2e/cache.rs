@@ -6,30 +6,19 @@ use std::fs;
 
 use crate::util::Tmp;
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn prebuild_rebuilds_bad_files_and_verify_finds_a_flipped_byte() {
     let t = Tmp::new();
-    let o = t.run(&["prebuild", "--dims", "2,3,5"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(text(&o).matches(": built:").count(), 3, "{}", text(&o));
+    let said = t.qst_prebuild("2,3,5").assert_ok().text();
+    assert_eq!(said.matches(": built:").count(), 3, "{said}");
     let (n3, n5) = (t.join("cache/nopovm_n3.npy"), t.join("cache/nopovm_n5.npy"));
-    let o = t.run(&["cache", "verify"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    t.qst(["cache", "verify"]).assert_ok();
 
     // A truncated file is caught when prebuild re-checks it, and rebuilt.
     let full = fs::read(&n3).unwrap();
     fs::write(&n3, &full[..full.len() - 16]).unwrap();
-    let o = t.run(&["prebuild", "--dims", "3"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("dim 3: rebuilt ("), "{}", text(&o));
+    let said = t.qst_prebuild("3").assert_ok().text();
+    assert!(said.contains("dim 3: rebuilt ("), "{said}");
     assert_eq!(fs::read(&n3).unwrap(), full, "rebuilt file differs");
 
     // One flipped low bit in the data: verify compares every byte.
@@ -37,21 +26,16 @@ fn prebuild_rebuilds_bad_files_and_verify_finds_a_flipped_byte() {
     let last = bytes.len() - 3;
     bytes[last] ^= 1;
     fs::write(&n5, &bytes).unwrap();
-    let o = t.run(&["cache", "verify"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let report = text(&o);
+    let report = t.qst(["cache", "verify"]).assert_exit(1).text();
     let bad: Vec<&str> = report.lines().filter(|l| l.contains("BAD")).collect();
     assert_eq!(bad.len(), 1, "{report}");
     assert!(bad[0].contains("nopovm_n5.npy"), "{report}");
 
     // ls lists the three files (no lock or temporary files); clear removes them.
-    let o = t.run(&["cache", "ls"]);
-    assert!(o.status.success());
-    let ls = text(&o);
+    let ls = t.qst(["cache", "ls"]).assert_ok().text();
     assert_eq!(ls.matches(".npy").count(), 3, "{ls}");
     assert!(!ls.contains(".lock") && !ls.contains(".tmp"), "{ls}");
-    let o = t.run(&["cache", "clear"]);
-    assert!(o.status.success(), "{}", text(&o));
+    t.qst(["cache", "clear"]).assert_ok();
     let left: Vec<_> = fs::read_dir(t.join("cache"))
         .unwrap()
         .filter_map(|e| e.ok())
