@@ -5,25 +5,15 @@
 //! lines, unknown fields, and `wls` against the other methods' states.
 
 use std::collections::HashSet;
-use std::process::Output;
 
 use serde_json::Value;
 
 use crate::interop::{python, run_ok};
-use crate::util::{Tmp, results};
+use crate::util::{Qst, Tmp};
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn refused(o: &Output) -> String {
-    let e = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "expected exit 2: {e}");
-    e
-}
-
-fn ok(o: &Output) {
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+/// What a command that must be refused (exit 2) says.
+fn refused(cmd: Qst) -> String {
+    cmd.assert_exit(2).stderr
 }
 
 fn by<'a>(rs: &'a [Value], id: &str, method: &str) -> &'a Value {
@@ -40,12 +30,11 @@ fn spreadsheets_and_text_files_give_bit_identical_results() {
     run_ok(c);
     for f in ["lab.csv", "lab.txt", "lab.xlsx", "lab.ods", "lab.xls"] {
         let out = format!("o-{f}");
-        let mut args = vec!["run", f, "--out", &out, "--workers", "2"];
+        let mut cmd = t.qst_run(f).out(&out).workers(2);
         if !f.ends_with("csv") && !f.ends_with("txt") {
-            args.extend(["--sheet", "runB"]);
+            cmd = cmd.args(["--sheet", "runB"]);
         }
-        ok(&t.run(&args));
-        let rs = results(&t.join(&out));
+        let rs = cmd.assert_ok().results();
         assert_eq!(rs.len(), 4, "{f}");
         assert!(rs.iter().all(|r| r["status"] == "ok"), "{f}: {rs:?}");
     }
@@ -57,37 +46,28 @@ fn spreadsheets_and_text_files_give_bit_identical_results() {
         }
     }
     // --sheet by 0-based index, and a sheet that does not exist.
-    ok(&t.run(&[
-        "run",
-        "lab.xlsx",
-        "--sheet",
-        "1",
-        "--out",
-        "by-index",
-        "--workers",
-        "1",
-    ]));
+    t.qst_run("lab.xlsx")
+        .args(["--sheet", "1"])
+        .out("by-index")
+        .workers(1)
+        .assert_ok();
     assert_eq!(
         std::fs::read(t.join("by-index/rho/lab-2.npy")).unwrap(),
         std::fs::read(t.join("o-lab.csv/rho/lab-2.npy")).unwrap()
     );
-    let e = refused(&t.run(&["run", "lab.xlsx", "--sheet", "runC", "--out", "x"]));
+    let e = refused(t.qst_run("lab.xlsx").args(["--sheet", "runC"]).out("x"));
     assert!(e.contains("runC") && e.contains("runB"), "{e}");
     // The first sheet holds a note, not numbers: refused, not guessed.
-    let e = refused(&t.run(&["run", "lab.ods", "--out", "y"]));
+    let e = refused(t.qst_run("lab.ods").out("y"));
     assert!(e.contains("rows") || e.contains("text"), "{e}");
     // --columns 2:3 runs those columns only, ids keep their column numbers.
-    ok(&t.run(&[
-        "run",
-        "lab.csv",
-        "--columns",
-        "2:3",
-        "--out",
-        "cols",
-        "--workers",
-        "1",
-    ]));
-    let ids: HashSet<String> = results(&t.join("cols"))
+    let ids: HashSet<String> = t
+        .qst_run("lab.csv")
+        .args(["--columns", "2:3"])
+        .out("cols")
+        .workers(1)
+        .assert_ok()
+        .results()
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
@@ -95,7 +75,7 @@ fn spreadsheets_and_text_files_give_bit_identical_results() {
         ids,
         HashSet::from(["lab-2".to_string(), "lab-3".to_string()])
     );
-    let e = refused(&t.run(&["run", "lab.csv", "--columns", "3:9", "--out", "z"]));
+    let e = refused(t.qst_run("lab.csv").args(["--columns", "3:9"]).out("z"));
     assert!(e.contains("4 columns"), "{e}");
 }
 
@@ -105,9 +85,7 @@ fn an_empty_spreadsheet_cell_fails_its_column_naming_the_cell() {
     let mut c = python("spreadsheets.py");
     c.arg("hole").arg(t.path());
     run_ok(c);
-    let o = t.run(&["run", "hole.xlsx", "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let rs = results(&t.join("hole.qst"));
+    let rs = t.qst_run("hole.xlsx").workers(1).assert_exit(1).results();
     assert_eq!(rs.len(), 4);
     let bad = rs.iter().find(|r| r["status"] == "error").unwrap();
     assert_eq!(bad["id"], "hole-3");
@@ -120,9 +98,11 @@ fn an_empty_spreadsheet_cell_fails_its_column_naming_the_cell() {
     );
     assert_eq!(rs.iter().filter(|r| r["status"] == "ok").count(), 3);
     // A formula saved without its value: an error for its column only.
-    let o = t.run(&["run", "formula.xlsx", "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let rs = results(&t.join("formula.qst"));
+    let rs = t
+        .qst_run("formula.xlsx")
+        .workers(1)
+        .assert_exit(1)
+        .results();
     let bad: Vec<&Value> = rs.iter().filter(|r| r["status"] == "error").collect();
     assert_eq!(bad.len(), 2, "columns 2 and 3 (C7 is empty too): {rs:?}");
     assert!(
@@ -164,8 +144,7 @@ fn what_the_format_cannot_explain_is_refused_with_a_sentence() {
         ("empty.jsonl", "no jobs"),
     ];
     for (file, says) in cases {
-        let o = t.run(&["run", file, "--workers", "1"]);
-        let e = refused(&o);
+        let e = refused(t.qst_run(file).workers(1));
         assert!(e.contains(says), "{file}: expected {says:?} in {e}");
         assert_eq!(e.trim().lines().count(), 1, "{file}: one sentence: {e}");
         let stem = file.split('.').next().unwrap();
@@ -178,9 +157,9 @@ fn what_the_format_cannot_explain_is_refused_with_a_sentence() {
         );
     }
     w("ok.csv", &rows(&|k| format!("{},{}", k + 1, k + 3)));
-    let e = refused(&t.run(&["run", "ok.csv", "--workers", "0"]));
+    let e = refused(t.qst_run("ok.csv").workers(0));
     assert!(e.contains("workers"), "{e}");
-    let e = refused(&t.run(&["run", "ok.csv", "--sheet", "1"]));
+    let e = refused(t.qst_run("ok.csv").args(["--sheet", "1"]));
     assert!(e.contains("--sheet"), "{e}");
 }
 
@@ -188,9 +167,7 @@ fn what_the_format_cannot_explain_is_refused_with_a_sentence() {
 fn negative_counts_fail_their_column_unless_clipped() {
     let t = Tmp::new();
     std::fs::write(t.join("bg.csv"), "10,10\n-3,12\n5,7\n6,9\n").unwrap();
-    let o = t.run(&["run", "bg.csv", "--workers", "1"]);
-    assert_eq!(o.status.code(), Some(1));
-    let rs = results(&t.join("bg.qst"));
+    let rs = t.qst_run("bg.csv").workers(1).assert_exit(1).results();
     let bad = rs.iter().find(|r| r["id"] == "bg-1").unwrap();
     assert_eq!(bad["status"], "error");
     let msg = bad["error"].as_str().unwrap();
@@ -202,17 +179,13 @@ fn negative_counts_fail_their_column_unless_clipped() {
         rs.iter().find(|r| r["id"] == "bg-2").unwrap()["status"],
         "ok"
     );
-    ok(&t.run(&[
-        "run",
-        "bg.csv",
-        "--negative",
-        "clip",
-        "--out",
-        "clip",
-        "--workers",
-        "1",
-    ]));
-    let rs = results(&t.join("clip"));
+    let rs = t
+        .qst_run("bg.csv")
+        .args(["--negative", "clip"])
+        .out("clip")
+        .workers(1)
+        .assert_ok()
+        .results();
     let r = rs.iter().find(|r| r["id"] == "bg-1").unwrap();
     assert_eq!(r["status"], "ok");
     let w = r["warnings"].as_array().expect("warnings");
@@ -235,17 +208,10 @@ fn several_methods_per_run_and_resume_per_pair() {
     let mut c = python("spreadsheets.py");
     c.arg(t.path()).args(["3", "3", "5"]);
     run_ok(c);
-    let o = t.run(&[
-        "run",
-        "lab.csv",
-        "--method",
-        "mle,linear,wls",
-        "--workers",
-        "2",
-    ]);
-    ok(&o);
+    let cmd = t.qst_run("lab.csv").method("mle,linear,wls").workers(2);
+    let ran = cmd.assert_ok();
     let out = t.join("lab.qst");
-    let rs = results(&out);
+    let rs = ran.results();
     assert_eq!(rs.len(), 9);
     let keys: HashSet<(u64, String)> = rs
         .iter()
@@ -327,17 +293,7 @@ fn several_methods_per_run_and_resume_per_pair() {
     let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     let kept: Vec<&str> = text.lines().take(4).collect();
     std::fs::write(out.join("results.jsonl"), kept.join("\n") + "\n").unwrap();
-    let o = t.run(&[
-        "run",
-        "lab.csv",
-        "--method",
-        "mle,linear,wls",
-        "--resume",
-        "--workers",
-        "2",
-    ]);
-    ok(&o);
-    let rs = results(&out);
+    let rs = cmd.resume().assert_ok().results();
     assert_eq!(rs.len(), 9);
     let keys: HashSet<(u64, String)> = rs
         .iter()
@@ -362,18 +318,13 @@ fn flags_are_defaults_for_json_lines_and_unknown_fields_are_errors() {
         r#"{"id":"e","dim":3,"counts":[5,6,7,5,6,7,5,6,7,5,6,7]}"#,
     ];
     std::fs::write(t.join("b.jsonl"), lines.join("\n")).unwrap();
-    let o = t.run(&[
-        "run",
-        "b.jsonl",
-        "--method",
-        "linear",
-        "--design",
-        "mub",
-        "--workers",
-        "1",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let rs = results(&t.join("b.qst"));
+    let rs = t
+        .qst_run("b.jsonl")
+        .method("linear")
+        .design("mub")
+        .workers(1)
+        .assert_exit(1)
+        .results();
     // a: --design mub needs 6 counts for n = 2: its error names the field.
     let a = rs.iter().find(|r| r["id"] == "a").unwrap();
     assert_eq!(a["method"], "linear");
