@@ -239,23 +239,13 @@ fn every_kind_of_bad_line_gets_its_own_error_and_good_jobs_run() {
         &lines.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
     );
     let out = d.join("out");
-    let o = t.run(&[
-        "run",
-        batch.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-        "--max-cache-bytes",
-        "20000",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "exit status; stderr: {}",
-        stderr(&o)
-    );
-    let res = results_by_line(&out);
+    let res = t
+        .qst_run(&batch)
+        .out(&out)
+        .workers(2)
+        .args(["--max-cache-bytes", "20000"])
+        .assert_exit(1)
+        .by_line();
     let job_lines: Vec<u64> = job_lines(&batch);
     assert_eq!(
         res.len(),
@@ -360,16 +350,8 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
     let batch = t.join("lab run.csv");
     fs::write(&batch, csv_text(&cols, true)).unwrap();
     let out = t.join("out");
-    let o = t.run(&[
-        "run",
-        batch.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
-    let res = results_by_line(&out);
+    let ran = t.qst_run(&batch).out(&out).workers(2).assert_exit(1);
+    let res = ran.by_line();
     assert_eq!(res.len(), 5);
     for col in 1..=5u64 {
         let r = &res[&col];
@@ -423,8 +405,7 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
             assert!((ll - want).abs() <= 1e-12 * want.abs(), "{ll} vs {want}");
         }
     }
-    let summary: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = ran.summary();
     assert_eq!(
         (
             summary["jobs"].as_u64(),
@@ -439,14 +420,8 @@ fn lab_csv_gives_one_job_per_column_and_summary_csv_round_trips_through_python()
     // A CSV whose rows are not n² and no --dim: the command cannot run.
     let bad = t.join("odd.csv");
     fs::write(&bad, "1,2\n3,4\n5,6\n").unwrap();
-    let o = t.run(&[
-        "run",
-        bad.to_str().unwrap(),
-        "--out",
-        t.join("odd-out").to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
-    assert!(stderr(&o).contains("3 rows"), "{}", stderr(&o));
+    let o = t.qst_run(&bad).out(t.join("odd-out")).assert_exit(2);
+    assert!(o.stderr.contains("3 rows"), "{}", o.stderr);
 }
 
 #[test]
@@ -456,21 +431,8 @@ fn resume_repairs_a_torn_last_line_and_refuses_a_changed_batch() {
     let lines: Vec<String> = (0..5).map(|i| quick_job(&format!("q{i}"), i)).collect();
     write_lines(&batch, &lines);
     let out = t.join("out");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            batch.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--workers",
-            "2",
-        ];
-        args.extend_from_slice(extra);
-        t.run(&args)
-    };
-    let o = run(&[]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    assert_eq!(results_by_line(&out).len(), 5);
+    let run = t.qst_run(&batch).out(&out).workers(2);
+    assert_eq!(run.assert_ok().by_line().len(), 5);
 
     // A crash mid-write: the last complete line loses its tail.
     let path = out.join("results.jsonl");
@@ -487,13 +449,11 @@ fn resume_repairs_a_torn_last_line_and_refuses_a_changed_batch() {
     assert_eq!(results_by_line(&out).len(), 4);
 
     // Without --resume: refused, file untouched.
-    let o = run(&[]);
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
-    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    let o = run.assert_exit(2);
+    assert!(o.stderr.contains("--resume"), "{}", o.stderr);
     assert_eq!(fs::read_to_string(&path).unwrap(), torn);
 
-    let o = run(&["--resume"]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    run.clone().resume().assert_ok();
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'));
     let all: Vec<Value> = text
@@ -514,8 +474,7 @@ fn resume_repairs_a_torn_last_line_and_refuses_a_changed_batch() {
     let mut changed = lines.clone();
     changed.push(quick_job("q9", 9));
     write_lines(&batch, &changed);
-    let o = run(&["--resume"]);
-    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
-    assert!(stderr(&o).contains("changed"), "{}", stderr(&o));
+    let o = run.resume().assert_exit(2);
+    assert!(o.stderr.contains("changed"), "{}", o.stderr);
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
 }
