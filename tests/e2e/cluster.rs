@@ -28,17 +28,21 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `qst ARGS` without any scheduler variable of the test's environment,
-/// plus `env`.
-fn qst(t: &Tmp, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c: Command = t.cmd(args);
-    for v in SCHEDULER_VARS {
-        c.env_remove(v);
-    }
-    c.envs(env.iter().copied());
-    c.stdin(std::process::Stdio::null())
-        .output()
-        .expect("run qst")
+/// `cmd` without any scheduler variable of the test's environment, plus
+/// `env`.
+fn scheduled(cmd: Qst, env: &[(&str, &str)]) -> Qst {
+    let cmd = SCHEDULER_VARS.iter().fold(cmd, |c, v| c.env_remove(v));
+    env.iter().fold(cmd, |c, (k, v)| c.env(k, v))
+}
+
+/// `qst run BATCH --out OUT`, no scheduler variable set.
+fn run_into(t: &Tmp, batch: &Path, out: &Path) -> Qst {
+    scheduled(t.qst_run(batch).out(out), &[])
+}
+
+/// `qst merge OUT SHARD…`, no scheduler variable set.
+fn merge<P: AsRef<Path>>(t: &Tmp, out: &Path, shards: &[P]) -> Qst {
+    scheduled(t.qst_merge(out, shards), &[])
 }
 
 /// A batch of `jobs` quick jobs with a comment first, a blank line and a
@@ -63,22 +67,10 @@ fn s(p: &Path) -> &str {
 
 /// Runs shard `i/n` of `batch` into `out`; asserts exit 0.
 fn run_shard(t: &Tmp, batch: &Path, out: &Path, i: usize, n: usize) {
-    let spec = format!("{i}/{n}");
-    let o = qst(
-        t,
-        &[
-            "run",
-            s(batch),
-            "--out",
-            s(out),
-            "--workers",
-            "2",
-            "--shard",
-            &spec,
-        ],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "shard {spec}: {}", stderr(&o));
+    run_into(t, batch, out)
+        .workers(2)
+        .shard(&format!("{i}/{n}"))
+        .assert_ok();
 }
 
 /// The `line`s of `out/results.jsonl`, sorted.
@@ -138,12 +130,7 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
     let t = Tmp::new();
     let b = batch(&t, "b.jsonl", 8, 1);
     let plain = t.join("plain");
-    let o = qst(
-        &t,
-        &["run", s(&b), "--out", s(&plain), "--workers", "2"],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    run_into(&t, &b, &plain).workers(2).assert_ok();
 
     let dirs: Vec<PathBuf> = (0..3)
         .map(|i| t.join(&format!("shards/shard-{i}")))
@@ -171,12 +158,9 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
     assert_eq!(all, job_lines(&b));
 
     let out = t.join("merged");
-    let mut args = vec!["merge", s(&out)];
-    args.extend(dirs.iter().map(|d| s(d)));
-    let o = qst(&t, &args, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ran = merge(&t, &out, &dirs).assert_ok();
     // Results in line order, the same as the plain run's.
-    let merged = results(&out);
+    let merged = ran.results();
     let lines: Vec<u64> = merged.iter().map(|r| r["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, job_lines(&b));
     let plain_by_line = results_by_line(&plain);
@@ -204,16 +188,13 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
             "{rho} is not a hard link"
         );
     }
-    assert!(String::from_utf8_lossy(&o.stdout).contains("8 rho files linked, 0 copied"));
+    assert!(ran.stdout.contains("8 rho files linked, 0 copied"));
     // On another file system the ρ files are copies.
     let elsewhere = tempfile::tempdir().unwrap();
     if fs::metadata(elsewhere.path()).unwrap().dev() != fs::metadata(t.path()).unwrap().dev() {
         let other = elsewhere.path().join("merged");
-        let mut args = vec!["merge", s(&other)];
-        args.extend(dirs.iter().map(|d| s(d)));
-        let o = qst(&t, &args, &[]);
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("0 rho files linked, 8 copied"));
+        let o = merge(&t, &other, &dirs).assert_ok();
+        assert!(o.stdout.contains("0 rho files linked, 8 copied"));
         assert_eq!(
             fs::read(other.join("rho/j0.npy")).unwrap(),
             fs::read(plain.join("rho/j0.npy")).unwrap()
@@ -222,7 +203,7 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
     // Summaries rebuilt from all lines; logs per shard.
     let csv = read(&out.join("summary.csv"));
     assert_eq!(csv.matches("\r\n").count(), 9, "{csv}");
-    let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let summary = ran.summary();
     assert_eq!(
         (summary["jobs"].as_u64(), summary["ok"].as_u64()),
         (Some(8), Some(8))
@@ -239,10 +220,9 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
 
     // Merging again (shards in another order) gives the same OUT, byte for byte.
     let before = tree(&out);
-    let mut args = vec!["merge", s(&out)];
-    args.extend(dirs.iter().rev().map(|d| s(d)));
-    let o = qst(&t, &args, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let reversed: Vec<&PathBuf> = dirs.iter().rev().collect();
+    let again = merge(&t, &out, &reversed);
+    again.assert_ok();
     assert_eq!(tree(&out), before, "a second merge changed OUT");
     // An interrupted merge (its staging directory left behind, one entry
     // moved aside) is redone by a rerun, to the same OUT.
@@ -253,8 +233,7 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
     )
     .unwrap();
     fs::remove_file(out.join("merge.json")).unwrap();
-    let o = qst(&t, &args, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    again.assert_ok();
     assert_eq!(
         tree(&out),
         before,
@@ -263,11 +242,8 @@ fn three_shards_merge_into_the_plain_runs_output_exactly_once() {
     assert!(!out.join(".qst-merge").exists());
 
     // A plain run's output is never merged over.
-    let mut args = vec!["merge", s(&plain)];
-    args.extend(dirs.iter().map(|d| s(d)));
-    let o = qst(&t, &args, &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not of a merge"), "{}", stderr(&o));
+    let o = merge(&t, &plain, &dirs).assert_exit(2);
+    assert!(o.stderr.contains("not of a merge"), "{}", o.stderr);
 }
 
 #[test]
@@ -281,12 +257,7 @@ fn shard_slurm_and_k8s_read_the_schedulers_variables_and_bad_specs_are_refused()
         ("SLURM_ARRAY_TASK_MIN", "0"),
         ("SLURM_ARRAY_TASK_MAX", "1"),
     ];
-    let o = qst(
-        &t,
-        &["run", s(&b), "--out", s(&out), "--shard", "slurm"],
-        &env,
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    scheduled(t.qst_run(&b).out(&out).shard("slurm"), &env).assert_ok();
     assert_eq!(lines_of(&out), expected(&b, 1, 2));
     let sj = shard_json(&out);
     assert_eq!(
@@ -297,12 +268,8 @@ fn shard_slurm_and_k8s_read_the_schedulers_variables_and_bad_specs_are_refused()
     assert!(sj["resume"].as_str().unwrap().contains("--shard 1/2"));
 
     let out = t.join("k8s-0");
-    let o = qst(
-        &t,
-        &["run", s(&b), "--out", s(&out), "--shard", "k8s/3"],
-        &[("JOB_COMPLETION_INDEX", "0")],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let k8s = t.qst_run(&b).out(&out).shard("k8s/3");
+    scheduled(k8s, &[("JOB_COMPLETION_INDEX", "0")]).assert_ok();
     assert_eq!(lines_of(&out), expected(&b, 0, 3));
 
     // Refusals: exit 2, one sentence, nothing created.
@@ -339,9 +306,9 @@ fn shard_slurm_and_k8s_read_the_schedulers_variables_and_bad_specs_are_refused()
     ];
     for (k, (spec, env, says)) in cases.iter().enumerate() {
         let out = t.join(&format!("refused-{k}"));
-        let o = qst(&t, &["run", s(&b), "--out", s(&out), "--shard", spec], env);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "--shard {spec} {env:?}: {err}");
+        let o = scheduled(t.qst_run(&b).out(&out).shard(spec), env).output();
+        let err = &o.stderr;
+        assert_eq!(o.code(), Some(2), "--shard {spec} {env:?}: {err}");
         assert!(err.contains(says), "--shard {spec} {env:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(!out.exists(), "--shard {spec} created {}", out.display());
@@ -349,22 +316,12 @@ fn shard_slurm_and_k8s_read_the_schedulers_variables_and_bad_specs_are_refused()
 
     // A shard's directory resumes only as that shard.
     let out = t.join("slurm-1");
-    let o = qst(
-        &t,
-        &["run", s(&b), "--out", s(&out), "--resume", "--shard", "0/2"],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("holds shard 1/2"), "{}", stderr(&o));
-    let o = qst(&t, &["run", s(&b), "--out", s(&out), "--resume"], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("pass --shard 1/2"), "{}", stderr(&o));
-    let o = qst(
-        &t,
-        &["run", s(&b), "--out", s(&out), "--resume", "--shard", "1/2"],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let resume = run_into(&t, &b, &out).resume();
+    let o = resume.clone().shard("0/2").assert_exit(2);
+    assert!(o.stderr.contains("holds shard 1/2"), "{}", o.stderr);
+    let o = resume.clone().assert_exit(2);
+    assert!(o.stderr.contains("pass --shard 1/2"), "{}", o.stderr);
+    resume.shard("1/2").assert_ok();
     assert_eq!(lines_of(&out), expected(&b, 1, 2));
 }
 
@@ -379,9 +336,7 @@ fn merge_names_missing_lines_with_the_command_that_completes_their_shard() {
     let out = t.join("out");
 
     // Shard 1 not given: its lines are named, with a command that runs it.
-    let o = qst(&t, &["merge", s(&out), s(&d0)], &[]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = merge(&t, &out, &[&d0]).assert_exit(1).stderr;
     let want: Vec<String> = expected(&b, 1, 2).iter().map(u64::to_string).collect();
     assert!(
         err.contains(&format!("(lines {})", want.join(", "))),
@@ -399,9 +354,7 @@ fn merge_names_missing_lines_with_the_command_that_completes_their_shard() {
     let mut kept: Vec<&str> = text.lines().collect();
     let lost: Value = serde_json::from_str(kept.pop().unwrap()).unwrap();
     fs::write(&results_1, kept.join("\n") + "\n").unwrap();
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&d1)], &[]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = merge(&t, &out, &[&d0, &d1]).assert_exit(1).stderr;
     assert!(
         err.contains(&format!("1 line without a result (line {})", lost["line"])),
         "{err}"
@@ -413,11 +366,10 @@ fn merge_names_missing_lines_with_the_command_that_completes_their_shard() {
     // That command completes the shard; then the merge goes through.
     let words: Vec<&str> = resume.split_whitespace().collect();
     assert_eq!(words[0], "qst");
-    let o = qst(&t, &words[1..], &[]);
-    assert_eq!(o.status.code(), Some(0), "{resume}: {}", stderr(&o));
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&d1)], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let lines: Vec<u64> = results(&out)
+    scheduled(t.qst(&words[1..]), &[]).assert_ok();
+    let lines: Vec<u64> = merge(&t, &out, &[&d0, &d1])
+        .assert_ok()
+        .results()
         .iter()
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
@@ -450,9 +402,7 @@ fn merge_refuses_a_line_in_two_shards_other_batches_and_other_shard_counts() {
     text.push_str(&stray);
     text.push('\n');
     fs::write(d1x.join("results.jsonl"), text).unwrap();
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&d1x)], &[]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let err = merge(&t, &out, &[&d0, &d1x]).assert_exit(1).stderr;
     assert!(
         err.contains(&format!(
             "result for line {}, which belongs to shard 0/2",
@@ -462,53 +412,35 @@ fn merge_refuses_a_line_in_two_shards_other_batches_and_other_shard_counts() {
     );
     assert!(!out.exists());
     // The same shard twice.
-    let o = qst(&t, &["merge", s(&out), s(&d1), s(&d1x), s(&d0)], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("both hold shard 1/2"), "{}", stderr(&o));
+    let err = merge(&t, &out, &[&d1, &d1x, &d0]).assert_exit(2).stderr;
+    assert!(err.contains("both hold shard 1/2"), "{err}");
 
     // A shard of another batch.
     let other = batch(&t, "other.jsonl", 6, 100);
     let o1 = t.join("other-1");
     run_shard(&t, &other, &o1, 1, 2);
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&o1)], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("ran a different batch"),
-        "{}",
-        stderr(&o)
-    );
+    let err = merge(&t, &out, &[&d0, &o1]).assert_exit(2).stderr;
+    assert!(err.contains("ran a different batch"), "{err}");
 
     // Another number of shards.
     let t3 = t.join("three-1");
     run_shard(&t, &b, &t3, 1, 3);
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&t3)], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("same number of shards"),
-        "{}",
-        stderr(&o)
-    );
+    let err = merge(&t, &out, &[&d0, &t3]).assert_exit(2).stderr;
+    assert!(err.contains("same number of shards"), "{err}");
 
     // Not a shard at all.
     let plain = t.join("plain");
-    let o = qst(&t, &["run", s(&b), "--out", s(&plain)], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&plain)], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("has no shard.json"), "{}", stderr(&o));
+    run_into(&t, &b, &plain).assert_ok();
+    let err = merge(&t, &out, &[&d0, &plain]).assert_exit(2).stderr;
+    assert!(err.contains("has no shard.json"), "{err}");
 
     // The batch changed after its shards ran.
     let mut text = read(&b);
     text.push_str(&quick_job("late", 9));
     text.push('\n');
     fs::write(&b, text).unwrap();
-    let o = qst(&t, &["merge", s(&out), s(&d0), s(&d1)], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("changed since its shards ran"),
-        "{}",
-        stderr(&o)
-    );
+    let err = merge(&t, &out, &[&d0, &d1]).assert_exit(2).stderr;
+    assert!(err.contains("changed since its shards ran"), "{err}");
     assert!(!out.exists());
 }
 
@@ -538,9 +470,9 @@ fn csv_columns_are_sharded_from_zero_and_merge_back() {
     assert_eq!(lines_of(&d0), vec![1, 3, 5]);
     assert_eq!(lines_of(&d1), vec![2, 4]);
     let out = t.join("out");
-    let o = qst(&t, &["merge", s(&out), s(&d1), s(&d0)], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let ids: Vec<String> = results(&out)
+    let ids: Vec<String> = merge(&t, &out, &[&d1, &d0])
+        .assert_ok()
+        .results()
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect();
@@ -552,26 +484,12 @@ fn qst_slurm_prebuilds_and_writes_scripts_that_run_the_shards_and_the_merge() {
     let t = Tmp::new();
     let b = batch(&t, "b.jsonl", 7, 11);
     let cache = t.join("shared-cache");
-    let o = qst(
-        &t,
-        &[
-            "slurm",
-            s(&b),
-            "--shards",
-            "3",
-            "--cpus-per-task",
-            "2",
-            "--time",
-            "0:30:00",
-            "--partition",
-            "short",
-            "--cache",
-            s(&cache),
-        ],
-        &[],
-    );
-    let say = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{say}{}", stderr(&o));
+    let slurm = t.qst(["slurm".as_ref(), b.as_os_str()]);
+    let say = scheduled(slurm, &[])
+        .args(["--shards", "3", "--cpus-per-task", "2", "--time", "0:30:00"])
+        .args(["--partition", "short", "--cache", s(&cache)])
+        .assert_ok()
+        .stdout;
     // Prebuilt on the submitting node.
     assert!(cache.join("nopovm_n4.npy").is_file());
     let dir = t.join("b.qst/slurm");
@@ -636,11 +554,10 @@ fn qst_slurm_prebuilds_and_writes_scripts_that_run_the_shards_and_the_merge() {
         (vec!["--shards", "2", "--time", "1 h"], "one word"),
         (vec!["--shards", "2", "--submit"], "failed to run sbatch"),
     ] {
-        let mut a = vec!["slurm", s(&b), "--out", "o2", "--cache", s(&cache)];
-        a.extend(args.iter().copied());
-        let o = qst(&t, &a, &[("PATH", "/nonexistent")]);
-        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(says), "{a:?}: {}", stderr(&o));
+        let a = vec!["slurm", s(&b), "--out", "o2", "--cache", s(&cache)];
+        let cmd = scheduled(t.qst(a).args(&args), &[("PATH", "/nonexistent")]);
+        let err = cmd.assert_exit(2).stderr;
+        assert!(err.contains(says), "{}: {err}", cmd.describe());
     }
 }
 
@@ -652,33 +569,16 @@ fn shards_with_several_methods_merge_per_line_and_method() {
     let b = batch(&t, "multi.jsonl", 5, 9);
     for i in 0..2 {
         let out = t.join(&format!("s{i}"));
-        let spec = format!("{i}/2");
-        let o = qst(
-            &t,
-            &[
-                "run",
-                s(&b),
-                "--out",
-                s(&out),
-                "--shard",
-                &spec,
-                "--method",
-                "mle,linear",
-                "--workers",
-                "1",
-            ],
-            &[],
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
+        run_into(&t, &b, &out)
+            .shard(&format!("{i}/2"))
+            .method("mle,linear")
+            .workers(1)
+            .assert_ok();
     }
     let merged = t.join("merged");
-    let o = qst(
-        &t,
-        &["merge", s(&merged), s(&t.join("s0")), s(&t.join("s1"))],
-        &[],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rs = results(&merged);
+    let rs = merge(&t, &merged, &[t.join("s0"), t.join("s1")])
+        .assert_ok()
+        .results();
     assert_eq!(rs.len(), 10, "5 lines × 2 methods");
     let keys: Vec<(u64, String)> = rs
         .iter()
