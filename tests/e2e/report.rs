@@ -106,15 +106,11 @@ fn run_with_report_renders_in_chromium_with_one_figure_per_sample() {
     text.push_str("{\"id\":\"broken\",\"dim\":4,\"counts\":[1,2]}\n");
     fs::write(&batch, text).unwrap();
     let before = now();
-    let o = t.run(&["run", batch.to_str().unwrap(), "--workers", "2", "--report"]);
+    let ran = t.qst_run(&batch).workers(2).arg("--report").output();
     let after = now();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let ran = ran.expect_exit(1);
     let out = t.join("b.qst");
+    assert_eq!(ran.out(), out);
     let page = out.join("report.html");
     assert!(page.is_file(), "no report.html after run --report");
 
@@ -136,6 +132,7 @@ fn run_with_report_renders_in_chromium_with_one_figure_per_sample() {
         assert!(a < b && line.find("\"fidelity\"").unwrap() < a, "{line}");
     }
     assert_eq!(ok, 9);
+    assert_eq!(ran.summary()["ok"], 9);
 
     let html = fs::read_to_string(&page).unwrap();
     assert_offline(&html);
@@ -181,13 +178,13 @@ fn run_with_report_renders_in_chromium_with_one_figure_per_sample() {
 fn report_of_an_interrupted_directory_shows_what_is_there() {
     let t = Tmp::new();
     let batch = t.generate("b.jsonl", "4,8", 3, 7);
-    let o = t.run(&["run", batch.to_str().unwrap(), "--workers", "1"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ran = t.qst_run(&batch).workers(1).assert_ok();
     let out = t.join("b.qst");
+    assert_eq!(ran.out(), out);
     // A run cut short: no summary, a torn last line, a lost ρ file, and a
     // line with figures of a later qst (Bell, dominant component).
     fs::remove_file(out.join("summary.json")).unwrap();
-    let recs = results(&out);
+    let recs = ran.results();
     let mut bell = recs[0].clone();
     bell["line"] = 99.into();
     bell["id"] = "bell-0".into();
@@ -204,15 +201,10 @@ fn report_of_an_interrupted_directory_shows_what_is_there() {
     fs::write(out.join("results.jsonl"), text).unwrap();
 
     let svg = t.join("svg");
-    let o = t.run(&[
-        "report",
-        out.to_str().unwrap(),
-        "--max-samples",
-        "7",
-        "--svg",
-        svg.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.qst_report(&out)
+        .args(["--max-samples", "7", "--svg"])
+        .arg(&svg)
+        .assert_ok();
     let page = out.join("report.html");
     let dom = page_dom(&page);
     assert_offline(&dom);
@@ -245,15 +237,12 @@ fn report_of_an_interrupted_directory_shows_what_is_there() {
     assert!(distinct.len() > 20, "only {} colours", distinct.len());
 
     // Not an output directory: exit 2, one sentence.
-    let o = t.run(&["report", t.join("nowhere").to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = t.qst_report(t.join("nowhere")).assert_exit(2).stderr;
     assert!(e.contains("failed to read the output directory"), "{e}");
     // An empty directory: a page that says so.
     let empty = t.join("empty");
     fs::create_dir(&empty).unwrap();
-    let o = t.run(&["report", empty.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.qst_report(&empty).assert_ok();
     let d = page_dom(&empty.join("report.html"));
     assert_eq!(sample_figures(&d), 0);
     assert!(d.contains("results.jsonl is missing"));
