@@ -6,9 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn qst() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_qst"))
-}
+use crate::util::Tmp;
 
 /// The interpreter with numpy (`QST_PYTHON`, set by test.sh); fails, never skips.
 pub fn python(script: &str) -> Command {
@@ -54,19 +52,17 @@ fn by_id<'a>(rs: &'a [Value], id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no result for {id}"))
 }
 
-/// Runs `qst run` on `batch` with a private cache; returns (out dir, cache dir).
-fn run_batch(dir: &Path, batch: &str) -> (PathBuf, PathBuf) {
-    let (out, cache) = (dir.join("out"), dir.join("cache"));
-    std::fs::write(dir.join("batch.jsonl"), batch).unwrap();
-    let mut c = qst();
-    c.arg("run")
-        .arg(dir.join("batch.jsonl"))
-        .arg("--out")
-        .arg(&out)
+/// Runs `qst run` on `batch` in `t` with the cache given by `--cache`;
+/// returns (out dir, cache dir).
+fn run_batch(t: &Tmp, batch: &str) -> (PathBuf, PathBuf) {
+    let (out, cache) = (t.join("out"), t.join("private-cache"));
+    std::fs::write(t.join("batch.jsonl"), batch).unwrap();
+    t.qst_run("batch.jsonl")
+        .out(&out)
         .arg("--cache")
         .arg(&cache)
-        .args(["--workers", "1"]);
-    run_ok(c);
+        .workers(1)
+        .assert_ok();
     (out, cache)
 }
 
@@ -75,8 +71,8 @@ fn run_batch(dir: &Path, batch: &str) -> (PathBuf, PathBuf) {
 #[test]
 fn numpy_fixture_is_reconstructed_to_its_rho_not_its_transpose() {
     for n in [3usize, 5] {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().to_str().unwrap();
+        let t = Tmp::new();
+        let d = t.path().to_str().unwrap();
         run_ok({
             let mut c = python("make_fixture.py");
             c.args([d, &n.to_string(), "7"]);
@@ -87,7 +83,7 @@ fn numpy_fixture_is_reconstructed_to_its_rho_not_its_transpose() {
              {{\"id\":\"p-linear\",\"dim\":{n},\"counts_npy\":\"probs.npy\",\"truth\":\"truth.npy\",\"method\":\"linear\"}}\n\
              {{\"id\":\"c-mle\",\"dim\":{n},\"counts_npy\":\"counts.npy\",\"truth\":\"truth.npy\"}}\n"
         );
-        let (out, _) = run_batch(dir.path(), &batch);
+        let (out, _) = run_batch(&t, &batch);
         let rs = results(&out);
         assert_eq!(rs.len(), 3);
         for id in ["p-mle", "p-linear"] {
@@ -99,7 +95,7 @@ fn numpy_fixture_is_reconstructed_to_its_rho_not_its_transpose() {
         // numpy compares the written ρ with its truth and with the truth's transpose.
         for id in ["p-mle", "p-linear"] {
             let mut c = python("compare_rho.py");
-            c.arg(dir.path().join("truth.npy"))
+            c.arg(t.join("truth.npy"))
                 .arg(out.join(format!("rho/{id}.npy")));
             println!("{}", run_ok(c));
         }
@@ -114,8 +110,8 @@ fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
     use rand_distr::{Distribution, Poisson};
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     for n in [2usize, 3, 4, 6] {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let t = Tmp::new();
+        let d = t.path();
         run_ok({
             let mut c = python("make_fixture.py");
             c.args([d.to_str().unwrap(), &n.to_string(), &n.to_string()]);
@@ -143,7 +139,7 @@ fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
                 );
             }
         }
-        let (out, cache) = run_batch(d, &batch);
+        let (out, cache) = run_batch(&t, &batch);
         let rs = results(&out);
         let proj = cache.join(format!("nopovm_n{n}.npy"));
         let mut c = python("check_results.py");
@@ -180,31 +176,18 @@ fn numpy_recomputes_loglik_and_certificate_from_qst_files() {
 /// by an ulp on the way).
 #[test]
 fn summary_csv_carries_exactly_the_numbers_of_results_jsonl() {
-    let dir = tempfile::tempdir().unwrap();
-    let batch = dir.path().join("g.jsonl");
-    let mut g = qst();
-    g.args([
-        "gen",
-        "--dims",
-        "2,3,8",
-        "--per-dim",
-        "8",
-        "--seed",
-        "5",
-        "--out",
-    ])
-    .arg(&batch);
-    run_ok(g);
-    let out = dir.path().join("out");
-    let mut r = qst();
-    r.arg("run")
-        .arg(&batch)
-        .arg("--out")
-        .arg(&out)
+    let t = Tmp::new();
+    let batch = t.join("g.jsonl");
+    t.qst_gen(&batch)
+        .args(["--dims", "2,3,8", "--per-dim", "8", "--seed", "5"])
+        .assert_ok();
+    let out = t.join("out");
+    t.qst_run(&batch)
+        .out(&out)
         .arg("--cache")
-        .arg(dir.path().join("cache"))
-        .args(["--workers", "2"]);
-    run_ok(r);
+        .arg(t.join("private-cache"))
+        .workers(2)
+        .assert_ok();
     let mut c = python("check_summary.py");
     c.arg(&out);
     println!("{}", run_ok(c));
