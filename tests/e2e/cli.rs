@@ -28,9 +28,7 @@ fn is_utc_iso8601(s: &str) -> bool {
 
 #[test]
 fn version_names_the_commit() {
-    let o = Command::new(qst_bin()).arg("--version").output().unwrap();
-    assert!(o.status.success());
-    let text = stdout(&o);
+    let text = Tmp::new().qst(["--version"]).assert_ok().stdout;
     let rest = text
         .trim()
         .strip_prefix(&format!("qst {} (commit ", env!("CARGO_PKG_VERSION")))
@@ -55,7 +53,7 @@ fn summary_json_has_provenance_and_one_entry_per_worker_slot() {
     let s = ran.summary();
     let p = &s["provenance"];
     assert_eq!(p["qst_version"], env!("CARGO_PKG_VERSION"));
-    let version = stdout(&Command::new(qst_bin()).arg("--version").output().unwrap());
+    let version = t.qst(["--version"]).assert_ok().stdout;
     let commit = p["commit"].as_str().unwrap();
     assert!(
         version.contains(&format!("(commit {commit})")),

@@ -485,11 +485,16 @@ fn a_sigint_while_the_batch_is_still_being_read_stops_cleanly() {
         result_count(&out) < 150_000,
         "the interrupted run finished everything"
     );
-    // Any worker that was started has exited.
+    // Any worker that was started has exited: those the logs name, and
+    // those summary.json lists when the run got as far as writing it.
     let logs = out.join("logs");
-    for slot in 0..2 {
-        for pid in worker_pids(&logs.join(format!("worker-{slot}.log"))) {
-            poll("the worker to exit", LONG, || (!alive(pid)).then_some(()));
-        }
+    let mut pids: Vec<u32> = (0..2)
+        .flat_map(|slot| worker_pids(&logs.join(format!("worker-{slot}.log"))))
+        .collect();
+    if out.join("summary.json").is_file() {
+        pids.extend(incarnations(&out).iter().map(|i| i.1));
+    }
+    for pid in pids {
+        poll("the worker to exit", LONG, || (!alive(pid)).then_some(()));
     }
 }
