@@ -22,7 +22,7 @@ pub fn qst_bin() -> PathBuf {
 }
 
 /// A temporary directory; its `cache/` is the projector cache of every qst
-/// started through [`Tmp::cmd`].
+/// started through [`Tmp::qst`] and its shorthands.
 pub struct Tmp {
     pub dir: tempfile::TempDir,
 }
@@ -98,7 +98,8 @@ impl Tmp {
     pub fn qst_prebuild(&self, dims: &str) -> Qst {
         self.qst(["prebuild", "--dims", dims])
     }
-    /// `qst ARGS` as a process to start (the older form of [`Tmp::qst`]).
+    /// `qst ARGS` as a process to start (the older form of [`Tmp::qst`],
+    /// kept for tests written against it).
     pub fn cmd(&self, args: &[&str]) -> Command {
         self.qst(args).command()
     }
@@ -207,7 +208,16 @@ impl Drop for Running {
 /// temporary directory with that directory's projector cache, and knows the
 /// output directory the command writes (`--out`, else `<stem>.qst` beside
 /// the batch) so that what it returns reads `results.jsonl` and
-/// `summary.json` from there.
+/// `summary.json` from there. Methods take and return it, so a base
+/// command is cloned and extended (`run.clone().resume()`):
+///
+/// ```text
+/// let ran = t.qst_run(&batch).out("out").workers(2).assert_exit(1);
+/// assert_eq!(ran.by_line()[&3]["status"], "error");
+/// let mut bg = t.qst_run(&batch).out("out").small_cache().spawn();
+/// bg.signal(Signal::SIGINT);
+/// assert!(bg.assert_exit(130).stderr.contains("--resume"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Qst {
     dir: PathBuf,
