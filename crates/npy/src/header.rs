@@ -29,6 +29,12 @@ pub struct NpyHeader {
 
 /// Parses the header at the start of `bytes` (a whole file or a prefix of it
 /// holding at least the header). The error is a reason, without the path.
+///
+/// # Errors
+///
+/// When `bytes` is too short, lacks the magic string, has an unsupported
+/// format version, a truncated or too deeply nested header, a dictionary that
+/// does not parse, or a dtype that is not a plain string.
 pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, String> {
     if bytes.len() < MIN_LEN {
         return Err(format!(
@@ -41,7 +47,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, String> {
     }
     let (len_bytes, header_len) = match (bytes[6], bytes[7]) {
         (1, 0) => (2, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
-        (2, 0) | (3, 0) => {
+        (2 | 3, 0) => {
             if bytes.len() < 12 {
                 return Err(format!(
                     "it is {} bytes long, too short for its format {}.0 header",
@@ -114,6 +120,12 @@ fn item_size(descr: &str) -> Option<usize> {
 impl NpyHeader {
     /// Checks dtype (one of `descrs`), C order, and that the data after the
     /// header is exactly as long as the shape says in a file of `file_len` bytes.
+    ///
+    /// # Errors
+    ///
+    /// When the dtype is not one of `descrs` (big-endian named as such), the
+    /// array is in Fortran order, its size overflows, or the data is shorter
+    /// or longer than the shape says.
     pub fn check(&self, descrs: &[&str], file_len: u64) -> Result<(), String> {
         if !descrs.contains(&self.descr.as_str()) {
             let wanted = descrs.join(" or ");
@@ -154,16 +166,18 @@ impl NpyHeader {
     }
 
     /// The number of elements, when it fits in memory.
+    #[must_use]
     pub fn element_count(&self) -> Option<usize> {
         let count = self
             .shape
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
         let bytes = count.checked_mul(item_size(&self.descr).unwrap_or(1))?;
-        (bytes <= isize::MAX as usize).then_some(count)
+        isize::try_from(bytes).is_ok().then_some(count)
     }
 
     /// The number of data bytes the header describes.
+    #[must_use]
     pub fn data_len(&self) -> Option<u64> {
         let size = item_size(&self.descr)?;
         (self.element_count()? as u64).checked_mul(size as u64)

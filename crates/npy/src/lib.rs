@@ -55,6 +55,7 @@ impl NpyError {
         }
     }
     /// The reason alone (without the path), for callers that add their own context.
+    #[must_use]
     pub fn reason(&self) -> String {
         match self {
             NpyError::Io { source, .. } => source.to_string(),
@@ -64,13 +65,13 @@ impl NpyError {
 }
 
 /// Formats a shape as numpy prints it: `(3,)`, `(4, 4)`.
+#[must_use]
 pub fn shape_str(shape: &[usize]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => {
-            let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-            format!("({})", parts.join(", "))
-        }
+    if let [one] = shape {
+        format!("({one},)")
+    } else {
+        let parts: Vec<String> = shape.iter().map(ToString::to_string).collect();
+        format!("({})", parts.join(", "))
     }
 }
 
@@ -136,6 +137,13 @@ fn map_checked_with(
 
 /// The length of a 1-D `<f8` or `<i8` counts file, from its header (checked
 /// against the file's size; no data is read).
+///
+/// # Errors
+///
+/// [`NpyError::Io`] when the file cannot be opened or mapped;
+/// [`NpyError::Format`] when it is not a regular file, its header is
+/// malformed, its dtype is neither `<f8` nor `<i8`, its length disagrees with
+/// its header, or it is not 1-D.
 pub fn counts_len(path: &Path) -> Result<usize, NpyError> {
     let (_map, header) = map_checked(path, &["<f8", "<i8"])?;
     match header.shape.as_slice() {
@@ -150,13 +158,23 @@ pub fn counts_len(path: &Path) -> Result<usize, NpyError> {
     }
 }
 
-/// Reads a 1-D `<f8` or `<i8` counts file, converted to f64.
+/// Reads a 1-D `<f8` or `<i8` counts file, converted to f64 (an `<i8`
+/// count beyond 2^53 rounds to the nearest f64, as numpy's `astype` does).
+///
+/// # Errors
+///
+/// As [`counts_len`].
 pub fn read_counts(path: &Path) -> Result<Vec<f64>, NpyError> {
     read_counts_checked(path, None)
 }
 
 /// [`read_counts`], refusing (from the header, before anything is read or
 /// allocated) a file whose length is not `expected`.
+///
+/// # Errors
+///
+/// As [`counts_len`], and [`NpyError::Format`] when the length is not
+/// `expected`.
 pub fn read_counts_checked(path: &Path, expected: Option<usize>) -> Result<Vec<f64>, NpyError> {
     let (map, header) = map_checked(path, &["<f8", "<i8"])?;
     if header.shape.len() != 1 {
@@ -185,13 +203,27 @@ pub fn read_counts_checked(path: &Path, expected: Option<usize>) -> Result<Vec<f
             if is_float {
                 f64::from_le_bytes(bytes)
             } else {
-                i64::from_le_bytes(bytes) as f64
+                count_to_f64(i64::from_le_bytes(bytes))
             }
         })
         .collect())
 }
 
+/// An `<i8` count as f64: exact up to 2^53, beyond that rounded to the
+/// nearest f64 (what numpy's `astype(np.float64)` gives).
+#[allow(clippy::cast_precision_loss)] // rounding huge counts is the documented conversion
+fn count_to_f64(count: i64) -> f64 {
+    count as f64
+}
+
 /// Reads an (n, n) `<c16` matrix (C order) into memory.
+///
+/// # Errors
+///
+/// [`NpyError::Io`] when the file cannot be opened or mapped;
+/// [`NpyError::Format`] when it is not a regular file, its header is
+/// malformed, its dtype is not `<c16`, its length disagrees with its header,
+/// or its shape is not (n, n).
 pub fn read_matrix(path: &Path, n: usize) -> Result<Vec<C64>, NpyError> {
     let (map, header) = map_checked(path, &["<c16"])?;
     if header.shape != [n, n] {
@@ -211,6 +243,10 @@ pub fn read_matrix(path: &Path, n: usize) -> Result<Vec<C64>, NpyError> {
 
 /// Reads a state: an (n,) ket or an (n, n) matrix (C order), `<c16` or
 /// `<f8` (real), into memory: n or n² entries.
+///
+/// # Errors
+///
+/// As [`read_matrix`], with `<f8` also accepted and (n,) as well as (n, n).
 pub fn read_state(path: &Path, n: usize) -> Result<Vec<C64>, NpyError> {
     let (map, header) = map_checked(path, &["<c16", "<f8"])?;
     if header.shape != [n] && header.shape != [n, n] {

@@ -23,18 +23,30 @@ impl std::fmt::Debug for MappedC16 {
             .field("path", &self.path)
             .field("shape", &self.shape)
             .field("file_len", &self.map.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl MappedC16 {
     /// Maps `path` read-only; the shape must equal `shape` when given.
+    ///
+    /// # Errors
+    ///
+    /// [`NpyError::Io`] when the file cannot be opened or mapped;
+    /// [`NpyError::Format`] when it is not a regular file, its header is
+    /// malformed, its dtype is not `<c16`, its length disagrees with its
+    /// header, its shape is not `shape`, or its data is not 8-byte aligned.
     pub fn open(path: &Path, shape: Option<&[usize]>) -> Result<Self, NpyError> {
         Self::open_with(path, shape, false)
     }
 
     /// [`MappedC16::open`], refusing a symbolic link at `path` (for files at
     /// fixed names in a directory others may write, such as a shared cache).
+    ///
+    /// # Errors
+    ///
+    /// As [`MappedC16::open`], and [`NpyError::Format`] when `path` is a
+    /// symbolic link.
     pub fn open_nofollow(path: &Path, shape: Option<&[usize]>) -> Result<Self, NpyError> {
         Self::open_with(path, shape, true)
     }
@@ -74,42 +86,50 @@ impl MappedC16 {
         })
     }
 
+    /// The array's shape, as its header gives it.
+    #[must_use]
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
     /// The file this maps.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The size of the mapped file in bytes (header and data).
+    #[must_use]
     pub fn file_len(&self) -> u64 {
         self.map.len() as u64
     }
 
     /// The bytes of the header (everything before the data).
+    #[must_use]
     pub fn header_bytes(&self) -> &[u8] {
         &self.map[..self.offset]
     }
 
     /// The raw little-endian data bytes, zero-copy.
+    #[must_use]
     pub fn data_bytes(&self) -> &[u8] {
         &self.map[self.offset..]
     }
 
     /// The data as a zero-copy slice over the map (C order).
+    #[must_use]
     pub fn as_slice(&self) -> &[C64] {
+        #[allow(clippy::cast_ptr_alignment)] // `open` checked the alignment (below)
+        let data = self.data_bytes().as_ptr().cast::<C64>();
         // SAFETY: `open` checked that the data after the header is exactly
         // `len` complex128 values, that its start is aligned for `C64`
         // (`#[repr(C)]` pair of f64, every bit pattern valid), and the target
         // is little-endian like the `<c16` data. The map lives as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(self.map.as_ptr().add(self.offset).cast::<C64>(), self.len)
-        }
+        unsafe { std::slice::from_raw_parts(data, self.len) }
     }
 
     /// The data as a zero-copy ndarray view over the map.
+    #[must_use]
     pub fn view(&self) -> ndarray::ArrayViewD<'_, C64> {
         ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&self.shape), self.as_slice())
             .unwrap_or_else(|_| {

@@ -26,6 +26,7 @@ fn element_count(path: &Path, shape: &[usize]) -> Result<usize, NpyError> {
 
 /// The size in bytes of the `<c16` file of `shape` that qst writes (header
 /// and data), or `None` when it overflows.
+#[must_use]
 pub fn c16_file_len(shape: &[usize]) -> Option<u64> {
     let header = header_bytes("<c16", shape).ok()?.len() as u64;
     let count = shape
@@ -122,11 +123,21 @@ fn push_c64(buf: &mut Vec<u8>, z: &C64) {
 }
 
 /// Writes a `<c16` array of `shape` atomically (temp file, fsync, rename).
+///
+/// # Errors
+///
+/// [`NpyError::Write`] when the temporary file cannot be created, written,
+/// fsynced or renamed into place, or when `data` does not hold exactly the
+/// elements `shape` needs.
 pub fn write_c16(path: &Path, shape: &[usize], data: &[C64]) -> Result<(), NpyError> {
     write_c16_with(path, shape, data, Durability::Synced)
 }
 
 /// [`write_c16`] with the given durability.
+///
+/// # Errors
+///
+/// As [`write_c16`].
 pub fn write_c16_with(
     path: &Path,
     shape: &[usize],
@@ -151,7 +162,9 @@ pub fn write_c16_with(
         let mut bytes = Vec::with_capacity(data.len().min(1 << 16) * 16);
         for chunk in data.chunks(1 << 16) {
             bytes.clear();
-            chunk.iter().for_each(|z| push_c64(&mut bytes, z));
+            for z in chunk {
+                push_c64(&mut bytes, z);
+            }
             w.write_all(&bytes)?;
         }
         Ok(())
@@ -161,6 +174,12 @@ pub fn write_c16_with(
 /// Writes a `<c16` array of `shape` atomically without holding it in memory:
 /// `fill(i, chunk)` fills chunk `i` (elements `i*chunk_len ..`, the last one
 /// possibly shorter) in C order. Memory use is one chunk plus the write buffer.
+///
+/// # Errors
+///
+/// [`NpyError::Write`] when the temporary file cannot be created, written,
+/// fsynced or renamed into place, or when `chunk_len` is 0 or `shape`
+/// is too large.
 pub fn write_c16_chunks(
     path: &Path,
     shape: &[usize],
@@ -175,6 +194,10 @@ pub fn write_c16_chunks(
 
 /// [`write_c16_chunks`] whose `fill` may stop the write (an error, e.g. on
 /// cancellation): the temporary file is removed and nothing is renamed.
+///
+/// # Errors
+///
+/// As [`write_c16_chunks`], and [`NpyError::Write`] with `fill`'s error.
 pub fn try_write_c16_chunks(
     path: &Path,
     shape: &[usize],
@@ -199,7 +222,9 @@ pub fn try_write_c16_chunks(
             chunk.fill(C64::new(0.0, 0.0));
             fill(i, chunk)?;
             bytes.clear();
-            chunk.iter().for_each(|z| push_c64(&mut bytes, z));
+            for z in chunk.iter() {
+                push_c64(&mut bytes, z);
+            }
             w.write_all(&bytes)?;
             done += n;
             i += 1;
@@ -225,11 +250,20 @@ fn write_8byte(
 }
 
 /// Writes a 1-D `<f8` array atomically.
+///
+/// # Errors
+///
+/// [`NpyError::Write`] when the temporary file cannot be created, written,
+/// fsynced or renamed into place.
 pub fn write_f8(path: &Path, data: &[f64]) -> Result<(), NpyError> {
     write_8byte(path, "<f8", data.iter().map(|x| x.to_le_bytes()))
 }
 
 /// Writes a 1-D `<i8` array atomically.
+///
+/// # Errors
+///
+/// As [`write_f8`].
 pub fn write_i8(path: &Path, data: &[i64]) -> Result<(), NpyError> {
     write_8byte(path, "<i8", data.iter().map(|x| x.to_le_bytes()))
 }

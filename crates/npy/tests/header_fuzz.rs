@@ -9,9 +9,11 @@ fn with_prefix(version: u8, dict: &[u8]) -> Vec<u8> {
     b.push(version);
     b.push(0);
     if version == 1 {
-        b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        let len = u16::try_from(dict.len()).expect("format 1.0 test headers fit 16 bits");
+        b.extend_from_slice(&len.to_le_bytes());
     } else {
-        b.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        let len = u32::try_from(dict.len()).expect("test headers fit 32 bits");
+        b.extend_from_slice(&len.to_le_bytes());
     }
     b.extend_from_slice(dict);
     b

@@ -4,6 +4,9 @@
 //! rejected with the path and the reason. Uses the interpreter in
 //! `QST_PYTHON` (else `python3`) and fails without numpy.
 
+// The test arrays' indices are small (< 2^53), so they are exact as f64 and i64.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
+
 use std::path::Path;
 use std::process::Command;
 
@@ -39,7 +42,7 @@ fn i_value(i: usize) -> i64 {
     i as i64 * 1_000_000_007 - 3
 }
 
-const PY_FORMULAS: &str = r#"
+const PY_FORMULAS: &str = r"
 import sys, os
 import numpy as np
 d = sys.argv[1]
@@ -50,7 +53,7 @@ def f_values(k):
     return (np.arange(k) * 1.5 + 0.125).astype('<f8')
 def i_values(k):
     return (np.arange(k, dtype=np.int64) * 1000000007 - 3).astype('<i8')
-"#;
+";
 
 #[test]
 fn numpy_mmap_loads_what_qst_writes() {
@@ -65,7 +68,7 @@ fn numpy_mmap_loads_what_qst_writes() {
     write_f8(&d.join("empty.npy"), &[]).unwrap();
     let script = format!(
         "{PY_FORMULAS}{}",
-        r#"
+        r"
 def load(name, shape, dtype, expected):
     path = os.path.join(d, name)
     with open(path, 'rb') as fh:
@@ -84,7 +87,7 @@ load('i.npy', (41,), '<i8', i_values(41))
 b = np.load(os.path.join(d, 'empty.npy'))
 assert b.shape == (0,) and b.dtype == np.dtype('<f8')
 print('OK')
-"#
+"
     );
     run_python(&script, d);
     // Nothing but the five files: the temporary files were renamed away.
@@ -113,13 +116,9 @@ fn format_reason(r: Result<impl std::fmt::Debug, NpyError>, path: &Path) -> Stri
     }
 }
 
-#[test]
-fn qst_reads_what_numpy_writes_and_rejects_malformed_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let script = format!(
-        "{PY_FORMULAS}{}",
-        r#"
+/// The files numpy writes for [`qst_reads_what_numpy_writes_and_rejects_malformed_files`]:
+/// valid ones in every format version and malformed ones of every kind.
+const PY_NUMPY_WRITES: &str = r"
 def p(name):
     return os.path.join(d, name)
 np.save(p('mat.npy'), c_values((5, 5)))
@@ -152,8 +151,13 @@ with open(p('extra.npy'), 'ab') as fh:
 with open(p('notnpy.npy'), 'wb') as fh:
     fh.write(b'just some text, not an array\n')
 print('OK')
-"#
-    );
+";
+
+#[test]
+fn qst_reads_what_numpy_writes_and_rejects_malformed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = format!("{PY_FORMULAS}{PY_NUMPY_WRITES}");
     run_python(&script, d);
 
     let c25: Vec<C64> = (0..25).map(c_value).collect();

@@ -1,6 +1,9 @@
 //! Atomic writing: exact chunked streaming, replacement by rename (a reader
 //! keeps the file it mapped), and failures that name the file and leave nothing.
 
+// The test arrays' indices are small (< 2^53), so they are exact as f64.
+#![allow(clippy::cast_precision_loss)]
+
 use qst_npy::{C64, MappedC16, NpyError, write_c16, write_c16_chunks, write_f8};
 
 fn value(i: usize) -> C64 {
