@@ -75,6 +75,7 @@ impl ProjectorHandle {
     /// The set, for the math, in its fastest form: a built-in design from
     /// its kets (`nopovm` from its formula), a rank-1 custom set from its
     /// kets, another custom set from its map.
+    #[must_use]
     pub fn projectors(&self) -> Projectors<'_> {
         let e = &*self.entry;
         match (e.builtin, &e.map) {
@@ -92,12 +93,14 @@ impl ProjectorHandle {
     }
 
     /// The built-in design, `None` for a custom set.
+    #[must_use]
     pub fn builtin(&self) -> Option<Design> {
         self.entry.builtin
     }
 
     /// The dense set over the mapped file, when there is one (a `nopovm` set
     /// under the byte budget, or a custom set).
+    #[must_use]
     pub fn dense(&self) -> Option<Projectors<'_>> {
         self.entry.map.as_ref().map(|m| Projectors::Dense {
             n: self.entry.n,
@@ -106,31 +109,37 @@ impl ProjectorHandle {
     }
 
     /// The checked read-only map, when there is one.
+    #[must_use]
     pub fn mapped(&self) -> Option<&MappedC16> {
         self.entry.map.as_ref()
     }
 
     /// The mapped file, when there is one.
+    #[must_use]
     pub fn path(&self) -> Option<&Path> {
-        self.entry.map.as_ref().map(|m| m.path())
+        self.entry.map.as_ref().map(MappedC16::path)
     }
 
     /// The design's name, or `custom`.
+    #[must_use]
     pub fn design(&self) -> &'static str {
         self.entry.design_name()
     }
 
     /// The dimension n.
+    #[must_use]
     pub fn dim(&self) -> usize {
         self.entry.n
     }
 
     /// The bytes this set counts against the cache budget.
+    #[must_use]
     pub fn bytes(&self) -> u64 {
         self.entry.bytes
     }
 
     /// Whether two handles hold the very same loaded set (one load, shared).
+    #[must_use]
     pub fn same_set(&self, other: &ProjectorHandle) -> bool {
         Arc::ptr_eq(&self.entry, &other.entry)
     }
@@ -138,6 +147,7 @@ impl ProjectorHandle {
     /// A reference to this loaded set that does not keep it loaded (the
     /// cache may evict it), for remembering per-set work such as an MLE
     /// scratch.
+    #[must_use]
     pub fn downgrade(&self) -> WeakProjectorHandle {
         WeakProjectorHandle {
             entry: Arc::downgrade(&self.entry),
@@ -155,6 +165,7 @@ impl WeakProjectorHandle {
     /// Whether `h` holds the very set this was made from. Sound after an
     /// eviction too: the weak reference keeps the allocation, so no later
     /// load can share its address.
+    #[must_use]
     pub fn is(&self, h: &ProjectorHandle) -> bool {
         std::ptr::eq(self.entry.as_ptr(), Arc::as_ptr(&h.entry))
     }
@@ -227,6 +238,8 @@ fn ket_bytes(formula: &Formula, mapped: bool) -> u64 {
 }
 
 impl ProjectorCache {
+    /// An empty cache loading from `store`.
+    #[must_use]
     pub fn new(store: Store) -> Self {
         ProjectorCache {
             store,
@@ -246,6 +259,12 @@ impl ProjectorCache {
 
     /// The built-in `design` at dimension n: its file built or checked (within
     /// the byte budget), its kets computed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] when `design` has no set at dimension n. A
+    /// file that cannot be built, opened or mapped is not an error: the set
+    /// then runs from its kets.
     pub fn builtin(&self, design: Design, n: usize) -> Result<ProjectorHandle, StoreError> {
         self.get(Key::Builtin(design, n), || {
             let formula = Formula::new(design, n).map_err(|reason| StoreError::Invalid {
@@ -267,6 +286,13 @@ impl ProjectorCache {
 
     /// A custom dense set (header-checked, not re-validated: the supervisor
     /// validated it), with its kets when every slice is rank 1.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the file cannot be read;
+    /// [`StoreError::OverBudget`] when it is larger than the byte budget;
+    /// [`StoreError::Npy`] when it cannot be mapped or its header is bad;
+    /// [`StoreError::Invalid`] when its shape is not (K, n, n) with K >= n².
     pub fn custom(&self, path: &Path, n: usize) -> Result<ProjectorHandle, StoreError> {
         let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
             what: "read projector file",
@@ -364,7 +390,7 @@ impl ProjectorCache {
         };
         let mut inner = self.lock();
         let budget = self.store.config.max_bytes;
-        self.evict_to_fit(&mut inner, entry.bytes, budget);
+        Self::evict_to_fit(&mut inner, entry.bytes, budget);
         inner.bytes += entry.bytes;
         inner.clock += 1;
         let now = inner.clock;
@@ -400,7 +426,7 @@ impl ProjectorCache {
 
     /// Evicts least recently used entries that nobody holds until `extra`
     /// more bytes fit the budget, or nothing more can go.
-    fn evict_to_fit(&self, inner: &mut Inner, extra: u64, budget: u64) {
+    fn evict_to_fit(inner: &mut Inner, extra: u64, budget: u64) {
         while inner.bytes + extra > budget {
             // Handles are cloned only under this lock, so a count of 1 (the
             // cache's own) means nobody holds the entry.

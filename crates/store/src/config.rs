@@ -12,7 +12,8 @@ pub struct StoreConfig {
 /// The budget used when physical memory cannot be read (4 GiB).
 const FALLBACK_MAX_BYTES: u64 = 4 << 30;
 
-/// Physical memory in bytes (MemTotal of `/proc/meminfo`), if readable.
+/// Physical memory in bytes (`MemTotal` of `/proc/meminfo`), if readable.
+#[must_use]
 pub fn physical_memory_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;

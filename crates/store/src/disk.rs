@@ -96,7 +96,7 @@ fn mtime_pair(t: Option<SystemTime>) -> Option<(u64, u32)> {
     Some((d.as_secs(), d.subsec_nanos()))
 }
 
-/// O_NOFOLLOW | O_NONBLOCK: a sidecar that is a link or a FIFO is not read.
+/// `O_NOFOLLOW | O_NONBLOCK`: a sidecar that is a link or a FIFO is not read.
 fn libc_flags() -> i32 {
     nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK
 }
@@ -236,6 +236,10 @@ pub struct Formula {
 
 impl Formula {
     /// The formula of `design` at dimension n (computes its kets).
+    ///
+    /// # Errors
+    ///
+    /// The reason when `design` has no set at dimension n.
     pub fn new(design: Design, n: usize) -> Result<Formula, String> {
         design.check_dim(n).map_err(|e| e.to_string())?;
         let kets = if design.needs_kets() {
@@ -246,22 +250,24 @@ impl Formula {
         Ok(Formula { design, n, kets })
     }
 
-    /// K.
+    /// K, the number of projectors (0 if it overflows).
+    #[must_use]
     pub fn count(&self) -> usize {
         self.design.count(self.n).unwrap_or(0)
     }
 
     /// The shape (K, n, n) of the dense file (`None` if it overflows).
+    #[must_use]
     pub fn shape(&self) -> Option<[usize; 3]> {
         Some([self.design.count(self.n)?, self.n, self.n])
     }
 
-    /// Π_k into `values`.
+    /// `Π_k` into `values`.
     pub fn slice(&self, k: usize, values: &mut [C64]) {
         self.design.slice(self.n, &self.kets, k, values);
     }
 
-    /// The little-endian bytes of Π_k, into `bytes`.
+    /// The little-endian bytes of `Π_k`, into `bytes`.
     fn slice_bytes(&self, k: usize, values: &mut [C64], bytes: &mut Vec<u8>) {
         self.slice(k, values);
         bytes.clear();
@@ -307,7 +313,7 @@ impl Formula {
 fn sample_slices(n: usize, k_all: usize) -> Vec<usize> {
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
         ^ u64::from(std::process::id()).rotate_left(32);
     let mut x = seed | 1;
     let mut ks = vec![0, n - 1, n, n + 1, k_all - 2, k_all - 1];
@@ -316,7 +322,9 @@ fn sample_slices(n: usize, k_all: usize) -> Vec<usize> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        ks.push((x % k_all as u64) as usize);
+        #[allow(clippy::cast_possible_truncation)] // below k_all, which is a usize
+        let k = (x % k_all as u64) as usize;
+        ks.push(k);
     }
     ks.retain(|&k| k < k_all);
     ks.sort_unstable();
@@ -333,6 +341,9 @@ fn io_err(what: &'static str, path: &Path, source: std::io::Error) -> StoreError
 }
 
 impl Store {
+    /// A store over `config`'s directory and byte budget (nothing is read
+    /// or created until a set is asked for).
+    #[must_use]
     pub fn new(config: StoreConfig) -> Self {
         Store {
             config,
@@ -344,17 +355,20 @@ impl Store {
     }
 
     /// This store, with `hook` told of every build's start, progress and end.
+    #[must_use]
     pub fn with_build_progress(mut self, hook: BuildProgress) -> Self {
         self.progress = ProgressHook(Some(hook));
         self
     }
 
     /// `<dir>/{design}_n{n}.npy`.
+    #[must_use]
     pub fn path(&self, design: Design, n: usize) -> PathBuf {
         self.config.dir.join(design.file_name(n))
     }
 
     /// The lock file beside `{design}_n{n}.npy` that serializes building it.
+    #[must_use]
     pub fn lock_path(&self, design: Design, n: usize) -> PathBuf {
         self.config
             .dir
@@ -362,33 +376,47 @@ impl Store {
     }
 
     /// The size of the dense file of `design` at dimension n (header and data).
+    #[must_use]
     pub fn file_len(design: Design, n: usize) -> Option<u64> {
         qst_npy::c16_file_len(&[design.count(n)?, n, n])
     }
 
     /// Whether the dense file of `design` at dimension n fits the byte budget.
+    #[must_use]
     pub fn fits_budget(&self, design: Design, n: usize) -> bool {
         Self::file_len(design, n).is_some_and(|len| len <= self.config.max_bytes)
     }
 
     /// How many files this store (and its clones) has built, for logs and tests.
+    #[must_use]
     pub fn builds(&self) -> u64 {
         self.builds.load(Ordering::SeqCst)
     }
 
     /// How many full validations of custom files this store (and its clones)
     /// has run, for logs and tests.
+    #[must_use]
     pub fn validations(&self) -> u64 {
         self.validations.load(Ordering::SeqCst)
     }
 
     /// Builds the file if missing (one process builds, racers wait), or checks
     /// header, length and sampled slices if present, rebuilding a bad file.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] when `design` has no set at dimension n. A
+    /// file that cannot be built, opened or mapped is not an error: the set
+    /// then runs from its kets.
     pub fn ensure(&self, design: Design, n: usize) -> Result<Prepared, StoreError> {
         self.prepare(design, n).map(|p| p.prepared)
     }
 
     /// [`Store::ensure`], also saying what it had to do.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::ensure`].
     pub fn prepare(&self, design: Design, n: usize) -> Result<Preparation, StoreError> {
         let formula = Formula::new(design, n).map_err(|reason| StoreError::Invalid {
             path: self.path(design, n),
@@ -404,6 +432,10 @@ impl Store {
 
     /// [`Store::prepare`], checking every byte of a file that exists (what
     /// `qst prebuild` does: it is the explicit check).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::ensure`].
     pub fn prepare_verified(&self, design: Design, n: usize) -> Result<Preparation, StoreError> {
         let formula = Formula::new(design, n).map_err(|reason| StoreError::Invalid {
             path: self.path(design, n),
@@ -457,7 +489,7 @@ impl Store {
             );
             Ok((None, BuildAction::FromKets { reason }))
         };
-        match self.open_checked(formula, &path, full) {
+        match Self::open_checked(formula, &path, full) {
             Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
             Err(Unusable::Missing) => {}
             Err(Unusable::Bad(reason)) => {
@@ -479,7 +511,7 @@ impl Store {
             return from_kets(io_err("lock", &lock_path, e).to_string());
         }
         // Another process may have built (or rebuilt) it while this one waited.
-        let action = match self.open_checked(formula, &path, full) {
+        let action = match Self::open_checked(formula, &path, full) {
             Ok(map) => return Ok((Some(map), BuildAction::AlreadyValid)),
             Err(Unusable::Missing) => BuildAction::Built,
             Err(Unusable::Bad(reason)) => BuildAction::Rebuilt { reason },
@@ -511,10 +543,10 @@ impl Store {
             if target == own || !build_in_progress(&self.config.dir, target) {
                 match fs::remove_file(entry.path()) {
                     Ok(()) => {
-                        info!(file = %name, "removed the temporary file of a build that died")
+                        info!(file = %name, "removed the temporary file of a build that died");
                     }
                     Err(e) => {
-                        warn!(file = %name, error = %e, "could not remove a stale temporary file")
+                        warn!(file = %name, error = %e, "could not remove a stale temporary file");
                     }
                 }
             }
@@ -584,12 +616,7 @@ impl Store {
     /// Opens `path` (never through a symbolic link, never blocking on a FIFO)
     /// with type, owner, header, dtype, shape and length checked, then
     /// compares sampled slices (every slice when `full`) with the formula.
-    fn open_checked(
-        &self,
-        formula: &Formula,
-        path: &Path,
-        full: bool,
-    ) -> Result<MappedC16, Unusable> {
+    fn open_checked(formula: &Formula, path: &Path, full: bool) -> Result<MappedC16, Unusable> {
         use std::os::unix::fs::MetadataExt;
         let n = formula.n;
         match fs::symlink_metadata(path) {
@@ -643,6 +670,11 @@ impl Store {
     /// name (a FIFO or link there too: `verify` reports it), and the
     /// temporary files of builds that died (`stale_temporary`). Lock files
     /// and the temporary files of builds in progress are not listed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the cache directory (other than a missing
+    /// one) or an entry's metadata cannot be read.
     pub fn list(&self) -> Result<Vec<FileReport>, StoreError> {
         let dir = &self.config.dir;
         let entries = match fs::read_dir(dir) {
@@ -685,7 +717,12 @@ impl Store {
         Ok(files)
     }
 
-    /// Checks every byte of every file against its formula.
+    /// Checks every byte of every file against its formula (a bad file is
+    /// reported in its [`FileReport::problem`], not as an error).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::list`].
     pub fn verify(&self) -> Result<Vec<FileReport>, StoreError> {
         let mut files = self.list()?;
         files.retain(|f| !f.stale_temporary);
@@ -730,6 +767,11 @@ impl Store {
     /// Removes every file of the cache; returns how many `.npy` files. Also
     /// removes lock files, and temporary files left by builds that died
     /// (those of a build in progress, whose lock is held, stay).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the cache directory (other than a missing
+    /// one) cannot be listed or a file in it cannot be removed.
     pub fn clear(&self) -> Result<usize, StoreError> {
         let dir = &self.config.dir;
         let entries = match fs::read_dir(dir) {
@@ -810,6 +852,7 @@ impl Store {
         if !meta.is_file() || meta.len() > 64 << 10 {
             return None;
         }
+        #[allow(clippy::cast_possible_truncation)] // at most 64 KiB (checked above)
         let mut text = Vec::with_capacity(meta.len() as usize);
         f.take(64 << 10).read_to_end(&mut text).ok()?;
         let got: Verdict = serde_json::from_slice(&text).ok()?;
@@ -846,6 +889,14 @@ impl Store {
     /// Validates a custom projector file (docs/reference.md) once per (path, size,
     /// mtime) in this process, and once per content across processes (the
     /// sidecar of the module doc); over the byte budget is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the file's metadata cannot be read;
+    /// [`StoreError::OverBudget`] when it is larger than the byte budget;
+    /// [`StoreError::Npy`] when it cannot be opened or mapped;
+    /// [`StoreError::Invalid`] when it is not a valid projector set of
+    /// dimension n (the reason says why).
     pub fn validate_custom(&self, path: &Path, n: usize) -> Result<(), StoreError> {
         let meta = fs::metadata(path).map_err(|e| io_err("read projector file", path, e))?;
         let bytes = meta.len();
@@ -864,60 +915,63 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             .cloned();
-        let result = match known {
-            Some(r) => r,
-            None => {
-                let started = Instant::now();
-                let map = match MappedC16::open(path, None) {
-                    Ok(m) => m,
-                    // Not remembered: the file may become readable.
-                    Err(e @ NpyError::Io { .. }) => return Err(e.into()),
-                    Err(e) => return self.remember(key, Err(e.reason()), path, started),
-                };
-                let mut verdict = Verdict {
-                    path: key.0.to_string_lossy().into_owned(),
-                    bytes,
-                    mtime: mtime_pair(key.2),
-                    n,
-                    xxh3: content_hash(&map),
-                    invalid: None,
-                    rank_one: false,
-                };
-                if let Some(v) = self.read_verdict(&verdict, &key.0) {
-                    info!(
-                        path = %path.display(),
-                        rank_one = v.rank_one,
-                        seconds = started.elapsed().as_secs_f64(),
-                        "custom projector file validated before (same content)"
-                    );
-                    let r = v.invalid.map_or(Ok(()), Err);
-                    self.validated
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(key, r.clone());
-                    return r.map_err(|reason| StoreError::Invalid {
-                        path: path.to_path_buf(),
-                        reason,
-                    });
-                }
-                let r = check_custom_shape(&map, n).and_then(|()| {
-                    qst_math::validate_dense(n, map.as_slice()).map_err(|e| e.to_string())
-                });
-                self.validations.fetch_add(1, Ordering::SeqCst);
-                verdict.rank_one =
-                    r.is_ok() && qst_math::rank_one_kets(n, map.as_slice()).is_some();
-                verdict.invalid = r.clone().err();
-                self.write_verdict(&verdict, &key.0);
-                if verdict.rank_one {
-                    info!(path = %path.display(), "custom projector set is rank 1: it runs from its kets");
-                }
-                return self.remember(key, r, path, started);
-            }
+        if let Some(result) = known {
+            return result.map_err(|reason| StoreError::Invalid {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+        self.validate_uncached(key, path)
+    }
+
+    /// [`Store::validate_custom`] of a file not validated before in this
+    /// process: from its sidecar when that records this very content, else
+    /// in full (and the sidecar written).
+    fn validate_uncached(&self, key: ValidationKey, path: &Path) -> Result<(), StoreError> {
+        let (bytes, n) = (key.1, key.3);
+        let started = Instant::now();
+        let map = match MappedC16::open(path, None) {
+            Ok(m) => m,
+            // Not remembered: the file may become readable.
+            Err(e @ NpyError::Io { .. }) => return Err(e.into()),
+            Err(e) => return self.remember(key, Err(e.reason()), path, started),
         };
-        result.map_err(|reason| StoreError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        })
+        let mut verdict = Verdict {
+            path: key.0.to_string_lossy().into_owned(),
+            bytes,
+            mtime: mtime_pair(key.2),
+            n,
+            xxh3: content_hash(&map),
+            invalid: None,
+            rank_one: false,
+        };
+        if let Some(v) = self.read_verdict(&verdict, &key.0) {
+            info!(
+                path = %path.display(),
+                rank_one = v.rank_one,
+                seconds = started.elapsed().as_secs_f64(),
+                "custom projector file validated before (same content)"
+            );
+            let r = v.invalid.map_or(Ok(()), Err);
+            self.validated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, r.clone());
+            return r.map_err(|reason| StoreError::Invalid {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
+        let r = check_custom_shape(&map, n)
+            .and_then(|()| qst_math::validate_dense(n, map.as_slice()).map_err(|e| e.to_string()));
+        self.validations.fetch_add(1, Ordering::SeqCst);
+        verdict.rank_one = r.is_ok() && qst_math::rank_one_kets(n, map.as_slice()).is_some();
+        verdict.invalid = r.clone().err();
+        self.write_verdict(&verdict, &key.0);
+        if verdict.rank_one {
+            info!(path = %path.display(), "custom projector set is rank 1: it runs from its kets");
+        }
+        self.remember(key, r, path, started)
     }
 
     fn remember(
@@ -934,7 +988,7 @@ impl Store {
                 "validated custom projector file"
             ),
             Err(reason) => {
-                warn!(path = %path.display(), %reason, "custom projector file is invalid")
+                warn!(path = %path.display(), %reason, "custom projector file is invalid");
             }
         }
         self.validated

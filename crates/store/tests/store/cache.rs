@@ -38,7 +38,7 @@ fn eight_threads_asking_for_one_dimension_build_it_once() {
     assert!(matches!(h.projectors(), Projectors::Nopovm { n: 16 }));
     match h.dense() {
         Some(Projectors::Dense { n: 16, data }) => {
-            assert!(max_diff(data, &reference_dense(16)) < 1e-15)
+            assert!(max_diff(data, &reference_dense(16)) < 1e-15);
         }
         _ => panic!("expected the dense map of the file"),
     }
@@ -73,7 +73,9 @@ fn eight_threads_on_the_store_alone_build_once() {
 /// Writes a custom (4, 2, 2) file (384 bytes) whose values encode `tag`.
 fn custom_file(dir: &std::path::Path, tag: usize) -> std::path::PathBuf {
     let path = dir.join(format!("custom{tag}.npy"));
-    let data: Vec<C64> = (0..16).map(|i| C64::new(tag as f64, i as f64)).collect();
+    let data: Vec<C64> = (0..16)
+        .map(|i| C64::new(tag as f64, f64::from(i)))
+        .collect();
     write_c16(&path, &[4, 2, 2], &data).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 384);
     path
@@ -153,7 +155,7 @@ fn a_handle_keeps_its_mapping_alive() {
     std::fs::remove_file(&path).unwrap();
     match h.projectors() {
         Projectors::Dense { n: 2, data } => {
-            let want: Vec<C64> = (0..16).map(|i| C64::new(9.0, i as f64)).collect();
+            let want: Vec<C64> = (0..16).map(|i| C64::new(9.0, f64::from(i))).collect();
             assert_eq!(data, want.as_slice());
         }
         _ => panic!("a custom set is dense"),

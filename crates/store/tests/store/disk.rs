@@ -78,7 +78,7 @@ fn truncated_and_wrong_header_files_are_detected_and_rebuilt() {
     let p = s.prepare(Design::Nopovm, 4).unwrap();
     match &p.action {
         BuildAction::Rebuilt { reason } => {
-            assert!(reason.contains("shape is (16, 2, 8)"), "{reason}")
+            assert!(reason.contains("shape is (16, 2, 8)"), "{reason}");
         }
         other => panic!("expected a rebuild, got {other:?}"),
     }
@@ -271,7 +271,7 @@ fn custom_files_are_validated_once_per_path_size_and_mtime() {
     let tight = store(dir.path(), 1000);
     match tight.validate_custom(&good, 3) {
         Err(StoreError::OverBudget { bytes, budget, .. }) => {
-            assert_eq!((bytes, budget), (128 + 81 * 16, 1000))
+            assert_eq!((bytes, budget), (128 + 81 * 16, 1000));
         }
         other => panic!("expected over budget, got {other:?}"),
     }

@@ -1,6 +1,13 @@
 //! Tests of the projector store with real files, real processes (this test
 //! binary re-executed as a child) and real numpy.
 
+#![allow(
+    // Test indices and byte counts are far below 2^53: exact as f64.
+    clippy::cast_precision_loss,
+    // (k, a, b) are the indices Π_k[a, b] of docs/designs.md.
+    clippy::many_single_char_names
+)]
+
 mod cache;
 mod disk;
 mod numpy;
@@ -12,7 +19,7 @@ use qst_math::C64;
 use qst_store::{Store, StoreConfig};
 
 /// A store over `dir` with a budget of `max_bytes`.
-pub fn store(dir: &Path, max_bytes: u64) -> Store {
+pub(crate) fn store(dir: &Path, max_bytes: u64) -> Store {
     Store::new(StoreConfig {
         dir: dir.to_path_buf(),
         max_bytes,
@@ -20,7 +27,7 @@ pub fn store(dir: &Path, max_bytes: u64) -> Store {
 }
 
 /// The kets of docs/designs.md, written out here independently of qst-math.
-pub fn reference_kets(n: usize) -> Vec<Vec<C64>> {
+pub(crate) fn reference_kets(n: usize) -> Vec<Vec<C64>> {
     let s = std::f64::consts::FRAC_1_SQRT_2;
     let mut kets = Vec::new();
     for k in 0..n {
@@ -44,7 +51,7 @@ pub fn reference_kets(n: usize) -> Vec<Vec<C64>> {
 }
 
 /// The dense (n², n, n) set built from [`reference_kets`]: Π[a, b] = ψ[a]·conj(ψ[b]).
-pub fn reference_dense(n: usize) -> Vec<C64> {
+pub(crate) fn reference_dense(n: usize) -> Vec<C64> {
     let mut out = Vec::with_capacity(n * n * n * n);
     for psi in reference_kets(n) {
         for a in 0..n {
@@ -57,7 +64,7 @@ pub fn reference_dense(n: usize) -> Vec<C64> {
 }
 
 /// The largest entrywise difference of two sets.
-pub fn max_diff(a: &[C64], b: &[C64]) -> f64 {
+pub(crate) fn max_diff(a: &[C64], b: &[C64]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
@@ -66,7 +73,7 @@ pub fn max_diff(a: &[C64], b: &[C64]) -> f64 {
 }
 
 /// File names in `dir`, sorted.
-pub fn names(dir: &Path) -> Vec<String> {
+pub(crate) fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

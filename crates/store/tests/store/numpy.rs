@@ -14,7 +14,7 @@ fn numpy_maps_every_file_and_it_equals_numpys_own_construction() {
     for n in dims {
         s.ensure(Design::Nopovm, n).unwrap();
     }
-    let script = r#"
+    let script = r"
 import sys, os
 import numpy as np
 d = sys.argv[1]
@@ -50,7 +50,7 @@ for name in sorted(os.listdir(d), key=lambda s: (len(s), s)):
     seen.append(n)
 print('dims', seen)
 print('OK')
-"#;
+";
     let python = std::env::var("QST_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let out = Command::new(&python)
         .arg("-c")

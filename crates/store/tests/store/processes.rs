@@ -64,7 +64,7 @@ fn four_processes_on_an_empty_cache_build_one_file() {
         // Child: announce, wait for the start signal, then race.
         let dir = child_dir();
         std::fs::write(dir.join(format!("ready-{}", std::process::id())), b"").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_mins(2);
         while !dir.join("go").exists() {
             assert!(Instant::now() < deadline, "no start signal");
             std::thread::sleep(Duration::from_millis(1));
@@ -94,7 +94,7 @@ fn four_processes_on_an_empty_cache_build_one_file() {
             )
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     while names(dir.path())
         .iter()
         .filter(|n| n.starts_with("ready-"))
