@@ -39,10 +39,13 @@ pub struct Record {
 }
 
 impl Record {
+    /// Whether the job succeeded (`status` is `ok`).
+    #[must_use]
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
     }
     /// The id, or `line N` when the line had none.
+    #[must_use]
     pub fn label(&self) -> String {
         match &self.id {
             Some(id) => id.clone(),
@@ -65,6 +68,11 @@ pub struct Results {
 }
 
 /// Reads `path` (a `results.jsonl`); a missing file is an empty result.
+///
+/// # Errors
+///
+/// When the file exists but cannot be opened or read (the message reads
+/// after "failed to").
 pub fn read_results(path: &Path) -> Result<Results, String> {
     let file = match fs::File::open(path) {
         Ok(f) => f,
@@ -143,18 +151,19 @@ fn parse_run_line(line: &str) -> Option<RunLine> {
 
 /// The order samples are shown in: failures first (by line), then ok
 /// samples by fidelity, lowest first, then those without a fidelity, by line.
+#[must_use]
 pub fn sample_order(records: &[Record]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..records.len()).collect();
     idx.sort_by(|&a, &b| {
         let (ra, rb) = (&records[a], &records[b]);
         let key = |r: &Record| -> (u8, f64) {
-            if !r.is_ok() {
-                (0, 0.0)
-            } else {
+            if r.is_ok() {
                 match r.fidelity.filter(|f| f.is_finite()) {
                     Some(f) => (1, f),
                     None => (2, 0.0),
                 }
+            } else {
+                (0, 0.0)
             }
         };
         let (ka, kb) = (key(ra), key(rb));
@@ -166,6 +175,7 @@ pub fn sample_order(records: &[Record]) -> Vec<usize> {
 }
 
 /// The mean of finite values, if any.
+#[must_use]
 pub fn mean(xs: &[f64]) -> Option<f64> {
     let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
@@ -177,6 +187,7 @@ pub fn mean(xs: &[f64]) -> Option<f64> {
 
 /// The median of finite values, if any (the mean of the middle two for an
 /// even count).
+#[must_use]
 pub fn median(xs: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
@@ -187,13 +198,14 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     Some(if v.len() % 2 == 1 {
         v[m]
     } else {
-        (v[m - 1] + v[m]) / 2.0
+        f64::midpoint(v[m - 1], v[m])
     })
 }
 
 /// Equal-width bins over [min, max] of the finite values: `(lo, hi, count)`
 /// each; one bin of width 1 around the value when all values are equal; none
 /// for no values.
+#[must_use]
 pub fn bins(xs: &[f64], count: usize) -> Vec<(f64, f64, u64)> {
     let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
     let count = count.max(1);
@@ -212,6 +224,9 @@ pub fn bins(xs: &[f64], count: usize) -> Vec<(f64, f64, u64)> {
         .map(|k| (lo + w * k as f64, lo + w * (k + 1) as f64, 0))
         .collect();
     for x in v {
+        // x >= lo, so the bin is >= 0; the float-to-int cast saturates and
+        // `min` keeps x = hi (and rounding just above it) in the last bin.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let k = (((x - lo) / w) as usize).min(count - 1);
         out[k].2 += 1;
     }
@@ -219,7 +234,10 @@ pub fn bins(xs: &[f64], count: usize) -> Vec<(f64, f64, u64)> {
 }
 
 /// A UTC date and time, `YYYY-MM-DD HH:MM:SS UTC`, of Unix seconds.
+#[must_use]
 pub fn utc(unix: f64) -> String {
+    // Saturating, as float-to-int casts are: any real date is far inside i64.
+    #[allow(clippy::cast_possible_truncation)]
     let secs = unix.floor() as i64;
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
@@ -242,6 +260,7 @@ pub fn utc(unix: f64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the expected values are exact in binary floating point
 mod tests {
     use super::*;
 

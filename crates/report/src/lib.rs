@@ -5,6 +5,13 @@
 //! on request, each shown sample's ρ figures as standalone `.svg` files.
 
 #![forbid(unsafe_code)]
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // Counts, indices and byte sizes shown or plotted are far below 2^53: exact as f64.
+    clippy::cast_precision_loss,
+    // Plot geometry is named as in the figure: (x, z) cell corners, b/t bar bottom/top, v.
+    clippy::many_single_char_names
+)]
 
 mod data;
 mod plots;
@@ -103,6 +110,11 @@ struct Page {
 
 /// Writes `opts.out/report.html` (atomically) and, with `svg_dir`, the
 /// shown samples' `.svg` files. Errors read after "failed to".
+///
+/// # Errors
+///
+/// When `opts.out` is not a directory, `results.jsonl` exists but cannot be
+/// read, a figure cannot be drawn, or a file cannot be written.
 pub fn write_report(opts: &ReportOptions) -> Result<Written, String> {
     let out = &opts.out;
     if !out.is_dir() {
@@ -236,7 +248,7 @@ fn header_rows(
         header.push(Row {
             key: k.to_string(),
             value: v,
-        })
+        });
     };
     row("output directory", opts.out.display().to_string());
     let last_run = runs.last();
@@ -249,7 +261,8 @@ fn header_rows(
     if let Some(r) = last_run {
         let mut cmd = format!("qst run {} --out {}", r.batch, r.out);
         if let Some(w) = r.workers {
-            cmd += &format!(" --workers {w}");
+            cmd.push_str(" --workers ");
+            cmd.push_str(&w.to_string());
         }
         if r.resume {
             cmd += " --resume";
@@ -294,7 +307,7 @@ fn header_rows(
         if let Some(rss) = s.get("supervisor_peak_rss_bytes").and_then(Value::as_u64) {
             row(
                 "supervisor peak RSS",
-                format!("{:.1} MiB", rss as f64 / 1048576.0),
+                format!("{:.1} MiB", rss as f64 / 1_048_576.0),
             );
         }
         if let Some(ws) = s.get("workers").and_then(Value::as_array) {
@@ -305,7 +318,7 @@ fn header_rows(
             if let Some(p) = peak {
                 row(
                     "worker peak RSS (largest)",
-                    format!("{:.1} MiB", p as f64 / 1048576.0),
+                    format!("{:.1} MiB", p as f64 / 1_048_576.0),
                 );
             }
         }
@@ -387,7 +400,7 @@ fn groups(by_group: &BTreeMap<(usize, String), Vec<&Record>>) -> Result<Vec<Grou
             if values.is_empty() {
                 return Ok(String::new());
             }
-            Ok(inline(plots::histogram(
+            Ok(inline(&plots::histogram(
                 &format!("{title}: {what}"),
                 axis,
                 &bins(values, 20),
@@ -445,12 +458,15 @@ fn timeline(
         .max()
         .unwrap_or(1)
         .max(workers.unwrap_or(1));
-    Ok((inline(plots::timeline(&spans, slots, dims)?), String::new()))
+    Ok((
+        inline(&plots::timeline(&spans, slots, dims)?),
+        String::new(),
+    ))
 }
 
 /// An SVG for inlining in HTML: without its XML namespace attribute (HTML
 /// knows `<svg>`), so that the page names no URL at all.
-fn inline(svg: String) -> String {
+fn inline(svg: &str) -> String {
     svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
 }
 
@@ -470,7 +486,7 @@ fn num(x: f64) -> String {
 }
 
 fn list(xs: &[u64], max: usize) -> String {
-    let mut s: Vec<String> = xs.iter().take(max).map(|x| x.to_string()).collect();
+    let mut s: Vec<String> = xs.iter().take(max).map(ToString::to_string).collect();
     if xs.len() > max {
         s.push("…".into());
     }
@@ -553,7 +569,7 @@ fn sample(
             files += 1;
         }
     }
-    let figs: Vec<String> = figs.into_iter().map(|(_, svg)| inline(svg)).collect();
+    let figs: Vec<String> = figs.iter().map(|(_, svg)| inline(svg)).collect();
     let size: usize = figs.iter().map(String::len).sum();
     *budget = budget.saturating_sub(size);
     s.figures = figs;
@@ -569,7 +585,7 @@ fn sample_text(r: &Record) -> Sample {
             table.push(Row {
                 key: k.into(),
                 value: v,
-            })
+            });
         }
     };
     add("line", Some(r.line.to_string()));

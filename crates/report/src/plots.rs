@@ -7,6 +7,7 @@ use plotters::prelude::*;
 
 /// Heatmap and bar colours: blue for −vmax, white for 0, red for +vmax
 /// (values beyond ±vmax take the end colours; vmax ≤ 0 gives white).
+#[must_use]
 pub fn diverging(v: f64, vmax: f64) -> RGBColor {
     let t = if vmax > 0.0 && v.is_finite() {
         (v / vmax).clamp(-1.0, 1.0)
@@ -18,14 +19,17 @@ pub fn diverging(v: f64, vmax: f64) -> RGBColor {
     } else {
         ((33.0, 102.0, 172.0), -t)
     };
+    // t is in [0, 1] and e in [0, 255], so the channel is in [0, 255].
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let mix = |e: f64| (255.0 + (e - 255.0) * t).round() as u8;
     RGBColor(mix(end.0), mix(end.1), mix(end.2))
 }
 
 /// Basis labels: |ij⟩ (i, j < m) when n = m² with m ≥ 2, else |k⟩; digits of
 /// i and j are separated by a comma when m > 10.
+#[must_use]
 pub fn basis_labels(n: usize) -> Vec<String> {
-    let m = (n as f64).sqrt().round() as usize;
+    let m = n.isqrt();
     if m >= 2 && m * m == n {
         (0..n)
             .map(|k| {
@@ -43,6 +47,7 @@ pub fn basis_labels(n: usize) -> Vec<String> {
 }
 
 /// Every how many rows a tick label is written so that at most `max` are.
+#[must_use]
 pub fn label_step(n: usize, max: usize) -> usize {
     n.div_ceil(max.max(1)).max(1)
 }
@@ -83,11 +88,23 @@ where
     Ok(s)
 }
 
+/// A row or column index of an n×n figure as a plotting coordinate: the
+/// figure's values hold n² entries, so n (and every index below it) is far
+/// below 2^31.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+fn coord(k: usize) -> i32 {
+    k as i32
+}
+
 /// An n×n heatmap of `values` (row-major), row 0 at the top, with basis tick
 /// labels (thinned to at most 16 per axis) and a colour bar.
+///
+/// # Errors
+///
+/// When plotters fails to draw it.
 pub fn heatmap(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<String, String> {
     let labels = basis_labels(n);
-    let n_i = n as i32;
+    let n_i = coord(n);
     draw("heatmap", (350, 310), |root| {
         let (left, right) = root.split_horizontally(285);
         let mut chart = ChartBuilder::on(&left)
@@ -100,11 +117,10 @@ pub fn heatmap(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<Strin
             let labels = &labels;
             move |v: &SegmentValue<i32>| match v {
                 SegmentValue::CenterOf(k) => {
-                    let k = if reverse { n_i - 1 - *k } else { *k } as usize;
-                    if k < n && k.is_multiple_of(step) {
-                        labels[k].clone()
-                    } else {
-                        String::new()
+                    let k = if reverse { n_i - 1 - *k } else { *k };
+                    match usize::try_from(k) {
+                        Ok(k) if k < n && k.is_multiple_of(step) => labels[k].clone(),
+                        _ => String::new(),
                     }
                 }
                 _ => String::new(),
@@ -126,8 +142,8 @@ pub fn heatmap(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<Strin
             (0..n)
                 .flat_map(|i| (0..n).map(move |j| (i, j)))
                 .map(|(i, j)| {
-                    let y = n_i - 1 - i as i32;
-                    let x = j as i32;
+                    let y = n_i - 1 - coord(i);
+                    let x = coord(j);
                     Rectangle::new(
                         [
                             (SegmentValue::Exact(x), SegmentValue::Exact(y + 1)),
@@ -160,23 +176,29 @@ fn colour_bar(
         .draw()?;
     let k = 24;
     bar.draw_series((0..k).map(|s| {
-        let lo = -vmax + 2.0 * vmax * s as f64 / k as f64;
-        let hi = -vmax + 2.0 * vmax * (s + 1) as f64 / k as f64;
+        let lo = -vmax + 2.0 * vmax * f64::from(s) / f64::from(k);
+        let hi = -vmax + 2.0 * vmax * f64::from(s + 1) / f64::from(k);
         Rectangle::new(
             [(0.0, hi), (1.0, lo)],
-            diverging((lo + hi) / 2.0, vmax).filled(),
+            diverging(f64::midpoint(lo, hi), vmax).filled(),
         )
     }))?;
     Ok(())
 }
 
 fn shade(c: RGBColor, f: f64) -> RGBColor {
-    let s = |x: u8| (x as f64 * f).round() as u8;
+    // f is in [0, 1] (a shade), so the channel stays in [0, 255].
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let s = |x: u8| (f64::from(x) * f).round() as u8;
     RGBColor(s(c.0), s(c.1), s(c.2))
 }
 
 /// An n×n "cityscape": one bar per element, its height the value, drawn far
 /// to near with only the faces that face the viewer (top and two sides).
+///
+/// # Errors
+///
+/// When plotters fails to draw it.
 pub fn bars(title: &str, values: &[f64], n: usize, vmax: f64) -> Result<String, String> {
     let labels = basis_labels(n);
     let step = label_step(n, 8);
@@ -341,8 +363,14 @@ pub fn timeline(spans: &[Span], slots: usize, dims: &[usize]) -> Result<String, 
         .map(|s| s.start + s.seconds)
         .fold(0.0f64, f64::max)
         .max(1e-3);
-    let rows = slots.max(1) as i32;
-    let height = (120 + 22 * rows as u32).min(900);
+    let rows = i32::try_from(slots.max(1)).map_err(|_| {
+        format!("draw the worker timeline: its {slots} worker slots are more than it can draw")
+    })?;
+    let height = rows
+        .unsigned_abs()
+        .saturating_mul(22)
+        .saturating_add(120)
+        .min(900);
     draw("worker timeline", (900, height), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("worker timeline", (FONT, 14))
@@ -354,7 +382,7 @@ pub fn timeline(spans: &[Span], slots: usize, dims: &[usize]) -> Result<String, 
             .configure_mesh()
             .disable_y_mesh()
             .x_desc("seconds after the first job started")
-            .y_labels(rows as usize + 1)
+            .y_labels(slots.max(1) + 1)
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(k) => format!("worker {k}"),
                 _ => String::new(),
@@ -365,6 +393,8 @@ pub fn timeline(spans: &[Span], slots: usize, dims: &[usize]) -> Result<String, 
             let colour = dim_colour(k);
             chart
                 .draw_series(spans.iter().filter(|s| s.dim_index == k).map(|s| {
+                    // Below `slots`, which fits i32 (checked above).
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
                     let y = s.slot as i32;
                     Rectangle::new(
                         [
@@ -391,6 +421,7 @@ pub fn timeline(spans: &[Span], slots: usize, dims: &[usize]) -> Result<String, 
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the expected values are exact in binary floating point
 mod tests {
     use super::*;
 
