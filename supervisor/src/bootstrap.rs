@@ -261,7 +261,7 @@ impl Bootstraps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qst_shared::{Analysis, Design, Method, ProjectorSpec};
+    use qst_shared::{Analysis, Design, JobFailure, Method, ProjectorSpec};
 
     fn job(b: u32) -> Job {
         Job {
@@ -302,7 +302,7 @@ mod tests {
         }
     }
 
-    fn back(task: &Job, purity: impl Fn(u32) -> Result<f64, String>) -> JobFigures {
+    fn back(task: &Job, purity: impl Fn(u32) -> Result<f64, JobFailure>) -> JobFigures {
         let r = task.analysis.resample.unwrap();
         let mut f = figs(0.0);
         f.analysis.resamples = Some(
@@ -358,7 +358,7 @@ mod tests {
         assert_eq!(r(&again), r(&tasks[0].1));
         let odd = |i: u32| {
             if i == 3 {
-                Err("bad".to_string())
+                Err(JobFailure::of(&"bad"))
             } else {
                 Ok(i as f64)
             }

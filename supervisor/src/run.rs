@@ -1024,7 +1024,7 @@ impl Supervisor {
                     // A bootstrap resample: only its figures count.
                     let rec = self
                         .boots
-                        .done(g, r, outcome.as_ref().map_err(|e| e.as_str()));
+                        .done(g, r, outcome.as_ref().map_err(|e| e.message.as_str()));
                     self.bootstrap_ended(rec);
                     self.dispatch(slot);
                     return;
@@ -1042,8 +1042,8 @@ impl Supervisor {
                             _ => self.record(rec.into()),
                         }
                     }
-                    Err(msg) => {
-                        self.record(ResultRecord::job_error(&run.job, msg));
+                    Err(failure) => {
+                        self.record(ResultRecord::job_error(&run.job, failure.message));
                         if run.job.analysis.bootstrap > 0 {
                             // Idle workers waited for its resamples.
                             self.wake_idle();
