@@ -9,6 +9,9 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// One line of `results.jsonl`, tagged by its `status`.
+// A record is built once and moved straight to results.jsonl (or read once):
+// boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(try_from = "RawRecord")]
 pub enum ResultRecord {

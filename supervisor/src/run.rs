@@ -1022,9 +1022,9 @@ impl Supervisor {
                 }
                 if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
                     // A bootstrap resample: only its figures count.
-                    let rec = self
-                        .boots
-                        .done(g, r, outcome.as_ref().map_err(|e| e.message.as_str()));
+                    let rec =
+                        self.boots
+                            .done(g, r, outcome.as_ref().map_err(|e| e.message.as_str()));
                     self.bootstrap_ended(rec);
                     self.dispatch(slot);
                     return;

@@ -293,7 +293,12 @@ impl TruthDir {
                 .map(str::to_string)
                 .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => return Err(GenError::Read { path: manifest, source }),
+            Err(source) => {
+                return Err(GenError::Read {
+                    path: manifest,
+                    source,
+                });
+            }
         };
         if !force
             && let Some(foreign) = names

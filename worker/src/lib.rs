@@ -20,11 +20,11 @@ use std::time::Instant;
 
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_npy::Durability;
+use qst_shared::procfs;
 use qst_shared::{
     AnalysisFigures, BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method,
     ProjectorSpec, ResampleFigures, ToWorker, read_frame, write_frame,
 };
-use qst_shared::procfs;
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
 
@@ -281,27 +281,7 @@ fn run_job(
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let before = cache.stats().misses;
-    let handle = match &job.projectors {
-        ProjectorSpec::Builtin(design) => cache.builtin(*design, job.dim),
-        ProjectorSpec::Custom { path } => cache.custom(path, job.dim),
-    };
-    let handle = match (handle, &job.projectors) {
-        (Ok(h), _) => h,
-        (Err(e), ProjectorSpec::Builtin(_)) => return Err(JobFailure::Projectors(e.to_string())),
-        (Err(e), ProjectorSpec::Custom { .. }) => {
-            return Err(JobFailure::Job(JobError::Projectors(e).into()));
-        }
-    };
-    if cache.stats().misses > before {
-        info!(
-            "cache miss: loaded set design={} dim={} job={} pid={}",
-            job.projectors.design_name(),
-            job.dim,
-            job.id,
-            std::process::id()
-        );
-    }
+    let handle = open_projectors(cache, job)?;
     let n = job.dim;
     let truth = job.truth.as_ref().map(|t| {
         Mat::<C64>::from_fn(n, n, |a, b| {
@@ -359,6 +339,37 @@ fn run_job(
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The job's projector set from the cache: a built-in file that fails its
+/// checks is the supervisor's to rebuild, a custom set that fails is the job's
+/// error.
+fn open_projectors(
+    cache: &ProjectorCache,
+    job: &Job,
+) -> Result<qst_store::ProjectorHandle, JobFailure> {
+    let before = cache.stats().misses;
+    let handle = match &job.projectors {
+        ProjectorSpec::Builtin(design) => cache.builtin(*design, job.dim),
+        ProjectorSpec::Custom { path } => cache.custom(path, job.dim),
+    };
+    let handle = match (handle, &job.projectors) {
+        (Ok(h), _) => h,
+        (Err(e), ProjectorSpec::Builtin(_)) => return Err(JobFailure::Projectors(e.to_string())),
+        (Err(e), ProjectorSpec::Custom { .. }) => {
+            return Err(JobFailure::Job(JobError::Projectors(e).into()));
+        }
+    };
+    if cache.stats().misses > before {
+        info!(
+            "cache miss: loaded set design={} dim={} job={} pid={}",
+            job.projectors.design_name(),
+            job.dim,
+            job.id,
+            std::process::id()
+        );
+    }
+    Ok(handle)
 }
 
 /// Bootstrap resamples: counts drawn from the Poisson means the job carries,
