@@ -334,6 +334,14 @@ mod tests {
             }),
         };
         let mut buf = Vec::new();
+        let failed = FromWorker::Done {
+            line: 7,
+            outcome: Err(JobFailure::of(&"counts: failed to reconstruct: x")),
+        };
+        write_frame(&mut buf, &failed).unwrap();
+        let mut r = &buf[..];
+        assert_eq!(read_frame::<_, FromWorker>(&mut r).unwrap(), Some(failed));
+        buf.clear();
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();
         write_frame(&mut buf, &ToWorker::Stop).unwrap();
         let mut r = &buf[..];

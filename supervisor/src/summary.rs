@@ -601,7 +601,16 @@ mod tests {
             w
         };
         let usage = vec![slot0(vec![inc(11, 2, 5.5, 100, 50)])];
-        write_summaries(&out, &usage, 999, None).unwrap();
+        // Three ok records and one error, as appended above.
+        let totals = write_summaries(&out, &usage, 999, None).unwrap();
+        assert_eq!(
+            totals,
+            Totals {
+                jobs: 4,
+                ok: 3,
+                failed: 1
+            }
+        );
         let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
         let rows: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(rows[0], CSV_HEADER);

@@ -539,3 +539,22 @@ fn reconstruct(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_errors_read_as_one_sentence_naming_the_field() {
+        let e: qst_shared::JobFailure = JobError::Resample(0.0).into();
+        assert_eq!(
+            e.message,
+            "bootstrap: failed to resample: the estimate's probabilities sum to 0"
+        );
+        let e = JobError::Resample(f64::NAN).to_string();
+        assert_eq!(
+            e,
+            "bootstrap: failed to resample: the estimate's probabilities sum to NaN"
+        );
+    }
+}
