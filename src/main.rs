@@ -466,7 +466,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    say!("qst: {e}");
+                    say!("qst: failed to {e}");
                     exit(EXIT_CANNOT_RUN)
                 }
             }

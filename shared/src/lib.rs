@@ -1,6 +1,8 @@
 //! Types both qst processes speak: validated jobs, job outcomes, the IPC
 //! messages between supervisor and worker, and their frames (a little-endian
 //! u32 length, then a postcard body; see `docs/ipc.md` for why postcard).
+//! Also what both sides know of a worker process: its log's name
+//! ([`log_file_name`]) and its memory figures ([`procfs`]).
 
 #![forbid(unsafe_code)]
 
@@ -9,6 +11,13 @@ use std::path::PathBuf;
 
 pub use qst_math::{Design, DesignError};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+pub mod procfs;
+
+/// A worker's log file name in the log directory: `worker-<slot>.log`.
+pub fn log_file_name(slot: usize) -> String {
+    format!("worker-{slot}.log")
+}
 
 /// Reconstruction method (docs/reference.md, 1.5).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,7 +148,25 @@ pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ResampleFigures {
     pub index: u32,
-    pub outcome: Result<(f64, Option<f64>, Option<f64>), String>,
+    pub outcome: Result<(f64, Option<f64>, Option<f64>), JobFailure>,
+}
+
+/// Why a job (or one bootstrap resample) failed: one sentence naming the
+/// field, which reads after "job <id>: "; sent as it is over the pipe.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct JobFailure {
+    pub message: String,
+}
+
+impl JobFailure {
+    /// The failure that `cause` describes (its message, without its source
+    /// chain: the message already names the cause).
+    pub fn of(cause: &impl std::fmt::Display) -> Self {
+        JobFailure {
+            message: cause.to_string(),
+        }
+    }
 }
 
 /// The figures of a job's analysis.
@@ -215,7 +242,7 @@ pub enum FromWorker {
     /// "job <id>: ").
     Done {
         line: u64,
-        outcome: Result<JobFigures, String>,
+        outcome: Result<JobFigures, JobFailure>,
     },
     /// Resource figures, sent with each `Done`.
     Usage { peak_rss_bytes: u64, pss_bytes: u64 },
@@ -307,6 +334,14 @@ mod tests {
             }),
         };
         let mut buf = Vec::new();
+        let failed = FromWorker::Done {
+            line: 7,
+            outcome: Err(JobFailure::of(&"counts: failed to reconstruct: x")),
+        };
+        write_frame(&mut buf, &failed).unwrap();
+        let mut r = &buf[..];
+        assert_eq!(read_frame::<_, FromWorker>(&mut r).unwrap(), Some(failed));
+        buf.clear();
         write_frame(&mut buf, &ToWorker::Run(job.clone())).unwrap();
         write_frame(&mut buf, &ToWorker::Stop).unwrap();
         let mut r = &buf[..];

@@ -24,7 +24,7 @@ pub use crate::jobs::{
     BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, MAX_LINE_BYTES, TRUTH_TOL,
     check_counts, is_id_byte, is_valid_id, read_truth,
 };
-use crate::results::ResultRecord;
+use crate::results::ErrorRecord;
 
 /// Opens a batch, its format chosen by its extension (never guessed): JSON
 /// Lines (`.jsonl`, `.ndjson`) or a count matrix (`.csv`, `.txt`, `.xlsx`,
@@ -177,7 +177,7 @@ impl Iterator for Batch {
                         return None;
                     }
                     Ok(LineRead::TooLong) => {
-                        let rec = ResultRecord::error(
+                        let rec = ErrorRecord::new(
                             *line,
                             None,
                             format!("line {line}: the line is longer than {MAX_LINE_BYTES} bytes"),
@@ -192,7 +192,7 @@ impl Iterator for Batch {
                     }
                     Err(e) => {
                         *done = true;
-                        let rec = ResultRecord::error(
+                        let rec = ErrorRecord::new(
                             *line,
                             None,
                             format!(
@@ -352,7 +352,7 @@ impl Known<'_> {
         }
     }
     fn err(&self, what: impl std::fmt::Display) -> Entry {
-        let mut r = ResultRecord::error(self.line, self.id, format!("{}: {what}", self.who()));
+        let mut r = ErrorRecord::new(self.line, self.id, format!("{}: {what}", self.who()));
         r.dim = self.dim;
         r.design = self.design.map(str::to_owned);
         r.method = self.method.map(|m| m.as_str().to_owned());
@@ -383,7 +383,7 @@ impl JobParser {
 
     /// One copy of an error record per default method (a line that could
     /// not be read as a job has one result per method it would have run).
-    pub fn for_each_default_method(&self, rec: ResultRecord) -> Vec<Entry> {
+    pub fn for_each_default_method(&self, rec: ErrorRecord) -> Vec<Entry> {
         self.defaults
             .methods
             .iter()
@@ -910,7 +910,7 @@ mod tests {
         JobParser::new(dir.to_path_buf(), dir.join("out"), store)
     }
 
-    fn err_of(e: Option<Entry>) -> ResultRecord {
+    fn err_of(e: Option<Entry>) -> ErrorRecord {
         match e {
             Some(Entry::Error(r)) => r,
             other => panic!("expected an error, got {other:?}"),
@@ -1066,7 +1066,7 @@ mod tests {
             let r = err_of(p.parse_single(line, text));
             assert_eq!(r.line, line);
             assert_eq!(r.id.as_deref(), *id, "{}", String::from_utf8_lossy(text));
-            let msg = r.error.unwrap();
+            let msg = r.error;
             assert!(msg.starts_with(&format!("line {line}")), "{msg}");
             assert!(msg.contains(want), "{msg:?} should contain {want:?}");
             assert!(!msg.contains('\n'));
@@ -1126,8 +1126,6 @@ mod tests {
         ));
         assert!(
             r.error
-                .as_deref()
-                .unwrap()
                 .contains("field counts has 4 entries, but the custom projector set needs 5")
         );
         assert_eq!(r.design.as_deref(), Some("custom"));
@@ -1135,14 +1133,14 @@ mod tests {
             let line =
                 format!(r#"{{"id":"c{i}","dim":2,"counts":[1,2,3,4],"projectors":"bad.npy"}}"#);
             let r = err_of(p.parse_single(i, line.as_bytes()));
-            let msg = r.error.unwrap();
+            let msg = r.error;
             assert!(
                 msg.contains("field projectors") && msg.contains("semidefinite"),
                 "{msg}"
             );
         }
         let r = err_of(p.parse_single(8, br#"{"id":"c8","dim":2,"counts":[1,2,3,4,5],"projectors":"five.npy","design":"nopovm"}"#));
-        assert!(r.error.unwrap().contains("field design"));
+        assert!(r.error.contains("field design"));
         // Two files, each validated once, however many jobs name them.
         assert_eq!(p.store.validations(), 2);
     }
@@ -1313,16 +1311,12 @@ mod tests {
         // --bell on a dimension that is not a square: that line's error.
         let r = err_of(p.parse_single(3, br#"{"id":"c","dim":2,"counts":[1,1,1,1]}"#));
         assert_eq!(
-            r.error.as_deref(),
+            Some(r.error.as_str()),
             Some("line 3 (id \"c\"): field bell: dimension 2 is not a square m² (m ≥ 2)")
         );
         let line = format!(r#"{{"id":"d","dim":4,"counts":{c4},"bell":1}}"#);
         let r = err_of(p.parse_single(4, line.as_bytes()));
-        assert!(
-            r.error
-                .unwrap()
-                .contains("field bell must be true or false")
-        );
+        assert!(r.error.contains("field bell must be true or false"));
     }
 
     proptest! {

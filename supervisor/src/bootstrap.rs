@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use qst_shared::{Job, JobFigures, Resample};
 use tracing::{info, warn};
 
-use crate::results::ResultRecord;
+use crate::results::{BootstrapRecord, OkRecord, ResultRecord};
 
 pub use qst_shared::resample_seed;
 
@@ -39,7 +39,7 @@ pub fn chunk_size(b: u32, workers: usize) -> u32 {
 /// One job's bootstrap in progress.
 struct Group {
     /// The job's result, held back until every resample is in.
-    record: ResultRecord,
+    record: OkRecord,
     /// The job as a resample task: `counts` are the Poisson means.
     template: Job,
     /// Tasks (first, count) not yet handed to a worker (retries go first).
@@ -82,9 +82,8 @@ impl Bootstraps {
 
     /// Holds back the ok `record` of `job` and queues its B resamples, whose
     /// Poisson means are `means` (N·q_k of the estimate).
-    pub fn start(&mut self, job: &Job, means: Vec<f64>, mut record: ResultRecord) {
+    pub fn start(&mut self, job: &Job, means: Vec<f64>, record: OkRecord) {
         let b = job.analysis.bootstrap;
-        record.bootstrap = Some(b);
         let mut template = job.clone();
         template.counts = means;
         template.analysis.spectral = false;
@@ -229,14 +228,13 @@ impl Bootstraps {
             let v: Vec<f64> = ok.iter().filter_map(|t| pick(t)).collect();
             qst_math::sample_std(&v)
         };
-        rec.purity_std = std_of(&|t| Some(t.0));
-        if rec.fidelity.is_some() {
-            rec.fidelity_std = std_of(&|t| t.1);
-        }
-        if rec.bell_max_fidelity.is_some() {
-            rec.bell_max_fidelity_std = std_of(&|t| t.2);
-        }
-        rec.bootstrap_failed = Some(group.failed);
+        rec.bootstrap = Some(BootstrapRecord {
+            resamples: group.template.analysis.bootstrap,
+            failed: group.failed,
+            purity_std: std_of(&|t| Some(t.0)),
+            fidelity_std: rec.fidelity.and_then(|_| std_of(&|t| t.1)),
+            bell_max_fidelity_std: rec.bell.and_then(|_| std_of(&|t| t.2)),
+        });
         info!(
             "bootstrap done id={} method={} ok={} failed={}",
             group.template.id,
@@ -244,7 +242,7 @@ impl Bootstraps {
             ok.len(),
             group.failed
         );
-        Some(rec)
+        Some(rec.into())
     }
 
     /// Gives up on every bootstrap in progress (no worker can run): the
@@ -263,7 +261,7 @@ impl Bootstraps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qst_shared::{Analysis, Design, Method, ProjectorSpec};
+    use qst_shared::{Analysis, Design, JobFailure, Method, ProjectorSpec};
 
     fn job(b: u32) -> Job {
         Job {
@@ -304,7 +302,7 @@ mod tests {
         }
     }
 
-    fn back(task: &Job, purity: impl Fn(u32) -> Result<f64, String>) -> JobFigures {
+    fn back(task: &Job, purity: impl Fn(u32) -> Result<f64, JobFailure>) -> JobFigures {
         let r = task.analysis.resample.unwrap();
         let mut f = figs(0.0);
         f.analysis.resamples = Some(
@@ -344,7 +342,7 @@ mod tests {
         b.start(
             &j,
             vec![2.0; 4],
-            ResultRecord::error(1, Some("j"), "x".into()),
+            OkRecord::new(&j, &figs(1.0), 0, std::path::Path::new("/o")),
         );
         let tasks: Vec<(u64, Job)> = std::iter::from_fn(|| b.next_task()).collect();
         assert_eq!(tasks.len(), 5);
@@ -360,7 +358,7 @@ mod tests {
         assert_eq!(r(&again), r(&tasks[0].1));
         let odd = |i: u32| {
             if i == 3 {
-                Err("bad".to_string())
+                Err(JobFailure::of(&"bad"))
             } else {
                 Ok(i as f64)
             }
@@ -377,11 +375,18 @@ mod tests {
         let rec = b
             .done(0, r(&again), Ok(&back(&again, |i| Ok(i as f64))))
             .unwrap();
-        assert_eq!(rec.bootstrap, Some(10));
-        assert_eq!(rec.bootstrap_failed, Some(3));
+        let ResultRecord::Ok(rec) = rec else {
+            panic!("not an ok record: {rec:?}")
+        };
+        let boot = rec.bootstrap.unwrap();
+        assert_eq!((boot.resamples, boot.failed), (10, 3));
         // purities 0, 1, 2, 4, 5, 6, 7
         let v = [0.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0];
-        assert_eq!(rec.purity_std, qst_math::sample_std(&v));
+        assert_eq!(boot.purity_std, qst_math::sample_std(&v));
+        assert_eq!(
+            (boot.fidelity_std, boot.bell_max_fidelity_std),
+            (None, None)
+        );
         assert!(b.is_empty());
         assert!(b.next_task().is_none());
     }

@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(e.len(), 5);
         assert!(matches!(&e[0], Entry::Job(j) if j.id == "s-1"));
         let msg = |e: &Entry| match e {
-            Entry::Error(r) => r.error.clone().unwrap(),
+            Entry::Error(r) => r.error.clone(),
             _ => panic!("{e:?}"),
         };
         assert_eq!(

@@ -64,7 +64,7 @@ pub struct DimRow {
 pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
     prepare_dir(&opts.out, opts.force)?;
     let batch = opts.out.join(DEMO_BATCH);
-    let jobs = generate_with(&batch, &demo_spec(), true).map_err(Fatal)?;
+    let jobs = generate_with(&batch, &demo_spec(), true).map_err(Fatal::to)?;
     if !opts.quiet {
         crate::say!("qst demo: {jobs} synthetic jobs in {}", batch.display());
     }

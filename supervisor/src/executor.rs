@@ -83,7 +83,7 @@ impl Spawner {
 
     /// `logs/worker-<slot>.log`.
     pub fn log_path(&self, slot: usize) -> PathBuf {
-        self.log_dir.join(qst_worker::log_file_name(slot))
+        self.log_dir.join(qst_shared::log_file_name(slot))
     }
 
     /// Spawns the worker of `slot` and its reader thread, which sends

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use qst_shared::Job;
 
 use crate::input::{InputOptions, Negative};
-use crate::results::ResultRecord;
+use crate::results::ErrorRecord;
 
 /// The largest dimension qst accepts.
 pub const MAX_DIM: usize = 256;
@@ -51,7 +51,7 @@ pub enum Entry {
     /// Validated, ready to dispatch.
     Job(Job),
     /// A bad line (or CSV column): its error record, ready to append.
-    Error(ResultRecord),
+    Error(ErrorRecord),
 }
 
 impl Entry {

@@ -2,7 +2,8 @@
 //! feeds worker processes, writes results.
 //!
 //! Input/output: [`input`] (the input flags), [`batch`] (JSON Lines),
-//! [`matrix`] (count matrices, read by [`csv`] and [`sheet`]), [`results`],
+//! [`matrix`] (count matrices, read by [`csv`] and [`sheet`]), [`results`]
+//! (the file; one line is a [`record`]),
 //! [`summary`], [`synth`], [`outdir`] (the output directory's lock,
 //! ownership and safe file opens).
 //! Processes: [`run`] (the main loop), [`dispatch`] (scheduling state
@@ -29,6 +30,7 @@ pub mod outdir;
 pub mod platform;
 pub mod progress;
 pub mod provenance;
+pub mod record;
 pub mod results;
 pub mod run;
 pub mod shard;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::input::Negative;
 use crate::jobs::{BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, is_id_byte};
-use crate::results::ResultRecord;
+use crate::results::ErrorRecord;
 
 /// One cell of a count matrix as read.
 #[derive(Clone, Debug, PartialEq)]
@@ -440,7 +440,7 @@ impl MatrixBatch {
         for &method in &self.methods {
             let entry = match &col.counts {
                 Err(p) => {
-                    let mut r = ResultRecord::error(
+                    let mut r = ErrorRecord::new(
                         col.number as u64,
                         Some(&id),
                         format!(

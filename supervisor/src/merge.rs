@@ -30,10 +30,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::input::is_matrix;
-use crate::results::{FINGERPRINT_FILE, RESULTS_FILE, fingerprint, for_each_record};
+use crate::results::{
+    FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsError, fingerprint, for_each_record,
+};
 use crate::run::quote;
 use crate::shard::{ShardError, ShardRecord, jsonl_job_lines};
-use crate::summary::{Summary, write_summaries};
+use crate::summary::{Summary, SummaryError, write_summaries};
 
 /// The record of a merge inside OUT.
 pub const MERGE_FILE: &str = "merge.json";
@@ -106,8 +108,10 @@ pub enum MergeError {
         path: String,
         source: io::Error,
     },
-    #[error("failed to merge: {0}")]
-    Results(String),
+    #[error("failed to merge: failed to {0}")]
+    Results(#[source] ResultsError),
+    #[error("failed to merge: failed to {0}")]
+    Summary(#[source] SummaryError),
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> MergeError + use<> {
@@ -285,22 +289,23 @@ fn collect_results(
     for (si, s) in shards.iter().enumerate() {
         let path = s.dir.join(RESULTS_FILE);
         for_each_record(&path, |offset, rec| {
-            match shard_of.get(&rec.line) {
+            let line = rec.line();
+            match shard_of.get(&line) {
                 None => problems.push(format!(
                     "{} has a result for line {}, which is not a job line of the batch {}",
                     path.display(),
-                    rec.line,
+                    line,
                     batch.display()
                 )),
                 Some(&k) if k != s.rec.shard => problems.push(format!(
                     "{} (shard {}) has a result for line {}, which belongs to shard {k}/{n}",
                     path.display(),
                     s.rec.shard(),
-                    rec.line
+                    line
                 )),
                 Some(_) => {
-                    let method = rec.method.clone().unwrap_or_default();
-                    let key = (rec.line, method.clone());
+                    let method = rec.method().unwrap_or_default().to_owned();
+                    let key = (line, method.clone());
                     if let Some(&other) = seen.get(&key) {
                         let where_ = if other == si {
                             format!("twice in {}", path.display())
@@ -316,11 +321,11 @@ fn collect_results(
                         } else {
                             format!(" by {method}")
                         };
-                        problems.push(format!("line {}{by} has two results: {where_}", rec.line));
+                        problems.push(format!("line {}{by} has two results: {where_}", line));
                     } else {
                         seen.insert(key, si);
                         found.push(Found {
-                            line: rec.line,
+                            line,
                             method_rank: Method::parse(&method)
                                 .ok()
                                 .and_then(|m| Method::ALL.iter().position(|x| *x == m))
@@ -328,12 +333,14 @@ fn collect_results(
                             shard: si,
                             offset,
                             ok: rec.is_ok(),
-                            rho: rec.rho.clone(),
+                            rho: match &rec {
+                                ResultRecord::Ok(r) => Some(r.rho.clone()),
+                                ResultRecord::Error(_) => None,
+                            },
                         });
                     }
                 }
             }
-            Ok(())
         })
         .map_err(MergeError::Results)?;
     }
@@ -427,7 +434,7 @@ fn write_out(
         .map(|s| s.supervisor_peak_rss_bytes)
         .max()
         .unwrap_or(0);
-    write_summaries(&new, &[], peak, None).map_err(MergeError::Results)?;
+    write_summaries(&new, &[], peak, None).map_err(MergeError::Summary)?;
 
     let fp_path = new.join(FINGERPRINT_FILE);
     fs::write(&fp_path, format!("{}\n", record.fingerprint)).map_err(io_err("write", &fp_path))?;

@@ -5,7 +5,7 @@ use crossbeam_channel::Sender;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-pub use qst_worker::procfs::{peak_rss_bytes, pss_bytes, rss_bytes};
+pub use qst_shared::procfs::{peak_rss_bytes, pss_bytes, rss_bytes};
 
 /// Sends `sig` to the process group led by `pid` (each worker leads its own).
 /// A group that is already gone is not an error.

@@ -8,256 +8,16 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use qst_shared::{Job, JobFigures};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use crate::outdir::OutDirError;
+
+pub use crate::record::{
+    BellRecord, BootstrapRecord, ErrorRecord, OkRecord, ResultRecord, SpectralRecord,
+};
 
 /// The name of the results file inside the output directory.
 pub const RESULTS_FILE: &str = "results.jsonl";
 /// The name of the batch fingerprint file inside the output directory.
 pub const FINGERPRINT_FILE: &str = "batch.fingerprint";
-
-/// One line of `results.jsonl`.
-///
-/// An `ok` record always carries `dim`, `design`, `method`, `rho`,
-/// `iterations`, `converged`, `log_likelihood`, `purity`, `trace`, `rank`,
-/// `min_eigenvalue`, `max_eigenvalue`, `eigenvalue_entropy`, `started` (Unix
-/// seconds, when the worker started the job), `seconds` and `worker`
-/// (`iterations`/`converged` written as `null` for `linear`; `log_likelihood`
-/// written as `null` for −∞, and read back as `None`), and
-/// `fidelity` only when a truth was given. An `error` record carries `line`,
-/// `id` (null when unknown), `status`, `error`, and `dim`, `design`, `method`,
-/// `worker` when known.
-#[derive(Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(default)]
-pub struct ResultRecord {
-    pub line: u64,
-    pub id: Option<String>,
-    /// `"ok"` or `"error"`.
-    pub status: String,
-    pub dim: Option<usize>,
-    pub design: Option<String>,
-    pub method: Option<String>,
-    /// ρ's file, relative to the output directory.
-    pub rho: Option<String>,
-    pub iterations: Option<u64>,
-    pub converged: Option<bool>,
-    /// `None` in an `ok` record means ℓ = −∞.
-    pub log_likelihood: Option<f64>,
-    pub purity: Option<f64>,
-    pub trace: Option<f64>,
-    pub rank: Option<usize>,
-    pub min_eigenvalue: Option<f64>,
-    pub max_eigenvalue: Option<f64>,
-    pub eigenvalue_entropy: Option<f64>,
-    pub fidelity: Option<f64>,
-    /// `wls`: the χ² it minimized.
-    pub objective: Option<f64>,
-    /// `--bell`: the largest ⟨B_{a,b}|ρ|B_{a,b}⟩, its a·m + b, the smallest.
-    pub bell_max_fidelity: Option<f64>,
-    pub bell_index: Option<usize>,
-    pub bell_min_fidelity: Option<f64>,
-    /// `--spectral`: the largest eigenvalue, its eigenvector's amplitudes and
-    /// phases (units of π).
-    pub dominant_eigenvalue: Option<f64>,
-    pub dominant_amplitudes: Option<Vec<f64>>,
-    pub dominant_phases: Option<Vec<f64>>,
-    /// `--bootstrap`: B, the resamples that failed, and the sample standard
-    /// deviations over the others.
-    pub bootstrap: Option<u32>,
-    pub bootstrap_failed: Option<u32>,
-    pub purity_std: Option<f64>,
-    pub fidelity_std: Option<f64>,
-    pub bell_max_fidelity_std: Option<f64>,
-    /// What reading the job changed (e.g. negative counts set to 0).
-    pub warnings: Option<Vec<String>>,
-    /// When the worker started the job, in Unix seconds.
-    pub started: Option<f64>,
-    pub seconds: Option<f64>,
-    pub worker: Option<usize>,
-    pub error: Option<String>,
-}
-
-impl ResultRecord {
-    /// The record of a job that ended well.
-    pub fn ok(job: &Job, figures: &JobFigures, worker: usize, out_dir: &Path) -> Self {
-        let rho = match job.rho_path.strip_prefix(out_dir) {
-            Ok(rel) => rel.to_string_lossy().into_owned(),
-            Err(_) => job.rho_path.to_string_lossy().into_owned(),
-        };
-        let ll = figures.log_likelihood;
-        let bell = figures.analysis.bell;
-        let dominant = figures.analysis.dominant.as_ref();
-        ResultRecord {
-            line: job.line,
-            id: Some(job.id.clone()),
-            status: "ok".into(),
-            dim: Some(job.dim),
-            design: Some(job.projectors.design_name().into()),
-            method: Some(job.method.as_str().into()),
-            rho: Some(rho),
-            iterations: figures.iterations,
-            converged: figures.converged,
-            log_likelihood: if ll.is_finite() {
-                Some(no_negative_zero(ll))
-            } else {
-                None
-            },
-            purity: Some(no_negative_zero(figures.purity)),
-            trace: Some(no_negative_zero(figures.trace)),
-            rank: Some(figures.rank),
-            min_eigenvalue: Some(no_negative_zero(figures.min_eigenvalue)),
-            max_eigenvalue: Some(no_negative_zero(figures.max_eigenvalue)),
-            eigenvalue_entropy: Some(no_negative_zero(figures.eigenvalue_entropy)),
-            fidelity: figures.fidelity.map(no_negative_zero),
-            objective: figures.objective.map(no_negative_zero),
-            bell_max_fidelity: bell.map(|b| no_negative_zero(b.max_fidelity)),
-            bell_index: bell.map(|b| b.index),
-            bell_min_fidelity: bell.map(|b| no_negative_zero(b.min_fidelity)),
-            dominant_eigenvalue: dominant.map(|d| no_negative_zero(d.eigenvalue)),
-            dominant_amplitudes: dominant.map(|d| d.amplitudes.clone()),
-            dominant_phases: dominant.map(|d| d.phases.clone()),
-            bootstrap: None,
-            bootstrap_failed: None,
-            purity_std: None,
-            fidelity_std: None,
-            bell_max_fidelity_std: None,
-            warnings: (!job.warnings.is_empty()).then(|| job.warnings.clone()),
-            started: Some(figures.started),
-            seconds: Some(no_negative_zero(figures.seconds)),
-            worker: Some(worker),
-            error: None,
-        }
-    }
-
-    /// The record of a batch line that could not become a job.
-    pub fn error(line: u64, id: Option<&str>, message: String) -> Self {
-        ResultRecord {
-            line,
-            id: id.map(str::to_owned),
-            status: "error".into(),
-            error: Some(message),
-            ..Default::default()
-        }
-    }
-
-    /// The record of a validated job that failed (knows dim, design, method).
-    pub fn job_error(job: &Job, message: String) -> Self {
-        ResultRecord {
-            dim: Some(job.dim),
-            design: Some(job.projectors.design_name().into()),
-            method: Some(job.method.as_str().into()),
-            warnings: (!job.warnings.is_empty()).then(|| job.warnings.clone()),
-            ..ResultRecord::error(job.line, Some(&job.id), message)
-        }
-    }
-
-    /// Whether this is an `ok` record.
-    pub fn is_ok(&self) -> bool {
-        self.status == "ok"
-    }
-
-    /// The record as one JSON line, without the trailing newline.
-    pub fn to_json_line(&self) -> String {
-        // Serializing plain fields to a String cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(
-                "{{\"line\":{},\"status\":\"error\",\"error\":\"failed to serialize the result: {}\"}}",
-                self.line,
-                e.to_string().replace(['"', '\\'], "'")
-            )
-        })
-    }
-}
-
-/// −0 (e.g. an entropy of −0·ln 1) as 0.
-fn no_negative_zero(x: f64) -> f64 {
-    if x == 0.0 { 0.0 } else { x }
-}
-
-fn finite(x: Option<f64>) -> Option<f64> {
-    x.filter(|v| v.is_finite())
-}
-
-impl Serialize for ResultRecord {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("line", &self.line)?;
-        m.serialize_entry("id", &self.id)?;
-        m.serialize_entry("status", &self.status)?;
-        if self.is_ok() {
-            m.serialize_entry("dim", &self.dim)?;
-            m.serialize_entry("design", &self.design)?;
-            m.serialize_entry("method", &self.method)?;
-            m.serialize_entry("rho", &self.rho)?;
-            m.serialize_entry("iterations", &self.iterations)?;
-            m.serialize_entry("converged", &self.converged)?;
-            m.serialize_entry("log_likelihood", &finite(self.log_likelihood))?;
-            m.serialize_entry("purity", &self.purity)?;
-            if self.fidelity.is_some() {
-                m.serialize_entry("fidelity", &self.fidelity)?;
-            }
-            if self.objective.is_some() {
-                m.serialize_entry("objective", &self.objective)?;
-            }
-            if self.bell_max_fidelity.is_some() {
-                m.serialize_entry("bell_max_fidelity", &self.bell_max_fidelity)?;
-                m.serialize_entry("bell_index", &self.bell_index)?;
-                m.serialize_entry("bell_min_fidelity", &self.bell_min_fidelity)?;
-            }
-            if self.dominant_eigenvalue.is_some() {
-                m.serialize_entry("dominant_eigenvalue", &self.dominant_eigenvalue)?;
-                m.serialize_entry("dominant_amplitudes", &self.dominant_amplitudes)?;
-                m.serialize_entry("dominant_phases", &self.dominant_phases)?;
-            }
-            if self.bootstrap.is_some() {
-                m.serialize_entry("bootstrap", &self.bootstrap)?;
-                m.serialize_entry("bootstrap_failed", &self.bootstrap_failed)?;
-                m.serialize_entry("purity_std", &finite(self.purity_std))?;
-                if self.fidelity.is_some() {
-                    m.serialize_entry("fidelity_std", &finite(self.fidelity_std))?;
-                }
-                if self.bell_max_fidelity.is_some() {
-                    m.serialize_entry(
-                        "bell_max_fidelity_std",
-                        &finite(self.bell_max_fidelity_std),
-                    )?;
-                }
-            }
-            if self.warnings.is_some() {
-                m.serialize_entry("warnings", &self.warnings)?;
-            }
-            if self.started.is_some() {
-                m.serialize_entry("started", &self.started)?;
-            }
-            m.serialize_entry("seconds", &self.seconds)?;
-            m.serialize_entry("worker", &self.worker)?;
-            m.serialize_entry("trace", &self.trace)?;
-            m.serialize_entry("rank", &self.rank)?;
-            m.serialize_entry("min_eigenvalue", &self.min_eigenvalue)?;
-            m.serialize_entry("max_eigenvalue", &self.max_eigenvalue)?;
-            m.serialize_entry("eigenvalue_entropy", &self.eigenvalue_entropy)?;
-        } else {
-            m.serialize_entry("error", &self.error)?;
-            if self.dim.is_some() {
-                m.serialize_entry("dim", &self.dim)?;
-            }
-            if self.design.is_some() {
-                m.serialize_entry("design", &self.design)?;
-            }
-            if self.method.is_some() {
-                m.serialize_entry("method", &self.method)?;
-            }
-            if self.worker.is_some() {
-                m.serialize_entry("worker", &self.worker)?;
-            }
-            if self.warnings.is_some() {
-                m.serialize_entry("warnings", &self.warnings)?;
-            }
-        }
-        m.end()
-    }
-}
 
 /// The (line, method) pairs that already have a result line.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -312,76 +72,63 @@ impl ResultsWriter {
         out_dir: &Path,
         batch_path: &Path,
         resume: bool,
-    ) -> Result<(ResultsWriter, Done), String> {
+    ) -> Result<(ResultsWriter, Done), ResultsError> {
         crate::outdir::create_dir(out_dir).map_err(|e| match e {
-            crate::outdir::OutDirError::Io { source, .. } => format!(
-                "failed to create the output directory {}: {source}",
-                out_dir.display()
-            ),
-            e => format!("failed to {e}"),
+            OutDirError::Io { source, .. } => ResultsError::CreateOutDir {
+                path: out_dir.to_path_buf(),
+                source,
+            },
+            e => e.into(),
         })?;
         // One run at a time: a second one stops here, before touching anything.
-        let lock = crate::outdir::lock_dir(out_dir).map_err(|e| format!("failed to {e}"))?;
-        crate::outdir::create_dir(&out_dir.join("rho")).map_err(|e| format!("failed to {e}"))?;
+        let lock = crate::outdir::lock_dir(out_dir)?;
+        crate::outdir::create_dir(&out_dir.join("rho"))?;
         let fingerprint = fingerprint(batch_path)?;
         let path = out_dir.join(RESULTS_FILE);
         // Never read, cut or append through a link (or to a FIFO) planted there.
         if let Ok(m) = fs::symlink_metadata(&path)
             && !m.is_file()
         {
-            return Err(format!(
-                "failed to use {}: it is not a regular file (a symbolic link, FIFO or directory)",
-                path.display()
-            ));
+            return Err(ResultsError::NotAFile { path });
         }
         let has_results = match fs::metadata(&path) {
             Ok(m) => m.len() > 0,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
+            Err(source) => return Err(ResultsError::Read { path, source }),
         };
         let fp_path = out_dir.join(FINGERPRINT_FILE);
         let mut done = Done::default();
         if has_results {
             if !resume {
-                return Err(format!(
-                    "failed to start: {} already has results; pass --resume or another --out",
-                    out_dir.display()
-                ));
+                return Err(ResultsError::HasResults {
+                    dir: out_dir.to_path_buf(),
+                });
             }
-            match fs::read_to_string(&fp_path) {
-                Ok(old) if old.trim() != fingerprint.trim() => {
-                    return Err(format!(
-                        "failed to resume: the batch {} changed since the first run into {}",
-                        batch_path.display(),
-                        out_dir.display()
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    write_fingerprint(&fp_path, &fingerprint)?;
-                }
-                Err(e) => return Err(format!("failed to read {}: {e}", fp_path.display())),
-            }
+            check_fingerprint(&fp_path, &fingerprint, batch_path, out_dir)?;
             done = repair_and_scan(&path)?;
         } else {
             write_fingerprint(&fp_path, &fingerprint)?;
         }
-        let file = crate::outdir::open_append(&path)
-            .map_err(|e| format!("failed to open {} for writing: {e}", path.display()))?;
+        let file =
+            crate::outdir::open_append(&path).map_err(|source| ResultsError::OpenAppend {
+                path: path.clone(),
+                source,
+            })?;
         let len = file
             .metadata()
-            .map_err(|e| format!("failed to read {}: {e}", path.display()))?
+            .map_err(|source| ResultsError::Read {
+                path: path.clone(),
+                source,
+            })?
             .len();
-        Ok((
-            ResultsWriter {
-                file,
-                path,
-                len,
-                broken: false,
-                _lock: lock,
-            },
-            done,
-        ))
+        let writer = ResultsWriter {
+            file,
+            path,
+            len,
+            broken: false,
+            _lock: lock,
+        };
+        Ok((writer, done))
     }
 
     /// Appends one JSON line and flushes it (one `write_all` of the whole
@@ -435,11 +182,100 @@ impl ResultsWriter {
     }
 }
 
+/// Why `results.jsonl` or the batch fingerprint could not be used; reads
+/// after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("create the output directory {}: {source}", path.display())]
+    CreateOutDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    OutDir(#[from] OutDirError),
+    #[error("read the batch {}: {source}", path.display())]
+    ReadBatch {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("use {}: it is not a regular file (a symbolic link, FIFO or directory)", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("start: {} already has results; pass --resume or another --out", dir.display())]
+    HasResults { dir: PathBuf },
+    #[error(
+        "resume: the batch {} changed since the first run into {}",
+        batch.display(),
+        dir.display()
+    )]
+    BatchChanged { batch: PathBuf, dir: PathBuf },
+    #[error("write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("resume: line {number} of {} is not a result record ({source})", path.display())]
+    NotAResumeRecord {
+        number: u64,
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("repair {}: {source}", path.display())]
+    OpenRepair {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("repair the torn last line of {}: {source}", path.display())]
+    Repair {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("open {} for writing: {source}", path.display())]
+    OpenAppend {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("read line {number} of {}: not a result record ({source})", path.display())]
+    NotARecord {
+        number: u64,
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("read the record at byte {offset} of {}: {source}", path.display())]
+    RecordAt {
+        offset: u64,
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn read_error(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + use<> {
+    let path = path.to_path_buf();
+    move |source| ResultsError::Read { path, source }
+}
+
 /// The fingerprint of a batch file: its size and an XXH3-128 hash of its
 /// bytes, as one line of text.
-pub fn fingerprint(batch_path: &Path) -> Result<String, String> {
-    let f = File::open(batch_path)
-        .map_err(|e| format!("failed to read the batch {}: {e}", batch_path.display()))?;
+pub fn fingerprint(batch_path: &Path) -> Result<String, ResultsError> {
+    let read_batch = |source| ResultsError::ReadBatch {
+        path: batch_path.to_path_buf(),
+        source,
+    };
+    let f = File::open(batch_path).map_err(read_batch)?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut size: u64 = 0;
@@ -447,12 +283,7 @@ pub fn fingerprint(batch_path: &Path) -> Result<String, String> {
         let buf = match r.fill_buf() {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(format!(
-                    "failed to read the batch {}: {e}",
-                    batch_path.display()
-                ));
-            }
+            Err(e) => return Err(read_batch(e)),
         };
         if buf.is_empty() {
             break;
@@ -465,15 +296,36 @@ pub fn fingerprint(batch_path: &Path) -> Result<String, String> {
     Ok(format!("size {size} xxh3-128 {:032x}\n", h.digest128()))
 }
 
-fn write_fingerprint(path: &Path, fp: &str) -> Result<(), String> {
-    crate::outdir::write_atomic(path, fp.as_bytes())
-        .map_err(|e| format!("failed to write {}: {e}", path.display()))
+fn write_fingerprint(path: &Path, fp: &str) -> Result<(), ResultsError> {
+    crate::outdir::write_atomic(path, fp.as_bytes()).map_err(|source| ResultsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// On a resume: the batch must be the one of the first run (a directory
+/// without a fingerprint gets one now).
+fn check_fingerprint(
+    fp_path: &Path,
+    fingerprint: &str,
+    batch_path: &Path,
+    out_dir: &Path,
+) -> Result<(), ResultsError> {
+    match fs::read_to_string(fp_path) {
+        Ok(old) if old.trim() != fingerprint.trim() => Err(ResultsError::BatchChanged {
+            batch: batch_path.to_path_buf(),
+            dir: out_dir.to_path_buf(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => write_fingerprint(fp_path, fingerprint),
+        Err(e) => Err(read_error(fp_path)(e)),
+    }
 }
 
 /// Drops a torn last line of `results.jsonl` (bytes after the last newline)
 /// and returns the `line`s of every complete record.
-fn repair_and_scan(path: &Path) -> Result<Done, String> {
-    let f = File::open(path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
+fn repair_and_scan(path: &Path) -> Result<Done, ResultsError> {
+    let f = File::open(path).map_err(read_error(path))?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let mut done = Done::default();
     let mut buf = Vec::new();
@@ -482,9 +334,7 @@ fn repair_and_scan(path: &Path) -> Result<Done, String> {
     let mut torn = false;
     loop {
         buf.clear();
-        let k = r
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("failed to read {}: {e}", path.display()))?;
+        let k = r.read_until(b'\n', &mut buf).map_err(read_error(path))?;
         if k == 0 {
             break;
         }
@@ -498,41 +348,47 @@ fn repair_and_scan(path: &Path) -> Result<Done, String> {
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let rec: ResultRecord = serde_json::from_slice(text).map_err(|e| {
-            format!(
-                "failed to resume: line {number} of {} is not a result record ({e})",
-                path.display()
-            )
-        })?;
-        done.insert(rec.line, rec.method.as_deref());
+        let rec: ResultRecord =
+            serde_json::from_slice(text).map_err(|source| ResultsError::NotAResumeRecord {
+                number,
+                path: path.to_path_buf(),
+                source,
+            })?;
+        done.insert(rec.line(), rec.method());
     }
     if torn {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| format!("failed to repair {}: {e}", path.display()))?;
-        f.set_len(complete_len)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| {
-                format!(
-                    "failed to repair the torn last line of {}: {e}",
-                    path.display()
-                )
-            })?;
+        cut_to(path, complete_len)?;
     }
     Ok(done)
+}
+
+/// Cuts `path` back to its first `len` bytes, durably.
+fn cut_to(path: &Path, len: u64) -> Result<(), ResultsError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|source| ResultsError::OpenRepair {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    f.set_len(len)
+        .and_then(|_| f.sync_all())
+        .map_err(|source| ResultsError::Repair {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Streams every record of `out_dir/results.jsonl` with its byte offset, in
 /// file order. A torn (newline-less) last line is skipped.
 pub(crate) fn for_each_record(
     path: &Path,
-    mut f: impl FnMut(u64, ResultRecord) -> Result<(), String>,
-) -> Result<(), String> {
+    mut f: impl FnMut(u64, ResultRecord),
+) -> Result<(), ResultsError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("failed to read {}: {e}", path.display())),
+        Err(e) => return Err(read_error(path)(e)),
     };
     let mut r = BufReader::with_capacity(1 << 16, file);
     let mut buf = Vec::new();
@@ -540,9 +396,7 @@ pub(crate) fn for_each_record(
     let mut number: u64 = 0;
     loop {
         buf.clear();
-        let k = r
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("failed to read {}: {e}", path.display()))?;
+        let k = r.read_until(b'\n', &mut buf).map_err(read_error(path))?;
         if k == 0 || buf.last() != Some(&b'\n') {
             break;
         }
@@ -553,13 +407,13 @@ pub(crate) fn for_each_record(
         if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let rec: ResultRecord = serde_json::from_slice(text).map_err(|e| {
-            format!(
-                "failed to read line {number} of {}: not a result record ({e})",
-                path.display()
-            )
-        })?;
-        f(start, rec)?;
+        let rec: ResultRecord =
+            serde_json::from_slice(text).map_err(|source| ResultsError::NotARecord {
+                number,
+                path: path.to_path_buf(),
+                source,
+            })?;
+        f(start, rec);
     }
     Ok(())
 }
@@ -569,26 +423,25 @@ pub(crate) fn read_record_at(
     r: &mut BufReader<File>,
     offset: u64,
     path: &Path,
-) -> Result<ResultRecord, String> {
+) -> Result<ResultRecord, ResultsError> {
     use std::io::Seek;
     r.seek(io::SeekFrom::Start(offset))
-        .map_err(|e| format!("failed to read {}: {e}", path.display()))?;
+        .map_err(read_error(path))?;
     let mut buf = Vec::new();
     r.by_ref()
         .read_until(b'\n', &mut buf)
-        .map_err(|e| format!("failed to read {}: {e}", path.display()))?;
-    serde_json::from_slice(buf.trim_ascii_end()).map_err(|e| {
-        format!(
-            "failed to read the record at byte {offset} of {}: {e}",
-            path.display()
-        )
+        .map_err(read_error(path))?;
+    serde_json::from_slice(buf.trim_ascii_end()).map_err(|source| ResultsError::RecordAt {
+        offset,
+        path: path.to_path_buf(),
+        source,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qst_shared::{Method, ProjectorSpec};
+    use qst_shared::{Job, JobFigures, Method, ProjectorSpec};
 
     fn job(out: &Path, method: Method) -> Job {
         Job {
@@ -705,7 +558,10 @@ mod tests {
         f.write_all(b"{\"line\":3,\"id\":\"z\",\"sta").unwrap();
         drop(f);
 
-        let err = ResultsWriter::open(&out, &batch, false).err().unwrap();
+        let err = ResultsWriter::open(&out, &batch, false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("already has results"), "{err}");
         // Refusing did not touch the file.
         assert!(
@@ -723,7 +579,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         for (i, l) in lines.iter().enumerate() {
             let r: ResultRecord = serde_json::from_str(l).unwrap();
-            assert_eq!(r.line, i as u64 + 1);
+            assert_eq!(r.line(), i as u64 + 1);
         }
     }
 
@@ -763,7 +619,10 @@ mod tests {
         drop(w);
         // Same size, one byte different.
         write_batch(tmp.path(), "{\"id\":\"b\"}\n");
-        let err = ResultsWriter::open(&out, &batch, true).err().unwrap();
+        let err = ResultsWriter::open(&out, &batch, true)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("changed"), "{err}");
         // Restored: resume works again.
         write_batch(tmp.path(), "{\"id\":\"a\"}\n");
@@ -780,18 +639,17 @@ mod tests {
             false,
         )
         .err()
-        .unwrap();
-        assert!(err.starts_with("failed to read the batch"), "{err}");
+        .unwrap()
+        .to_string();
+        assert!(err.starts_with("read the batch"), "{err}");
         let batch = write_batch(tmp.path(), "\n");
         // A file where the output directory should be.
         let blocker = tmp.path().join("blocker");
         fs::write(&blocker, "x").unwrap();
         let err = ResultsWriter::open(&blocker.join("out"), &batch, false)
             .err()
-            .unwrap();
-        assert!(
-            err.starts_with("failed to create the output directory"),
-            "{err}"
-        );
+            .unwrap()
+            .to_string();
+        assert!(err.starts_with("create the output directory"), "{err}");
     }
 }

@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ use crate::input::InputOptions;
 use crate::platform;
 use crate::progress::{Progress, build_bar};
 use crate::provenance::{Invocation, Provenance, hostname, user, utc_iso8601};
-use crate::results::{Done, FINGERPRINT_FILE, RESULTS_FILE, ResultRecord, ResultsWriter};
+use crate::results::{Done, FINGERPRINT_FILE, OkRecord, ResultRecord, ResultsWriter};
 use crate::shard::{Shard, ShardRecord, Sharded};
 use crate::summary::{Incarnation, WorkerUsage, write_summaries};
 
@@ -273,7 +272,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         info!("{note}");
     }
     let (writer, done_lines) =
-        ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal)?;
+        ResultsWriter::open(&out_dir, &opts.batch, opts.resume).map_err(Fatal::to)?;
     crate::shard::check_resume(&out_dir, opts.shard, !done_lines.is_empty())
         .map_err(|e| Fatal(e.to_string()))?;
     let log_dir = opts.logs.clone().unwrap_or_else(|| out_dir.join("logs"));
@@ -565,10 +564,15 @@ fn finish(
     for u in &mut sup.usage {
         u.total();
     }
-    if let Err(e) = write_summaries(&out_dir, &sup.usage, peak, Some(provenance)) {
-        crate::say!("qst: {e}");
-        exit_code = 1;
-    }
+    // Whether any result is an error (unknown when the summaries failed).
+    let any_error = match write_summaries(&out_dir, &sup.usage, peak, Some(provenance)) {
+        Ok(totals) => totals.failed > 0,
+        Err(e) => {
+            crate::say!("qst: failed to {e}");
+            exit_code = 1;
+            true
+        }
+    };
     if let Some(e) = &sup.write_error {
         crate::say!("qst: {e}");
         exit_code = 1;
@@ -589,7 +593,7 @@ fn finish(
             opts.resume_command(&out_dir)
         );
         exit_code = 128 + sig;
-    } else if exit_code == 0 && any_error(&out_dir.join(RESULTS_FILE)) {
+    } else if any_error {
         exit_code = 1;
     }
     RunReport {
@@ -653,18 +657,6 @@ pub fn log_to_stderr() {
         .with_ansi(false)
         .with_target(false)
         .try_init();
-}
-
-/// Whether any line of `results.jsonl` is an error.
-fn any_error(results: &Path) -> bool {
-    let Ok(f) = File::open(results) else {
-        return true;
-    };
-    BufReader::new(f).lines().map_while(Result::ok).any(|l| {
-        serde_json::from_str::<serde_json::Value>(&l).map_or(true, |v| {
-            v.get("status").and_then(|s| s.as_str()) != Some("ok")
-        })
-    })
 }
 
 impl Supervisor {
@@ -751,7 +743,7 @@ impl Supervisor {
                 continue;
             }
             match entry {
-                Entry::Error(rec) => self.record(rec),
+                Entry::Error(rec) => self.record(rec.into()),
                 Entry::Job(job) => match job
                     .projectors
                     .builtin()
@@ -1030,9 +1022,9 @@ impl Supervisor {
                 }
                 if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
                     // A bootstrap resample: only its figures count.
-                    let rec = self
-                        .boots
-                        .done(g, r, outcome.as_ref().map_err(|e| e.as_str()));
+                    let rec =
+                        self.boots
+                            .done(g, r, outcome.as_ref().map_err(|e| e.message.as_str()));
                     self.bootstrap_ended(rec);
                     self.dispatch(slot);
                     return;
@@ -1040,18 +1032,18 @@ impl Supervisor {
                 self.retries.remove(&run.job.line);
                 match outcome {
                     Ok(mut fig) => {
-                        let rec = ResultRecord::ok(&run.job, &fig, slot, &self.out_dir);
+                        let rec = OkRecord::new(&run.job, &fig, slot, &self.out_dir);
                         match fig.analysis.resample_means.take() {
                             Some(means) if run.job.analysis.bootstrap > 0 => {
                                 // Held back until its resamples are in.
                                 self.boots.start(&run.job, means, rec);
                                 self.wake_idle();
                             }
-                            _ => self.record(rec),
+                            _ => self.record(rec.into()),
                         }
                     }
-                    Err(msg) => {
-                        self.record(ResultRecord::job_error(&run.job, msg));
+                    Err(failure) => {
+                        self.record(ResultRecord::job_error(&run.job, failure.message));
                         if run.job.analysis.bootstrap > 0 {
                             // Idle workers waited for its resamples.
                             self.wake_idle();

@@ -8,14 +8,17 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use qst_shared::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::provenance::Provenance;
-use crate::results::{RESULTS_FILE, ResultRecord, for_each_record, read_record_at};
+use crate::results::{
+    ErrorRecord, OkRecord, RESULTS_FILE, ResultRecord, ResultsError, for_each_record,
+    read_record_at,
+};
 
 /// The header of `summary.csv` (docs/reference.md).
 pub const CSV_HEADER: &str = "id,dim,design,method,status,purity,trace,rank,min_eigenvalue,max_eigenvalue,eigenvalue_entropy,log_likelihood,iterations,converged,fidelity,seconds,worker,error,dominant_eigenvalue,bell_max_fidelity,bell_index,purity_std,fidelity_std,bell_max_fidelity_std,bootstrap";
@@ -126,6 +129,35 @@ pub struct Summary {
     pub provenance: Option<Provenance>,
 }
 
+/// What the run's exit status needs from its summaries: how many results
+/// there are, how many ended ok and how many failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub jobs: u64,
+    pub ok: u64,
+    pub failed: u64,
+}
+
+/// Why the summaries could not be written; reads after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("{0}")]
+    Results(#[from] ResultsError),
+    #[error("write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("serialize summary.json: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> SummaryError + use<> {
+    let path = path.to_path_buf();
+    move |source| SummaryError::Write { path, source }
+}
+
 #[derive(Default)]
 struct DimAcc {
     jobs: u64,
@@ -145,8 +177,69 @@ struct DimAcc {
     bootstrap_failed: Option<u64>,
 }
 
+impl DimAcc {
+    fn add_ok(&mut self, r: &OkRecord) {
+        self.ok += 1;
+        if let Some(f) = r.fidelity.filter(|f| f.is_finite()) {
+            self.fid_sum += f;
+            self.fid_n += 1;
+            self.fid_min = Some(self.fid_min.map_or(f, |m: f64| m.min(f)));
+        }
+        if r.seconds.is_finite() {
+            self.sec_sum += r.seconds;
+            self.sec_n += 1;
+        }
+        if let Some(i) = r.iterations {
+            self.it_sum += i as f64;
+            self.it_n += 1;
+        }
+        if r.converged == Some(false) {
+            self.not_converged += 1;
+        }
+        let boot = r.bootstrap.as_ref();
+        let figs = [
+            r.spectral.as_ref().map(|d| d.eigenvalue),
+            r.bell.map(|b| b.max_fidelity),
+            boot.and_then(|b| b.purity_std),
+            boot.and_then(|b| b.fidelity_std),
+            boot.and_then(|b| b.bell_max_fidelity_std),
+        ];
+        for (acc, x) in self.analysis.iter_mut().zip(figs) {
+            if let Some(x) = x.filter(|x| x.is_finite()) {
+                acc.0 += x;
+                acc.1 += 1;
+            }
+        }
+        if let Some(b) = boot {
+            self.bootstrap_failed = Some(self.bootstrap_failed.unwrap_or(0) + u64::from(b.failed));
+        }
+    }
+
+    fn summary(self, dim: usize) -> DimensionSummary {
+        let mean = |(sum, n): (f64, u64)| if n > 0 { Some(sum / n as f64) } else { None };
+        DimensionSummary {
+            dim,
+            jobs: self.jobs,
+            ok: self.ok,
+            failed: self.failed,
+            mean_fidelity: mean((self.fid_sum, self.fid_n)),
+            min_fidelity: self.fid_min,
+            mean_seconds: mean((self.sec_sum, self.sec_n)),
+            busy_seconds: self.sec_sum,
+            mean_iterations: mean((self.it_sum, self.it_n)),
+            not_converged: self.not_converged,
+            mean_dominant_eigenvalue: mean(self.analysis[0]),
+            mean_bell_max_fidelity: mean(self.analysis[1]),
+            mean_purity_std: mean(self.analysis[2]),
+            mean_fidelity_std: mean(self.analysis[3]),
+            mean_bell_max_fidelity_std: mean(self.analysis[4]),
+            bootstrap_failed: self.bootstrap_failed,
+        }
+    }
+}
+
 /// Rebuilds `summary.csv` and `summary.json` from all of
-/// `out_dir/results.jsonl`.
+/// `out_dir/results.jsonl`, and returns their totals.
 ///
 /// `workers` is the usage of this run's workers, `provenance` this run's.
 /// Called again in the same run (the same `provenance.started`, or without
@@ -158,111 +251,75 @@ pub fn write_summaries(
     workers: &[WorkerUsage],
     supervisor_peak_rss_bytes: u64,
     provenance: Option<&Provenance>,
-) -> Result<(), String> {
+) -> Result<Totals, SummaryError> {
     let results = out_dir.join(RESULTS_FILE);
-    // Rows by batch line, then by method (the order methods are listed in).
+    let (mut s, order) = tally(&results)?;
+    write_csv(out_dir, &results, &order)?;
+    s.supervisor_peak_rss_bytes = supervisor_peak_rss_bytes;
+    let json_path = out_dir.join("summary.json");
+    let earlier = earlier_workers(&json_path, workers, provenance);
+    s.workers = merge_usage(&earlier, workers);
+    s.provenance = provenance.cloned();
+    let text = serde_json::to_string_pretty(&s).map_err(SummaryError::Serialize)?;
+    crate::outdir::write_atomic(&json_path, text.as_bytes()).map_err(write_error(&json_path))?;
+    Ok(Totals {
+        jobs: s.jobs,
+        ok: s.ok,
+        failed: s.failed,
+    })
+}
+
+/// The totals and per-dimension figures of every record of `results`, and
+/// the records' places in batch order (by line, then by method in the order
+/// methods are listed in).
+fn tally(results: &Path) -> Result<(Summary, Vec<(RowKey, u64)>), SummaryError> {
     let mut order: Vec<(RowKey, u64)> = Vec::new();
     let mut dims: BTreeMap<usize, DimAcc> = BTreeMap::new();
     let mut s = Summary::default();
-    for_each_record(&results, |offset, rec| {
+    for_each_record(results, |offset, rec| {
         let rank = rec
-            .method
-            .as_deref()
+            .method()
             .and_then(|m| Method::parse(m).ok())
             .and_then(|m| Method::ALL.iter().position(|x| *x == m))
             .unwrap_or(usize::MAX);
-        order.push(((rec.line, rank), offset));
+        order.push(((rec.line(), rank), offset));
         s.jobs += 1;
-        let ok = rec.is_ok();
-        if ok {
-            s.ok += 1;
-        } else {
-            s.failed += 1;
-        }
-        match rec.dim {
-            Some(d) => {
-                let a = dims.entry(d).or_default();
+        match &rec {
+            ResultRecord::Ok(r) => {
+                s.ok += 1;
+                let a = dims.entry(r.dim).or_default();
                 a.jobs += 1;
-                if ok {
-                    a.ok += 1;
-                    if let Some(f) = rec.fidelity.filter(|f| f.is_finite()) {
-                        a.fid_sum += f;
-                        a.fid_n += 1;
-                        a.fid_min = Some(a.fid_min.map_or(f, |m: f64| m.min(f)));
-                    }
-                    if let Some(t) = rec.seconds.filter(|t| t.is_finite()) {
-                        a.sec_sum += t;
-                        a.sec_n += 1;
-                    }
-                    if let Some(i) = rec.iterations {
-                        a.it_sum += i as f64;
-                        a.it_n += 1;
-                    }
-                    if rec.converged == Some(false) {
-                        a.not_converged += 1;
-                    }
-                    let figs = [
-                        rec.dominant_eigenvalue,
-                        rec.bell_max_fidelity,
-                        rec.purity_std,
-                        rec.fidelity_std,
-                        rec.bell_max_fidelity_std,
-                    ];
-                    for (acc, x) in a.analysis.iter_mut().zip(figs) {
-                        if let Some(x) = x.filter(|x| x.is_finite()) {
-                            acc.0 += x;
-                            acc.1 += 1;
-                        }
-                    }
-                    if let Some(f) = rec.bootstrap_failed {
-                        a.bootstrap_failed = Some(a.bootstrap_failed.unwrap_or(0) + u64::from(f));
-                    }
-                } else {
-                    a.failed += 1;
-                }
+                a.add_ok(r);
             }
-            None => {
-                if !ok {
-                    s.failed_without_dim += 1;
+            ResultRecord::Error(r) => {
+                s.failed += 1;
+                match r.dim {
+                    Some(d) => {
+                        let a = dims.entry(d).or_default();
+                        a.jobs += 1;
+                        a.failed += 1;
+                    }
+                    None => s.failed_without_dim += 1,
                 }
             }
         }
-        Ok(())
     })?;
     order.sort_unstable();
+    s.by_dimension = dims.into_iter().map(|(dim, a)| a.summary(dim)).collect();
+    Ok((s, order))
+}
 
-    write_csv(out_dir, &results, &order)?;
-
-    let mean = |sum: f64, n: u64| if n > 0 { Some(sum / n as f64) } else { None };
-    s.by_dimension = dims
-        .into_iter()
-        .map(|(dim, a)| DimensionSummary {
-            dim,
-            jobs: a.jobs,
-            ok: a.ok,
-            failed: a.failed,
-            mean_fidelity: mean(a.fid_sum, a.fid_n),
-            min_fidelity: a.fid_min,
-            mean_seconds: mean(a.sec_sum, a.sec_n),
-            busy_seconds: a.sec_sum,
-            mean_iterations: mean(a.it_sum, a.it_n),
-            not_converged: a.not_converged,
-            mean_dominant_eigenvalue: mean(a.analysis[0].0, a.analysis[0].1),
-            mean_bell_max_fidelity: mean(a.analysis[1].0, a.analysis[1].1),
-            mean_purity_std: mean(a.analysis[2].0, a.analysis[2].1),
-            mean_fidelity_std: mean(a.analysis[3].0, a.analysis[3].1),
-            mean_bell_max_fidelity_std: mean(a.analysis[4].0, a.analysis[4].1),
-            bootstrap_failed: a.bootstrap_failed,
-        })
-        .collect();
-    s.supervisor_peak_rss_bytes = supervisor_peak_rss_bytes;
-
-    // Merge with the incarnations of earlier runs.
-    let json_path = out_dir.join("summary.json");
-    let previous: Option<Summary> = fs::read(&json_path)
+/// The worker usage of earlier runs kept in the previous `summary.json`
+/// (without this run's incarnations when it was written by this same run).
+fn earlier_workers(
+    json_path: &Path,
+    workers: &[WorkerUsage],
+    provenance: Option<&Provenance>,
+) -> Vec<WorkerUsage> {
+    let previous: Option<Summary> = fs::read(json_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let earlier = previous.map_or_else(Vec::new, |p| {
+    previous.map_or_else(Vec::new, |p| {
         let this_pids: HashSet<u32> = workers
             .iter()
             .flat_map(|w| w.incarnations.iter().map(|i| i.pid))
@@ -282,13 +339,7 @@ pub fn write_summaries(
             }
         }
         kept
-    });
-    s.workers = merge_usage(&earlier, workers);
-    s.provenance = provenance.cloned();
-
-    let text = serde_json::to_string_pretty(&s)
-        .map_err(|e| format!("failed to serialize summary.json: {e}"))?;
-    write_atomic(&json_path, text.as_bytes())
+    })
 }
 
 /// Joins two sets of per-slot usage: the incarnations of each slot in order,
@@ -313,47 +364,57 @@ fn merge_usage(a: &[WorkerUsage], b: &[WorkerUsage]) -> Vec<WorkerUsage> {
 /// A summary row's place: (batch line, method rank).
 type RowKey = (u64, usize);
 
-fn write_csv(out_dir: &Path, results: &Path, order: &[(RowKey, u64)]) -> Result<(), String> {
+fn write_csv(out_dir: &Path, results: &Path, order: &[(RowKey, u64)]) -> Result<(), SummaryError> {
     let path = out_dir.join("summary.csv");
     let tmp = tempfile::Builder::new()
         .prefix(".summary.csv.")
         .suffix(".tmp")
         .tempfile_in(out_dir)
-        .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
-    let write = || -> Result<(), String> {
-        let mut w = BufWriter::new(tmp.as_file());
-        let io = |e: std::io::Error| format!("failed to write {}: {e}", path.display());
-        w.write_all(CSV_HEADER.as_bytes()).map_err(io)?;
-        w.write_all(b"\r\n").map_err(io)?;
-        if !order.is_empty() {
-            let file = File::open(results)
-                .map_err(|e| format!("failed to read {}: {e}", results.display()))?;
-            let mut r = BufReader::with_capacity(1 << 16, file);
-            let mut row = String::new();
-            // Same (line, method) twice (should not happen): keep the last record.
-            let mut seen: HashMap<RowKey, u64> = HashMap::new();
-            for &(line, off) in order {
-                seen.insert(line, off);
-            }
-            for &(line, off) in order {
-                if seen.get(&line) != Some(&off) {
-                    continue;
-                }
-                let rec = read_record_at(&mut r, off, results)?;
-                row.clear();
-                csv_row(&rec, &mut row);
-                w.write_all(row.as_bytes()).map_err(io)?;
-            }
-        }
-        let f = w
-            .into_inner()
-            .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
-        f.sync_all().map_err(io)
-    };
-    write()?;
+        .map_err(write_error(&path))?;
+    let mut w = BufWriter::new(tmp.as_file());
+    w.write_all(CSV_HEADER.as_bytes())
+        .and_then(|()| w.write_all(b"\r\n"))
+        .map_err(write_error(&path))?;
+    if !order.is_empty() {
+        write_rows(&mut w, &path, results, order)?;
+    }
+    let f = w
+        .into_inner()
+        .map_err(|e| write_error(&path)(e.into_error()))?;
+    f.sync_all().map_err(write_error(&path))?;
     tmp.persist(&path)
         .map(drop)
-        .map_err(|e| format!("failed to write {}: {}", path.display(), e.error))
+        .map_err(|e| write_error(&path)(e.error))
+}
+
+/// The rows of `order`, read back from `results`; the same (line, method)
+/// twice (should not happen) keeps the last record.
+fn write_rows(
+    w: &mut impl Write,
+    path: &Path,
+    results: &Path,
+    order: &[(RowKey, u64)],
+) -> Result<(), SummaryError> {
+    let file = File::open(results).map_err(|source| ResultsError::Read {
+        path: results.to_path_buf(),
+        source,
+    })?;
+    let mut r = BufReader::with_capacity(1 << 16, file);
+    let mut row = String::new();
+    let mut seen: HashMap<RowKey, u64> = HashMap::new();
+    for &(line, off) in order {
+        seen.insert(line, off);
+    }
+    for &(line, off) in order {
+        if seen.get(&line) != Some(&off) {
+            continue;
+        }
+        let rec = read_record_at(&mut r, off, results)?;
+        row.clear();
+        csv_row(&rec, &mut row);
+        w.write_all(row.as_bytes()).map_err(write_error(path))?;
+    }
+    Ok(())
 }
 
 /// Quotes one field per RFC 4180 when it contains a comma, quote, CR or LF.
@@ -380,41 +441,21 @@ fn num(x: Option<f64>) -> String {
     }
 }
 
+/// A figure that reads back as NaN (written `null`) is an empty field.
+fn fig(x: f64) -> String {
+    num(Some(x).filter(|v| v.is_finite()))
+}
+
+fn opt<T: ToString>(x: Option<T>) -> String {
+    x.map(|x| x.to_string()).unwrap_or_default()
+}
+
 /// One CSV row (CRLF-terminated) of a record, in [`CSV_HEADER`] order.
 pub fn csv_row(r: &ResultRecord, out: &mut String) {
-    let ok = r.is_ok();
-    let ll = if ok && r.log_likelihood.is_none() {
-        "-inf".to_string()
-    } else {
-        num(r.log_likelihood)
+    let fields = match r {
+        ResultRecord::Ok(r) => ok_fields(r),
+        ResultRecord::Error(r) => error_fields(r),
     };
-    let fields: [String; 25] = [
-        r.id.clone().unwrap_or_default(),
-        r.dim.map(|d| d.to_string()).unwrap_or_default(),
-        r.design.clone().unwrap_or_default(),
-        r.method.clone().unwrap_or_default(),
-        r.status.clone(),
-        num(r.purity),
-        num(r.trace),
-        r.rank.map(|x| x.to_string()).unwrap_or_default(),
-        num(r.min_eigenvalue),
-        num(r.max_eigenvalue),
-        num(r.eigenvalue_entropy),
-        ll,
-        r.iterations.map(|x| x.to_string()).unwrap_or_default(),
-        r.converged.map(|x| x.to_string()).unwrap_or_default(),
-        num(r.fidelity),
-        num(r.seconds),
-        r.worker.map(|x| x.to_string()).unwrap_or_default(),
-        r.error.clone().unwrap_or_default(),
-        num(r.dominant_eigenvalue),
-        num(r.bell_max_fidelity),
-        r.bell_index.map(|x| x.to_string()).unwrap_or_default(),
-        num(r.purity_std),
-        num(r.fidelity_std),
-        num(r.bell_max_fidelity_std),
-        r.bootstrap.map(|x| x.to_string()).unwrap_or_default(),
-    ];
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -424,9 +465,48 @@ pub fn csv_row(r: &ResultRecord, out: &mut String) {
     out.push_str("\r\n");
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    crate::outdir::write_atomic(path, bytes)
-        .map_err(|e| format!("failed to write {}: {e}", path.display()))
+fn ok_fields(r: &OkRecord) -> [String; 25] {
+    let boot = r.bootstrap.as_ref();
+    [
+        r.id.clone(),
+        r.dim.to_string(),
+        r.design.clone(),
+        r.method.clone(),
+        "ok".into(),
+        fig(r.purity),
+        fig(r.trace),
+        r.rank.to_string(),
+        fig(r.min_eigenvalue),
+        fig(r.max_eigenvalue),
+        fig(r.eigenvalue_entropy),
+        r.log_likelihood
+            .map_or_else(|| "-inf".into(), |ll| num(Some(ll))),
+        opt(r.iterations),
+        opt(r.converged),
+        num(r.fidelity),
+        fig(r.seconds),
+        r.worker.to_string(),
+        String::new(),
+        num(r.spectral.as_ref().map(|d| d.eigenvalue)),
+        num(r.bell.map(|b| b.max_fidelity)),
+        opt(r.bell.map(|b| b.index)),
+        num(boot.and_then(|b| b.purity_std)),
+        num(boot.and_then(|b| b.fidelity_std)),
+        num(boot.and_then(|b| b.bell_max_fidelity_std)),
+        opt(boot.map(|b| b.resamples)),
+    ]
+}
+
+fn error_fields(r: &ErrorRecord) -> [String; 25] {
+    let mut f: [String; 25] = Default::default();
+    f[0] = r.id.clone().unwrap_or_default();
+    f[1] = opt(r.dim);
+    f[2] = r.design.clone().unwrap_or_default();
+    f[3] = r.method.clone().unwrap_or_default();
+    f[4] = "error".into();
+    f[16] = opt(r.worker);
+    f[17] = r.error.clone();
+    f
 }
 
 #[cfg(test)]
@@ -435,32 +515,32 @@ mod tests {
     use crate::results::ResultsWriter;
 
     fn ok_rec(line: u64, dim: usize, fid: Option<f64>, worker: usize, secs: f64) -> ResultRecord {
-        ResultRecord {
+        ResultRecord::Ok(OkRecord {
             line,
-            id: Some(format!("j{line}")),
-            status: "ok".into(),
-            dim: Some(dim),
-            design: Some("nopovm".into()),
-            method: Some("mle".into()),
-            rho: Some(format!("rho/j{line}.npy")),
+            id: format!("j{line}"),
+            dim,
+            design: "nopovm".into(),
+            method: "mle".into(),
+            rho: format!("rho/j{line}.npy"),
             iterations: Some(10 * line),
             converged: Some(true),
             log_likelihood: None,
-            purity: Some(1.0),
-            trace: Some(1.0),
-            rank: Some(1),
-            min_eigenvalue: Some(0.0),
-            max_eigenvalue: Some(1.0),
-            eigenvalue_entropy: Some(0.0),
+            purity: 1.0,
+            trace: 1.0,
+            rank: 1,
+            min_eigenvalue: 0.0,
+            max_eigenvalue: 1.0,
+            eigenvalue_entropy: 0.0,
             fidelity: fid,
             objective: None,
+            bell: None,
+            spectral: None,
+            bootstrap: None,
             warnings: None,
             started: None,
-            seconds: Some(secs),
-            worker: Some(worker),
-            error: None,
-            ..Default::default()
-        }
+            seconds: secs,
+            worker,
+        })
     }
 
     #[test]
@@ -521,7 +601,16 @@ mod tests {
             w
         };
         let usage = vec![slot0(vec![inc(11, 2, 5.5, 100, 50)])];
-        write_summaries(&out, &usage, 999, None).unwrap();
+        // Three ok records and one error, as appended above.
+        let totals = write_summaries(&out, &usage, 999, None).unwrap();
+        assert_eq!(
+            totals,
+            Totals {
+                jobs: 4,
+                ok: 3,
+                failed: 1
+            }
+        );
         let csv = fs::read_to_string(out.join("summary.csv")).unwrap();
         let rows: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(rows[0], CSV_HEADER);

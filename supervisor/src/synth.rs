@@ -3,7 +3,7 @@
 //! on the `nopovm` set (docs/reference.md), and each true state as a `.npy` file.
 
 use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use qst_math::C64;
@@ -115,18 +115,17 @@ pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
 
 /// Poisson counts with mean `shots · p_k / Σ p`; redrawn (a few times) if all
 /// come out zero.
-pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u64>, String> {
+pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u64>, GenError> {
     let total: f64 = p.iter().sum();
     if total.is_nan() || total <= 0.0 {
-        return Err("failed to simulate counts: every probability is zero".into());
+        return Err(GenError::NoProbability);
     }
     for _ in 0..100 {
         let mut c = Vec::with_capacity(p.len());
         for &pk in p {
             let mean = shots * pk / total;
             if mean > 0.0 {
-                let d = Poisson::new(mean)
-                    .map_err(|e| format!("failed to simulate counts of mean {mean}: {e}"))?;
+                let d = Poisson::new(mean).map_err(|source| GenError::Poisson { mean, source })?;
                 let x: f64 = d.sample(rng);
                 c.push(x as u64);
             } else {
@@ -137,9 +136,65 @@ pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u6
             return Ok(c);
         }
     }
-    Err(format!(
-        "failed to simulate counts: {shots} shots gave no counts in 100 draws"
-    ))
+    Err(GenError::NoCounts { shots })
+}
+
+/// Why a batch could not be generated; reads after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    #[error("generate a batch: --dims names no dimension")]
+    NoDims,
+    #[error("generate a batch: dimension {0} in --dims is outside 2 to {MAX_DIM}")]
+    Dim(usize),
+    #[error("generate a batch: --shots {0} is outside 1 to 1e15")]
+    Shots(f64),
+    #[error("generate a batch: {} has no file name", .0.display())]
+    NoFileName(PathBuf),
+    #[error("write {}: it exists (pass --force to replace it)", .0.display())]
+    Exists(PathBuf),
+    #[error("write {}: it exists and qst gen did not write it (pass --force to replace it)", .0.display())]
+    Foreign(PathBuf),
+    #[error("read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("remove the earlier truth file {}: {source}", path.display())]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Npy(#[from] qst_npy::NpyError),
+    #[error("simulate counts: every probability is zero")]
+    NoProbability,
+    #[error("simulate counts of mean {mean}: {source}")]
+    Poisson {
+        mean: f64,
+        #[source]
+        source: rand_distr::PoissonError,
+    },
+    #[error("simulate counts: {shots} shots gave no counts in 100 draws")]
+    NoCounts { shots: f64 },
+}
+
+fn write_error(path: &Path) -> impl FnOnce(io::Error) -> GenError + use<> {
+    let path = path.to_path_buf();
+    move |source| GenError::Write { path, source }
 }
 
 /// The manifest of a truth directory: the names of the truth files `qst gen`
@@ -147,7 +202,7 @@ pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u6
 pub const GEN_MANIFEST: &str = ".qst-gen-manifest";
 
 /// [`generate_with`], refusing an existing batch file.
-pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
+pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, GenError> {
     generate_with(out_file, spec, false)
 }
 
@@ -162,21 +217,8 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, String> {
 /// `force`. The truth files of the earlier `qst gen` (those its manifest
 /// lists) are removed first, so none is left stale; other files are never
 /// removed.
-pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usize, String> {
-    if spec.dims.is_empty() {
-        return Err("failed to generate a batch: --dims names no dimension".into());
-    }
-    if let Some(bad) = spec.dims.iter().find(|d| !(2..=MAX_DIM).contains(*d)) {
-        return Err(format!(
-            "failed to generate a batch: dimension {bad} in --dims is outside 2 to {MAX_DIM}"
-        ));
-    }
-    if !(spec.shots.is_finite() && spec.shots >= 1.0 && spec.shots <= 1e15) {
-        return Err(format!(
-            "failed to generate a batch: --shots {} is outside 1 to 1e15",
-            spec.shots
-        ));
-    }
+pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usize, GenError> {
+    check_spec(spec)?;
     let dir = match out_file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -184,89 +226,130 @@ pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usi
     let stem = out_file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            format!(
-                "failed to generate a batch: {} has no file name",
-                out_file.display()
-            )
-        })?;
-    let truth_dir_name = format!("{stem}_truth");
-    let truth_dir = dir.join(&truth_dir_name);
-    if !force && out_file.exists() {
-        return Err(format!(
-            "failed to write {}: it exists (pass --force to replace it)",
-            out_file.display()
-        ));
-    }
-    let manifest = truth_dir.join(GEN_MANIFEST);
-    let earlier: Vec<String> = match fs::read_to_string(&manifest) {
-        Ok(text) => text
-            .lines()
-            .map(str::trim)
-            // Only plain names inside the truth directory.
-            .filter(|l| !l.is_empty() && !l.contains('/') && !l.starts_with('.'))
-            .map(str::to_string)
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(format!("failed to read {}: {e}", manifest.display())),
+        .ok_or_else(|| GenError::NoFileName(out_file.to_path_buf()))?;
+    let truth = TruthDir {
+        name: format!("{stem}_truth"),
+        path: dir.join(format!("{stem}_truth")),
     };
+    if !force && out_file.exists() {
+        return Err(GenError::Exists(out_file.to_path_buf()));
+    }
     let names: Vec<String> = spec
         .dims
         .iter()
         .flat_map(|&n| (0..spec.per_dim).map(move |i| format!("{}.npy", job_id(n, i))))
         .collect();
-    if !force
-        && let Some(foreign) = names
-            .iter()
-            .find(|n| truth_dir.join(n).exists() && !earlier.contains(n))
-    {
-        return Err(format!(
-            "failed to write {}: it exists and qst gen did not write it (pass --force to replace it)",
-            truth_dir.join(foreign).display()
-        ));
-    }
-    for old in &earlier {
-        match fs::remove_file(truth_dir.join(old)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(format!(
-                    "failed to remove the earlier truth file {}: {e}",
-                    truth_dir.join(old).display()
-                ));
-            }
-        }
-    }
-    fs::create_dir_all(&truth_dir)
-        .map_err(|e| format!("failed to create {}: {e}", truth_dir.display()))?;
-    // The manifest first: a gen cut short still lists what it wrote.
-    let mut list = names.join("\n");
-    list.push('\n');
-    fs::write(&manifest, list)
-        .map_err(|e| format!("failed to write {}: {e}", manifest.display()))?;
+    truth.replace_earlier(&names, force)?;
 
     // A uniquely named temporary (O_EXCL): nothing planted at a fixed name is followed.
-    let io = |e: std::io::Error| format!("failed to write {}: {e}", out_file.display());
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{stem}.gen."))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(io)?;
+        .map_err(write_error(out_file))?;
     let mut w = BufWriter::new(tmp.as_file());
+    let jobs = write_jobs(&mut w, spec, &truth, out_file)?;
+    let f = w
+        .into_inner()
+        .map_err(|e| write_error(out_file)(e.into_error()))?;
+    f.sync_all().map_err(write_error(out_file))?;
+    tmp.persist(out_file)
+        .map_err(|e| write_error(out_file)(e.error))?;
+    Ok(jobs)
+}
+
+fn check_spec(spec: &GenSpec) -> Result<(), GenError> {
+    if spec.dims.is_empty() {
+        return Err(GenError::NoDims);
+    }
+    if let Some(&bad) = spec.dims.iter().find(|d| !(2..=MAX_DIM).contains(*d)) {
+        return Err(GenError::Dim(bad));
+    }
+    if !(spec.shots.is_finite() && spec.shots >= 1.0 && spec.shots <= 1e15) {
+        return Err(GenError::Shots(spec.shots));
+    }
+    Ok(())
+}
+
+/// The truth directory beside a generated batch.
+struct TruthDir {
+    /// `<stem>_truth`, as the batch's `truth` paths name it.
+    name: String,
+    path: PathBuf,
+}
+
+impl TruthDir {
+    /// Refuses (unless `force`) to overwrite a truth file that an earlier
+    /// `qst gen` did not write, removes the ones it did, and lists `names` in
+    /// the manifest (first: a gen cut short still lists what it wrote).
+    fn replace_earlier(&self, names: &[String], force: bool) -> Result<(), GenError> {
+        let manifest = self.path.join(GEN_MANIFEST);
+        let earlier: Vec<String> = match fs::read_to_string(&manifest) {
+            Ok(text) => text
+                .lines()
+                .map(str::trim)
+                // Only plain names inside the truth directory.
+                .filter(|l| !l.is_empty() && !l.contains('/') && !l.starts_with('.'))
+                .map(str::to_string)
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(GenError::Read {
+                    path: manifest,
+                    source,
+                });
+            }
+        };
+        if !force
+            && let Some(foreign) = names
+                .iter()
+                .find(|n| self.path.join(n).exists() && !earlier.contains(n))
+        {
+            return Err(GenError::Foreign(self.path.join(foreign)));
+        }
+        for old in &earlier {
+            match fs::remove_file(self.path.join(old)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(GenError::Remove {
+                        path: self.path.join(old),
+                        source,
+                    });
+                }
+            }
+        }
+        fs::create_dir_all(&self.path).map_err(|source| GenError::Create {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut list = names.join("\n");
+        list.push('\n');
+        fs::write(&manifest, list).map_err(write_error(&manifest))
+    }
+}
+
+/// Writes the header and one line per job to `w` (the batch `out_file`),
+/// each job's truth into `truth`; returns the number of jobs.
+fn write_jobs(
+    w: &mut impl Write,
+    spec: &GenSpec,
+    truth: &TruthDir,
+    out_file: &Path,
+) -> Result<usize, GenError> {
     writeln!(
         w,
         "# qst gen: dims {:?}, {} per dimension, {} shots, seed {}",
         spec.dims, spec.per_dim, spec.shots, spec.seed
     )
-    .map_err(io)?;
+    .map_err(write_error(out_file))?;
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let mut jobs = 0;
     for &n in &spec.dims {
         for i in 0..spec.per_dim {
             let id = job_id(n, i);
             let rho = random_state(n, StateKind::of(i), &mut rng);
-            let truth_path = truth_dir.join(format!("{id}.npy"));
-            qst_npy::write_c16(&truth_path, &[n, n], &rho).map_err(|e| format!("failed to {e}"))?;
+            qst_npy::write_c16(&truth.path.join(format!("{id}.npy")), &[n, n], &rho)?;
             let p = nopovm_probabilities(n, &rho);
             let counts = simulate_counts(&p, spec.shots, &mut rng)?;
             let method = if jobs % 4 == 3 { "linear" } else { "mle" };
@@ -275,17 +358,11 @@ pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usi
                 "dim": n,
                 "method": method,
                 "counts": counts,
-                "truth": format!("{truth_dir_name}/{id}.npy"),
+                "truth": format!("{}/{id}.npy", truth.name),
             });
-            writeln!(w, "{line}").map_err(io)?;
+            writeln!(w, "{line}").map_err(write_error(out_file))?;
             jobs += 1;
         }
     }
-    let f = w
-        .into_inner()
-        .map_err(|e| format!("failed to write {}: {e}", out_file.display()))?;
-    f.sync_all().map_err(io)?;
-    tmp.persist(out_file)
-        .map_err(|e| format!("failed to write {}: {}", out_file.display(), e.error))?;
     Ok(jobs)
 }

@@ -186,7 +186,8 @@ fn bad_specs_are_refused() {
             seed: 0,
         },
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("dimension 1"), "{e}");
     let e = generate(
         &out,
@@ -197,7 +198,8 @@ fn bad_specs_are_refused() {
             seed: 0,
         },
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("--shots"), "{e}");
     assert!(!out.exists());
 }

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use qst_math::{C64, Mat, MleOptions, WlsOptions};
 use qst_npy::Durability;
+use qst_shared::procfs;
 use qst_shared::{
     AnalysisFigures, BellFigures, DominantFigures, FromWorker, Job, JobFigures, Method,
     ProjectorSpec, ResampleFigures, ToWorker, read_frame, write_frame,
@@ -27,7 +28,6 @@ use qst_shared::{
 use qst_store::{ProjectorCache, Store, StoreConfig};
 use tracing::{info, warn};
 
-pub mod procfs;
 mod scratch;
 
 /// What the supervisor tells a worker on its command line.
@@ -239,9 +239,33 @@ fn send_usage(output: &mut impl io::Write) -> Result<(), WorkerError> {
     Ok(())
 }
 
+/// Why a job failed: one sentence naming the field (it reads after
+/// "job <id>: "), sent to the supervisor as a [`qst_shared::JobFailure`].
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("projectors: failed to {0}")]
+    Projectors(#[source] qst_store::StoreError),
+    #[error("counts: failed to reconstruct: {0}")]
+    Reconstruct(#[source] qst_math::MathError),
+    #[error("bell: failed to {0}")]
+    Bell(#[source] qst_math::MathError),
+    #[error("spectral: failed to {0}")]
+    Spectral(#[source] qst_math::MathError),
+    #[error("bootstrap: failed to resample: the estimate's probabilities sum to {0}")]
+    Resample(f64),
+    #[error("failed to draw the counts: {0}")]
+    Draw(#[source] qst_math::MathError),
+}
+
+impl From<JobError> for qst_shared::JobFailure {
+    fn from(e: JobError) -> Self {
+        qst_shared::JobFailure::of(&e)
+    }
+}
+
 enum JobFailure {
     /// The job fails: one sentence naming the field.
-    Job(String),
+    Job(qst_shared::JobFailure),
     /// The projector file failed its checks when opened: the supervisor rebuilds it.
     Projectors(String),
     /// Writing ρ failed: the output's failure, not the job's.
@@ -257,27 +281,7 @@ fn run_job(
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let before = cache.stats().misses;
-    let handle = match &job.projectors {
-        ProjectorSpec::Builtin(design) => cache.builtin(*design, job.dim),
-        ProjectorSpec::Custom { path } => cache.custom(path, job.dim),
-    };
-    let handle = match (handle, &job.projectors) {
-        (Ok(h), _) => h,
-        (Err(e), ProjectorSpec::Builtin(_)) => return Err(JobFailure::Projectors(e.to_string())),
-        (Err(e), ProjectorSpec::Custom { .. }) => {
-            return Err(JobFailure::Job(format!("projectors: failed to {e}")));
-        }
-    };
-    if cache.stats().misses > before {
-        info!(
-            "cache miss: loaded set design={} dim={} job={} pid={}",
-            job.projectors.design_name(),
-            job.dim,
-            job.id,
-            std::process::id()
-        );
-    }
+    let handle = open_projectors(cache, job)?;
     let n = job.dim;
     let truth = job.truth.as_ref().map(|t| {
         Mat::<C64>::from_fn(n, n, |a, b| {
@@ -306,13 +310,14 @@ fn run_job(
     };
     let proj = handle.projectors();
     let (rho, iterations, converged, objective) =
-        reconstruct(&handle, scratches, job, counts).map_err(JobFailure::Job)?;
+        reconstruct(&handle, scratches, job, counts).map_err(|e| JobFailure::Job(e.into()))?;
     let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
     let f = qst_math::figures(rho.as_ref());
     let fidelity = truth
         .as_ref()
         .map(|t| qst_math::fidelity(rho.as_ref(), t.as_ref()));
-    let analysis = analyse(&proj, job, rho.as_ref(), counts).map_err(JobFailure::Job)?;
+    let analysis =
+        analyse(&proj, job, rho.as_ref(), counts).map_err(|e| JobFailure::Job(e.into()))?;
     let data: Vec<C64> = (0..n * n).map(|i| rho[(i / n, i % n)]).collect();
     // Not fsynced here: the supervisor makes a group of ρ files durable
     // at once (syncfs) before it appends their result lines.
@@ -336,6 +341,37 @@ fn run_job(
     })
 }
 
+/// The job's projector set from the cache: a built-in file that fails its
+/// checks is the supervisor's to rebuild, a custom set that fails is the job's
+/// error.
+fn open_projectors(
+    cache: &ProjectorCache,
+    job: &Job,
+) -> Result<qst_store::ProjectorHandle, JobFailure> {
+    let before = cache.stats().misses;
+    let handle = match &job.projectors {
+        ProjectorSpec::Builtin(design) => cache.builtin(*design, job.dim),
+        ProjectorSpec::Custom { path } => cache.custom(path, job.dim),
+    };
+    let handle = match (handle, &job.projectors) {
+        (Ok(h), _) => h,
+        (Err(e), ProjectorSpec::Builtin(_)) => return Err(JobFailure::Projectors(e.to_string())),
+        (Err(e), ProjectorSpec::Custom { .. }) => {
+            return Err(JobFailure::Job(JobError::Projectors(e).into()));
+        }
+    };
+    if cache.stats().misses > before {
+        info!(
+            "cache miss: loaded set design={} dim={} job={} pid={}",
+            job.projectors.design_name(),
+            job.dim,
+            job.id,
+            std::process::id()
+        );
+    }
+    Ok(handle)
+}
+
 /// Bootstrap resamples: counts drawn from the Poisson means the job carries,
 /// each from its own seed; figures only, no ρ file.
 fn resample(
@@ -350,12 +386,12 @@ fn resample(
         .map(|index| {
             let seed = qst_shared::resample_seed(r.seed, &job.id, index);
             let outcome = qst_math::poisson_resample(&job.counts, seed)
-                .map_err(|e| format!("failed to draw the counts: {e}"))
+                .map_err(JobError::Draw)
                 .and_then(|counts| reconstruct(handle, scratches, job, &counts))
                 .and_then(|(rho, ..)| {
                     let bell = if job.analysis.bell {
-                        let (max, ..) = qst_math::bell_summary(rho.as_ref())
-                            .map_err(|e| format!("bell: failed to {e}"))?;
+                        let (max, ..) =
+                            qst_math::bell_summary(rho.as_ref()).map_err(JobError::Bell)?;
                         Some(max)
                     } else {
                         None
@@ -367,7 +403,8 @@ fn resample(
                         .map(|(i, j)| rho[(i, j)].norm_sqr())
                         .sum::<f64>();
                     Ok((purity, fidelity, bell))
-                });
+                })
+                .map_err(qst_shared::JobFailure::from);
             ResampleFigures { index, outcome }
         })
         .collect()
@@ -407,10 +444,10 @@ fn analyse(
     job: &Job,
     rho: qst_math::MatRef<C64>,
     counts: &[f64],
-) -> Result<AnalysisFigures, String> {
+) -> Result<AnalysisFigures, JobError> {
     let bell = if job.analysis.bell {
         let (max_fidelity, index, min_fidelity) =
-            qst_math::bell_summary(rho).map_err(|e| format!("bell: failed to {e}"))?;
+            qst_math::bell_summary(rho).map_err(JobError::Bell)?;
         Some(BellFigures {
             max_fidelity,
             index,
@@ -420,7 +457,7 @@ fn analyse(
         None
     };
     let dominant = if job.analysis.spectral {
-        let d = qst_math::dominant(rho).map_err(|e| format!("spectral: failed to {e}"))?;
+        let d = qst_math::dominant(rho).map_err(JobError::Spectral)?;
         Some(DominantFigures {
             eigenvalue: d.eigenvalue,
             amplitudes: d.amplitudes,
@@ -436,9 +473,7 @@ fn analyse(
         let total: f64 = counts.iter().sum();
         let norm: f64 = p.iter().sum();
         if !(norm.is_finite() && norm > 0.0) {
-            return Err(format!(
-                "bootstrap: failed to resample: the estimate's probabilities sum to {norm}"
-            ));
+            return Err(JobError::Resample(norm));
         }
         resample_means = Some(p.iter().map(|&x| (x.max(0.0) / norm) * total).collect());
     }
@@ -471,8 +506,8 @@ fn reconstruct(
     scratches: &mut scratch::Scratches,
     job: &Job,
     counts: &[f64],
-) -> Result<Reconstruction, String> {
-    let failed = |e: qst_math::MathError| format!("counts: failed to reconstruct: {e}");
+) -> Result<Reconstruction, JobError> {
+    let failed = JobError::Reconstruct;
     let proj = handle.projectors();
     let builtin = handle.builtin();
     Ok(match job.method {
@@ -505,7 +540,21 @@ fn reconstruct(
     })
 }
 
-/// Opens a worker's log directory entry name for a slot: `worker-<slot>.log`.
-pub fn log_file_name(slot: usize) -> String {
-    format!("worker-{slot}.log")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_errors_read_as_one_sentence_naming_the_field() {
+        let e: qst_shared::JobFailure = JobError::Resample(0.0).into();
+        assert_eq!(
+            e.message,
+            "bootstrap: failed to resample: the estimate's probabilities sum to 0"
+        );
+        let e = JobError::Resample(f64::NAN).to_string();
+        assert_eq!(
+            e,
+            "bootstrap: failed to resample: the estimate's probabilities sum to NaN"
+        );
+    }
 }
