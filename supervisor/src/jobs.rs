@@ -3,11 +3,16 @@
 //! targets. JSON Lines ([`crate::batch`]) and count matrices
 //! ([`crate::matrix`]) both call these, so a rule lives in one place.
 
+use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use qst_shared::Job;
+use qst_math::{C64, MathError};
+use qst_npy::NpyError;
+use qst_shared::{Design, DesignError, Job, UnknownMethod};
+use qst_store::StoreError;
 
 use crate::input::{InputOptions, Negative};
 use crate::results::ResultRecord;
@@ -83,35 +88,278 @@ pub fn is_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
 }
 
-/// Checks counts: finite, ≥ 0 (negative ones set to 0 with `--negative
-/// clip`, each with a warning), not all zero. The error names the field.
+/// Where a count sits, as messages name it: `counts[3]`, or with the cell
+/// of a count matrix, `counts[3] (sheet runB, cell C4)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountAt {
+    /// `counts` or `counts_npy`.
+    pub field: &'static str,
+    /// 0-based.
+    pub index: usize,
+    /// The cell's name, for a count matrix.
+    pub cell: Option<String>,
+}
+
+impl fmt::Display for CountAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.field, self.index)?;
+        match &self.cell {
+            Some(c) => write!(f, " ({c})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A count that breaks the rules of [`check_count`].
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CountsError {
+    #[error("field {at} is {value}, but counts must be finite")]
+    NotFinite { at: CountAt, value: f64 },
+    #[error(
+        "field {at} is {value}, but counts must be >= 0 (pass --negative clip to set negative counts to 0)"
+    )]
+    Negative { at: CountAt, value: f64 },
+    #[error("field {field}: the counts are all zero")]
+    AllZero { field: &'static str },
+}
+
+/// One count: finite and ≥ 0; a negative one is set to 0 with `--negative
+/// clip`, and the warning is returned.
+pub fn check_count(
+    c: &mut f64,
+    at: impl FnOnce() -> CountAt,
+    negative: Negative,
+) -> Result<Option<String>, CountsError> {
+    let value = *c;
+    if !value.is_finite() {
+        return Err(CountsError::NotFinite { at: at(), value });
+    }
+    if value < 0.0 {
+        if negative == Negative::Error {
+            return Err(CountsError::Negative { at: at(), value });
+        }
+        *c = 0.0;
+        return Ok(Some(format!(
+            "{} was {value}, set to 0 (--negative clip)",
+            at()
+        )));
+    }
+    Ok(None)
+}
+
+/// Checks counts: each by [`check_count`], and not all zero. The error
+/// names the field.
 pub fn check_counts(
     counts: &mut [f64],
-    field: &str,
+    field: &'static str,
     negative: Negative,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CountsError> {
     let mut warnings = Vec::new();
-    for (i, c) in counts.iter_mut().enumerate() {
-        if !c.is_finite() {
-            return Err(format!(
-                "field {field}[{i}] is {c}, but counts must be finite"
-            ));
-        }
-        if *c < 0.0 {
-            if negative == Negative::Clip {
-                warnings.push(format!("{field}[{i}] was {c}, set to 0 (--negative clip)"));
-                *c = 0.0;
-            } else {
-                return Err(format!(
-                    "field {field}[{i}] is {c}, but counts must be >= 0 (pass --negative clip to set negative counts to 0)"
-                ));
-            }
-        }
+    for (index, c) in counts.iter_mut().enumerate() {
+        let at = || CountAt {
+            field,
+            index,
+            cell: None,
+        };
+        warnings.extend(check_count(c, at, negative)?);
     }
-    if counts.iter().all(|&c| c == 0.0) {
-        return Err(format!("field {field}: the counts are all zero"));
-    }
+    check_not_all_zero(counts, field)?;
     Ok(warnings)
+}
+
+/// The counts of a job must not all be zero.
+pub fn check_not_all_zero(counts: &[f64], field: &'static str) -> Result<(), CountsError> {
+    if counts.iter().all(|&c| c == 0.0) {
+        return Err(CountsError::AllZero { field });
+    }
+    Ok(())
+}
+
+/// A custom projector file that a job cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum CustomError {
+    #[error("failed to read projector file {}: {source}", .path.display())]
+    Metadata { path: PathBuf, source: io::Error },
+    #[error("failed to {0}")]
+    Store(#[from] StoreError),
+    #[error("failed to {0}")]
+    Npy(#[from] NpyError),
+    #[error(
+        "{} has shape {shape:?}, but dim {dim} needs (K, {dim}, {dim}) with K >= {}",
+        .path.display(),
+        .dim * .dim
+    )]
+    Shape {
+        path: PathBuf,
+        shape: Vec<usize>,
+        dim: usize,
+    },
+}
+
+/// A target state that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TruthError {
+    #[error("failed to {0}")]
+    Npy(#[from] NpyError),
+    #[error("{} holds a non-finite entry {entry}", .path.display())]
+    NonFinite { path: PathBuf, entry: C64 },
+    #[error("{} holds a zero {what} vector, which cannot be normalized", .path.display())]
+    Zero { path: PathBuf, what: &'static str },
+    #[error(
+        "failed to read {} as text (n lines amplitude,phase, or a .npy file): {source}",
+        .path.display()
+    )]
+    Text { path: PathBuf, source: io::Error },
+    #[error(
+        "line {line} of {} is {text:?}, but a target in text form is n lines amplitude,phase (phase in units of pi)",
+        .path.display()
+    )]
+    BadLine {
+        line: usize,
+        path: PathBuf,
+        text: String,
+    },
+    #[error("{} has {lines} amplitude,phase lines, but dim {dim} needs {dim}", .path.display())]
+    LineCount {
+        path: PathBuf,
+        lines: usize,
+        dim: usize,
+    },
+    #[error("{} {why}, so it is not a density matrix", .path.display())]
+    NotDensity { path: PathBuf, why: String },
+}
+
+/// What a projector set needs, in messages: `dim 4 (design nopovm)`, `the
+/// custom projector set`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SetNeeds {
+    Design { dim: usize, design: Design },
+    Custom,
+}
+
+impl fmt::Display for SetNeeds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetNeeds::Design { dim, design } => write!(f, "dim {dim} (design {design})"),
+            SetNeeds::Custom => f.write_str("the custom projector set"),
+        }
+    }
+}
+
+/// Why one job (a JSON line, a count matrix column) cannot run: one
+/// sentence naming the field, rendered after `line 7 (id "q4"): ` where its
+/// error record is made.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the line is longer than {MAX_LINE_BYTES} bytes")]
+    TooLong,
+    #[error("failed to read the batch {}: {source}", .path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("not valid JSON ({0})")]
+    Json(#[source] serde_json::Error),
+    #[error(
+        "field {0} holds a number out of range (beyond ±1.8e308, the largest finite double), so the line is not valid JSON"
+    )]
+    OutOfRange(String),
+    #[error("not a JSON object (a job line is {{\"id\": …, \"dim\": …, …}})")]
+    NotAnObject,
+    #[error("field {0} is missing")]
+    Missing(&'static str),
+    /// A field of the wrong type or out of range; `value` as the line wrote it.
+    #[error("field {field} must be {expected}, not {value}")]
+    Value {
+        field: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+    #[error(
+        "field id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'"
+    )]
+    BadId,
+    #[error("field id: duplicate id, first used on line {0}")]
+    DuplicateId(u64),
+    #[error("field {name}: unknown field{}; the fields are {}", did_you_mean(*.nearest), .known.join(", "))]
+    UnknownField {
+        /// As the line wrote it, quoted.
+        name: String,
+        nearest: Option<&'static str>,
+        known: &'static [&'static str],
+    },
+    #[error("field method: the list of methods is empty")]
+    NoMethods,
+    #[error("field method: must be a method name or a list of them, not {0}")]
+    NotAMethodName(String),
+    #[error("field method: {0}")]
+    Method(#[from] UnknownMethod),
+    #[error("field method: method {0:?} is named twice")]
+    MethodTwice(String),
+    #[error("field design: {0}, or \"custom\" with a \"projectors\" file")]
+    Design(#[source] DesignError),
+    #[error("field projectors is missing, but design \"custom\" needs it")]
+    CustomWithoutFile,
+    #[error("field projectors names a custom set, but field design says \"{0}\"")]
+    FileAndDesign(Design),
+    #[error("field projectors: {0}")]
+    Projectors(#[source] Arc<CustomError>),
+    #[error("field dim: {0}")]
+    Dim(#[source] DesignError),
+    #[error("field {field}: {} is not a file", .path.display())]
+    NotAFile { field: &'static str, path: PathBuf },
+    #[error("field {field}: file {} does not exist", .path.display())]
+    NoSuchFile { field: &'static str, path: PathBuf },
+    #[error("field {field}: failed to read {}: {source}", .path.display())]
+    Unreadable {
+        field: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("fields counts and counts_npy are both given; give one")]
+    BothCounts,
+    #[error("field counts is missing (give counts or counts_npy)")]
+    NoCounts,
+    #[error("field counts has {len} entries, but {needs} needs {expected}")]
+    CountsLen {
+        len: usize,
+        needs: SetNeeds,
+        expected: usize,
+    },
+    #[error("field counts_npy: {} has {len} entries, but {needs} needs {expected}", .path.display())]
+    NpyLen {
+        path: PathBuf,
+        len: usize,
+        needs: SetNeeds,
+        expected: usize,
+    },
+    #[error("field counts_npy: failed to {0}")]
+    CountsNpy(#[source] NpyError),
+    #[error("field counts[{index}] is {value}, not a number")]
+    NotANumber { index: usize, value: String },
+    #[error(transparent)]
+    Counts(#[from] CountsError),
+    /// An empty cell of a count matrix (`sheet`: a spreadsheet's).
+    #[error("field {at} is empty{}", empty_cell_hint(*.sheet))]
+    EmptyCell { at: CountAt, sheet: bool },
+    /// A cell of a count matrix that is not a number, as shown.
+    #[error("field {at} is {text}, not a number")]
+    TextCell { at: CountAt, text: String },
+    #[error("field bell: {0}")]
+    Bell(#[source] MathError),
+    #[error("field truth: {0}")]
+    Truth(#[source] Arc<TruthError>),
+}
+
+/// ` (did you mean "dim"?)`, or nothing.
+fn did_you_mean(nearest: Option<&str>) -> String {
+    nearest.map_or_else(String::new, |k| format!(" (did you mean {k:?}?)"))
+}
+
+/// Why a spreadsheet cell may read as empty.
+fn empty_cell_hint(sheet: bool) -> &'static str {
+    if sheet {
+        " (a formula saved without its value reads as empty: save the file from its spreadsheet program)"
+    } else {
+        ""
+    }
 }
 
 /// Reads a target state: an (n, n) density matrix `.npy`
@@ -119,15 +367,18 @@ pub fn check_counts(
 /// the lab's text form, n lines `amplitude,phase` with the phase in units of
 /// π (ψ_j = a_j·e^{iπ·φ_j}); kets are normalized. A `.npy` file is known by its
 /// magic bytes, whatever its name. Returns ρ, n×n row-major.
-pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
+pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, TruthError> {
     let mut magic = [0u8; 6];
     let is_npy = File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok_and(|()| &magic == b"\x93NUMPY");
     let m = if is_npy {
-        let v = qst_npy::read_state(path, dim).map_err(|e| format!("failed to {e}"))?;
+        let v = qst_npy::read_state(path, dim)?;
         if let Some(bad) = v.iter().find(|z| !z.re.is_finite() || !z.im.is_finite()) {
-            return Err(format!("{} holds a non-finite entry {bad}", path.display()));
+            return Err(TruthError::NonFinite {
+                path: path.to_path_buf(),
+                entry: *bad,
+            });
         }
         if v.len() == dim {
             ket_truth(path, &v, "ket")?
@@ -139,34 +390,34 @@ pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, String> {
         ket_truth(path, &ket, "state")?
     };
     let mat = qst_math::Mat::from_fn(dim, dim, |i, j| m[i * dim + j]);
-    qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL)
-        .map_err(|e| format!("{} {e}, so it is not a density matrix", path.display()))?;
+    qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL).map_err(|e| {
+        TruthError::NotDensity {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        }
+    })?;
     Ok(m.iter().map(|z| (z.re, z.im)).collect())
 }
 
 /// ψψ†/‖ψ‖², row-major; a zero vector is an error.
-fn ket_truth(path: &Path, ket: &[qst_math::C64], what: &str) -> Result<Vec<qst_math::C64>, String> {
+fn ket_truth(path: &Path, ket: &[C64], what: &'static str) -> Result<Vec<C64>, TruthError> {
     let n = ket.len();
-    let rho = qst_math::ket_density(ket).ok_or_else(|| {
-        format!(
-            "{} holds a zero {what} vector, which cannot be normalized",
-            path.display()
-        )
+    let rho = qst_math::ket_density(ket).ok_or_else(|| TruthError::Zero {
+        path: path.to_path_buf(),
+        what,
     })?;
     Ok((0..n * n).map(|i| rho[(i / n, i % n)]).collect())
 }
 
 /// The lab's text form of a target: n lines `amplitude,phase` (phase in
 /// units of π); blank lines and `#` comments are skipped.
-fn read_polar_text(path: &Path, dim: usize) -> Result<Vec<qst_math::C64>, String> {
+fn read_polar_text(path: &Path, dim: usize) -> Result<Vec<C64>, TruthError> {
     let mut text = String::new();
     File::open(path)
         .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
-        .map_err(|e| {
-            format!(
-                "failed to read {} as text (n lines amplitude,phase, or a .npy file): {e}",
-                path.display()
-            )
+        .map_err(|source| TruthError::Text {
+            path: path.to_path_buf(),
+            source,
         })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let (mut amp, mut phase) = (Vec::new(), Vec::new());
@@ -175,13 +426,10 @@ fn read_polar_text(path: &Path, dim: usize) -> Result<Vec<qst_math::C64>, String
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        let bad = || {
-            format!(
-                "line {} of {} is {:?}, but a target in text form is n lines amplitude,phase (phase in units of pi)",
-                i + 1,
-                path.display(),
-                l.chars().take(40).collect::<String>()
-            )
+        let bad = || TruthError::BadLine {
+            line: i + 1,
+            path: path.to_path_buf(),
+            text: l.chars().take(40).collect(),
         };
         let mut parts = l.split(',').map(str::trim);
         let (Some(a), Some(p), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -197,11 +445,93 @@ fn read_polar_text(path: &Path, dim: usize) -> Result<Vec<qst_math::C64>, String
         phase.push(p);
     }
     if amp.len() != dim {
-        return Err(format!(
-            "{} has {} amplitude,phase lines, but dim {dim} needs {dim}",
-            path.display(),
-            amp.len()
-        ));
+        return Err(TruthError::LineCount {
+            path: path.to_path_buf(),
+            lines: amp.len(),
+            dim,
+        });
     }
     Ok(qst_math::ket_from_polar(&amp, &phase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_rules_name_the_field_and_the_cell() {
+        let mut c = vec![1.0, -2.0, 0.0];
+        let e = check_counts(&mut c, "counts", Negative::Error).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field counts[1] is -2, but counts must be >= 0 (pass --negative clip to set negative counts to 0)"
+        );
+        let w = check_counts(&mut c, "counts_npy", Negative::Clip).unwrap();
+        assert_eq!(w, vec!["counts_npy[1] was -2, set to 0 (--negative clip)"]);
+        assert_eq!(c, vec![1.0, 0.0, 0.0]);
+        let e = check_counts(&mut [0.0, f64::NAN], "counts", Negative::Clip).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field counts[1] is NaN, but counts must be finite"
+        );
+        let e = check_counts(&mut [0.0, -0.0], "counts", Negative::Clip).unwrap_err();
+        assert_eq!(e.to_string(), "field counts: the counts are all zero");
+        let at = || CountAt {
+            field: "counts",
+            index: 2,
+            cell: Some("sheet runB, cell C3".into()),
+        };
+        let e = check_count(&mut f64::INFINITY, at, Negative::Clip).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field counts[2] (sheet runB, cell C3) is inf, but counts must be finite"
+        );
+    }
+
+    #[test]
+    fn job_errors_read_as_one_sentence() {
+        let e = JobError::UnknownField {
+            name: "\"metod\"".into(),
+            nearest: Some("method"),
+            known: &["id", "method"],
+        };
+        assert_eq!(
+            e.to_string(),
+            "field \"metod\": unknown field (did you mean \"method\"?); the fields are id, method"
+        );
+        let e = JobError::CountsLen {
+            len: 3,
+            needs: SetNeeds::Design {
+                dim: 2,
+                design: Design::Nopovm,
+            },
+            expected: 4,
+        };
+        assert_eq!(
+            e.to_string(),
+            "field counts has 3 entries, but dim 2 (design nopovm) needs 4"
+        );
+        let e = JobError::EmptyCell {
+            at: CountAt {
+                field: "counts",
+                index: 0,
+                cell: Some("row 1, column 2".into()),
+            },
+            sheet: false,
+        };
+        assert_eq!(e.to_string(), "field counts[0] (row 1, column 2) is empty");
+        let e = JobError::Projectors(Arc::new(CustomError::Shape {
+            path: "p.npy".into(),
+            shape: vec![3, 2, 2],
+            dim: 2,
+        }));
+        assert_eq!(
+            e.to_string(),
+            "field projectors: p.npy has shape [3, 2, 2], but dim 2 needs (K, 2, 2) with K >= 4"
+        );
+        assert_eq!(
+            JobError::TooLong.to_string(),
+            format!("the line is longer than {MAX_LINE_BYTES} bytes")
+        );
+    }
 }

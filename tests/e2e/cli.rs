@@ -443,3 +443,56 @@ fn a_projector_build_is_logged_and_shows_its_bytes_on_a_terminal() {
     assert!(o.status.success());
     assert!(!stderr(&o).contains("building"), "{}", stderr(&o));
 }
+
+/// The projector files (`*.npy`) in a cache directory.
+fn cached_sets(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(cache)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".npy"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn demo_passes_max_cache_bytes_to_its_run() {
+    let t = Tmp::new();
+    let cache = t.join("cache");
+    // A budget of one byte: no projector file fits, every job runs from kets.
+    let out = t.join("tiny");
+    let o = t.run(&[
+        "demo",
+        "--workers",
+        "2",
+        "--quiet",
+        "--max-cache-bytes",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let jobs = result_count(&out);
+    assert!(jobs > 0);
+    assert_eq!(cached_sets(&cache), Vec::<String>::new());
+    // The default budget: the same demo writes its projector files.
+    let out = t.join("default");
+    let o = t.run(&[
+        "demo",
+        "--workers",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(result_count(&out), jobs);
+    assert!(
+        cached_sets(&cache).contains(&"nopovm_n2.npy".to_string()),
+        "{:?}",
+        cached_sets(&cache)
+    );
+}
