@@ -52,7 +52,7 @@ pub enum BatchError {
     #[error("failed to read the batch {}: {source}", .path.display())]
     Matrix {
         path: PathBuf,
-        source: MatrixFileError,
+        source: Box<MatrixFileError>,
     },
 }
 
@@ -104,7 +104,7 @@ pub fn open_batch(
         })
         .map_err(|source| BatchError::Matrix {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })
     };
     match format {

@@ -481,7 +481,8 @@ mod tests {
             index: 2,
             cell: Some("sheet runB, cell C3".into()),
         };
-        let e = check_count(&mut f64::INFINITY, at, Negative::Clip).unwrap_err();
+        let mut inf = f64::INFINITY;
+        let e = check_count(&mut inf, at, Negative::Clip).unwrap_err();
         assert_eq!(
             e.to_string(),
             "field counts[2] (sheet runB, cell C3) is inf, but counts must be finite"
