@@ -469,8 +469,7 @@ fn main() -> ExitCode {
         } => prebuild_command(&dims, design, &cache, quiet),
         Command::Cache { action } => cache_command(action),
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "qst", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut Cli::command(), "qst", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
         Command::Man => man_command(),
@@ -485,10 +484,7 @@ fn main() -> ExitCode {
             max_samples,
             svg,
             open,
-        } => match write_report(&out, max_samples, svg, open) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(code) => exit(code),
-        },
+        } => write_report(&out, max_samples, svg, open).map_or_else(exit, |()| ExitCode::SUCCESS),
     }
 }
 
