@@ -1,6 +1,6 @@
 //! The lab's count matrices (CSV, TXT, Excel, ODS): numbers only, no header,
 //! K rows (one per projector, in the design's order) and one column per
-//! sample. A reader ([`crate::csv`], [`crate::sheet`]) turns a file into a
+//! sample. A reader ([`super::csv`], [`super::sheet`]) turns a file into a
 //! [`Grid`] of cells; this module checks what the format cannot explain (a
 //! header row, samples as rows), decides the design and dimension from the
 //! row count, and hands out one job per (column, method). A bad cell fails
@@ -15,14 +15,14 @@ use qst_shared::{Analysis, Design, DesignError, Job, Method, ProjectorSpec};
 use qst_store::{Store, StoreError};
 use serde_json::Value;
 
-use crate::csv::TextError;
-use crate::input::Negative;
-use crate::jobs::{
+use super::csv::TextError;
+use super::flags::Negative;
+use super::jobs::{
     BatchSettings, CountAt, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, JobError, MAX_DIM, TruthError,
     check_count, check_not_all_zero, is_id_byte,
 };
+use super::sheet::SheetError;
 use crate::results::ResultRecord;
-use crate::sheet::SheetError;
 
 /// Why a count matrix file cannot be used (the command exits 2): how it is
 /// written, or what it holds.
@@ -500,7 +500,7 @@ impl MatrixBatch {
             }
         };
         let truth = match &settings.input.truth {
-            Some(p) => Some(crate::jobs::read_truth(p, dim).map_err(MatrixError::Truth)?),
+            Some(p) => Some(super::jobs::read_truth(p, dim).map_err(MatrixError::Truth)?),
             None => None,
         };
         if settings.input.bell
@@ -605,7 +605,7 @@ impl MatrixBatch {
 }
 
 /// Column `c` (0-based) as counts, or its first problem naming the cell;
-/// each count by the rules of [`crate::jobs`]. (The warnings matter only
+/// each count by the rules of [`super::jobs`]. (The warnings matter only
 /// for a column that passed.)
 fn column(g: &Grid, c: usize, negative: Negative) -> Column {
     let mut warnings = Vec::new();

@@ -1,7 +1,7 @@
 //! The rules every input format applies to a job: the limits and defaults,
 //! what a batch entry is (a job or its error record), valid ids, counts and
-//! targets. JSON Lines ([`crate::batch`]) and count matrices
-//! ([`crate::matrix`]) both call these, so a rule lives in one place.
+//! targets. JSON Lines ([`super::jsonl`]) and count matrices
+//! ([`super::matrix`]) both call these, so a rule lives in one place.
 
 use std::fmt;
 use std::fs::File;
@@ -14,7 +14,7 @@ use qst_npy::NpyError;
 use qst_shared::{Design, DesignError, Job, UnknownMethod};
 use qst_store::StoreError;
 
-use crate::input::{InputOptions, Negative};
+use super::flags::{InputOptions, Negative};
 use crate::results::ResultRecord;
 
 /// The largest dimension qst accepts.

@@ -10,8 +10,8 @@ use std::path::Path;
 use calamine::{Data, Reader, open_workbook_auto};
 use qst_store::Store;
 
-use crate::jobs::BatchSettings;
-use crate::matrix::{Cell, CellNames, Grid, MatrixBatch, MatrixFileError};
+use super::jobs::BatchSettings;
+use super::matrix::{Cell, CellNames, Grid, MatrixBatch, MatrixFileError};
 
 /// A spreadsheet that cannot be read, or has no such sheet.
 #[derive(Debug, thiserror::Error)]

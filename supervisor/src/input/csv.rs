@@ -2,14 +2,14 @@
 //! header; a UTF-8 BOM, CRLF line ends and spaces after commas are accepted,
 //! blank lines are skipped. Files the format cannot explain are refused with
 //! a sentence saying what was seen: `;` or tab separators, decimal commas,
-//! numbers separated by spaces. See [`crate::matrix`] for the rest.
+//! numbers separated by spaces. See [`super::matrix`] for the rest.
 
 use std::path::Path;
 
 use qst_store::Store;
 
-use crate::jobs::BatchSettings;
-use crate::matrix::{Cell, CellNames, Grid, MatrixBatch, MatrixFileError};
+use super::jobs::BatchSettings;
+use super::matrix::{Cell, CellNames, Grid, MatrixBatch, MatrixFileError};
 
 /// What to do about a text matrix qst does not read.
 const HOW: &str = "qst reads comma-separated numbers with '.' as the decimal point (one row per projector, one column per sample): export the data as CSV with ',' separators, or pass the spreadsheet itself (.xlsx, .xls, .ods)";
@@ -170,8 +170,8 @@ pub fn parse_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::Entry;
-    use crate::matrix::MatrixBatch as CsvBatch;
+    use crate::input::jobs::Entry;
+    use crate::input::matrix::MatrixBatch as CsvBatch;
     use proptest::prelude::*;
     use qst_shared::Design;
 
@@ -282,7 +282,7 @@ mod tests {
         let stem = "x".repeat(300);
         let e = all(parse_csv(b"1\n1\n1\n1\n", &stem, &settings(), &store()).unwrap());
         let Entry::Job(j) = &e[0] else { panic!() };
-        assert!(crate::jobs::is_valid_id(&j.id), "{}", j.id);
+        assert!(crate::input::jobs::is_valid_id(&j.id), "{}", j.id);
         assert!(j.id.ends_with("-1"));
     }
 

@@ -1,165 +1,103 @@
-//! Reading a batch: the JSON Lines format (docs/input.md) as a stream, line by
-//! line, or the lab's CSV (docs/input.md, see [`crate::csv`]), and validating each
-//! job (docs/input.md, 2.5). Each entry is either a [`Job`] ready to dispatch or
-//! the error record of a line that cannot run; a bad line never stops the
-//! others.
+//! JSON Lines batches (docs/input.md): streamed line by line, each line
+//! validated as a job (docs/input.md, 2.5) by the rules of [`super::jobs`].
+//! Each entry is either a [`Job`] ready to dispatch or the error record of a
+//! line that cannot run; a bad line never stops the others.
 //!
 //! Error messages are one sentence that names the line (and the id, when it
 //! is known) and the field, e.g. `line 7 (id "q4-0007"): field counts has 15
 //! entries, but dim 4 needs 16`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use qst_shared::{Analysis, Design, Job, Method, ProjectorSpec};
 use qst_store::Store;
 use serde_json::{Map, Value};
 
-use crate::errors::Fatal;
-use crate::input::{Format, Negative, UnknownFormat, format_of, nearest};
-pub use crate::jobs::{
-    BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, MAX_LINE_BYTES, TRUTH_TOL,
-    check_counts, is_id_byte, is_valid_id, read_truth,
+use super::flags::{Negative, nearest};
+use super::jobs::{
+    BatchSettings, CustomError, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, JobError, MAX_DIM,
+    MAX_LINE_BYTES, SetNeeds, TruthError, check_counts, is_valid_id, read_truth,
 };
-use crate::jobs::{CustomError, JobError, SetNeeds, TruthError};
-use crate::matrix::{MatrixBatch, MatrixFileError};
 use crate::results::ResultRecord;
 
-/// A batch the command cannot run at all (exit 2): one sentence starting
-/// "failed to …".
-#[derive(Debug, thiserror::Error)]
-pub enum BatchError {
-    #[error("failed to read the batch: {0}")]
-    Format(#[from] UnknownFormat),
-    #[error("failed to read the batch {}: {source}", .path.display())]
-    Read { path: PathBuf, source: io::Error },
-    #[error("failed to read the batch {}: it is a directory", .path.display())]
-    IsDir { path: PathBuf },
-    #[error("failed to resolve the output directory {}: {source}", .path.display())]
-    OutDir { path: PathBuf, source: io::Error },
-    /// A flag given for a format it does not apply to.
-    #[error("failed to read the batch {}: {flag} applies to {what} only", .path.display())]
-    Misplaced {
-        path: PathBuf,
-        flag: &'static str,
-        what: &'static str,
-    },
-    #[error("failed to read the batch {}: {source}", .path.display())]
-    Matrix {
-        path: PathBuf,
-        source: Box<MatrixFileError>,
-    },
+/// A JSON Lines batch being read: one line at a time, each line's entries
+/// (one per method) handed out before the next line is read.
+pub struct JsonlBatch {
+    reader: BufReader<File>,
+    line: u64,
+    buf: Vec<u8>,
+    done: bool,
+    parser: Box<JobParser>,
+    path: PathBuf,
+    /// The entries of a line with several methods, still to hand out.
+    pending: VecDeque<Entry>,
 }
 
-impl From<BatchError> for Fatal {
-    fn from(e: BatchError) -> Self {
-        Fatal(e.to_string())
-    }
-}
-
-/// Opens a batch, its format chosen by its extension (never guessed): JSON
-/// Lines (`.jsonl`, `.ndjson`) or a count matrix (`.csv`, `.txt`, `.xlsx`,
-/// `.xls`, `.ods`). `Err` (one sentence) when the command cannot run at all:
-/// an unreadable batch, an unknown extension, a count matrix whose shape no
-/// design explains, or flags that do not fit the file.
-pub fn open_batch(
-    path: &Path,
-    settings: &BatchSettings,
-    store: &Store,
-) -> Result<Batch, BatchError> {
-    let format = format_of(path)?;
-    let read_err = |source| BatchError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(BatchError::IsDir {
-            path: path.to_path_buf(),
-        });
-    }
-    let out_dir = std::path::absolute(&settings.out_dir).map_err(|source| BatchError::OutDir {
-        path: settings.out_dir.clone(),
-        source,
-    })?;
-    let settings = BatchSettings {
-        out_dir: out_dir.clone(),
-        input: settings.input.clone(),
-    };
-    if let Some((flag, what)) = misplaced_flag(format, &settings) {
-        return Err(BatchError::Misplaced {
-            path: path.to_path_buf(),
-            flag,
-            what,
-        });
-    }
-    let matrix = |m: Result<MatrixBatch, MatrixFileError>| {
-        m.map(|m| Batch {
-            source: Source::Matrix(m),
-        })
-        .map_err(|source| BatchError::Matrix {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        })
-    };
-    match format {
-        Format::Text => return matrix(crate::csv::open_text(path, &settings, store)),
-        Format::Sheet => return matrix(crate::sheet::open_sheet(path, &settings, store)),
-        Format::JsonLines => {}
-    }
-    let file = File::open(path).map_err(read_err)?;
-    let parser = jsonl_parser(path, &settings, out_dir, store);
-    Ok(Batch {
-        source: Source::Jsonl {
+impl JsonlBatch {
+    /// The batch at `path`, open as `file`; relative paths in its lines are
+    /// resolved against its directory, and the flags of `settings` are the
+    /// defaults of lines that do not say.
+    pub fn new(path: &Path, file: File, settings: &BatchSettings, store: &Store) -> Self {
+        JsonlBatch {
             reader: BufReader::with_capacity(1 << 16, file),
             line: 0,
             buf: Vec::new(),
             done: false,
-            parser: Box::new(parser),
+            parser: Box::new(jsonl_parser(path, settings, store)),
             path: path.to_path_buf(),
             pending: VecDeque::new(),
-        },
-    })
-}
+        }
+    }
 
-/// The first flag given that does not apply to the batch's format, and what
-/// it applies to.
-fn misplaced_flag(
-    format: Format,
-    settings: &BatchSettings,
-) -> Option<(&'static str, &'static str)> {
-    let i = &settings.input;
-    match format {
-        Format::JsonLines => [
-            ("--dim", i.dim.is_some()),
-            ("--projectors", i.projectors.is_some()),
-            ("--sheet", i.sheet.is_some()),
-            ("--columns", i.columns.is_some()),
-        ]
-        .into_iter()
-        .find(|(_, given)| *given)
-        .map(|(flag, _)| (flag, "count matrices (.csv, .txt, .xlsx, .xls, .ods); a JSON line gives its own dim and projectors")),
-        Format::Text => i
-            .sheet
-            .is_some()
-            .then_some(("--sheet", "spreadsheets (.xlsx, .xls, .ods)")),
-        Format::Sheet => None,
+    /// The next entry: a job, or the error record of a line that cannot run.
+    pub fn next_entry(&mut self) -> Option<Entry> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.done {
+                return None;
+            }
+            self.buf.clear();
+            self.line += 1;
+            let line = self.line;
+            match read_line(&mut self.reader, &mut self.buf) {
+                Ok(LineRead::Eof) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(LineRead::TooLong) => {
+                    let rec = Known::at(line).record(JobError::TooLong);
+                    self.pending
+                        .extend(self.parser.for_each_default_method(rec));
+                }
+                Ok(LineRead::Line) => {
+                    if line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                        self.buf.drain(..3);
+                    }
+                    self.pending.extend(self.parser.parse_line(line, &self.buf));
+                }
+                Err(source) => {
+                    self.done = true;
+                    let rec = Known::at(line).record(JobError::Read {
+                        path: self.path.clone(),
+                        source,
+                    });
+                    self.pending
+                        .extend(self.parser.for_each_default_method(rec));
+                }
+            }
+        }
     }
 }
 
 /// The parser of a JSON Lines batch at `path`: relative paths against its
 /// directory, the flags' defaults.
-fn jsonl_parser(
-    path: &Path,
-    settings: &BatchSettings,
-    out_dir: PathBuf,
-    store: &Store,
-) -> JobParser {
+fn jsonl_parser(path: &Path, settings: &BatchSettings, store: &Store) -> JobParser {
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -170,7 +108,7 @@ fn jsonl_parser(
         .truth
         .as_ref()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
-    JobParser::new(base_dir, out_dir, store.clone()).with_defaults(LineDefaults {
+    JobParser::new(base_dir, settings.out_dir.clone(), store.clone()).with_defaults(LineDefaults {
         design: settings.input.design.unwrap_or(Design::Nopovm),
         methods: settings.input.default_methods(),
         truth,
@@ -179,88 +117,6 @@ fn jsonl_parser(
         spectral: settings.input.spectral,
         bootstrap: settings.input.bootstrap,
     })
-}
-
-/// A batch being read: an iterator of [`Entry`], one per job line (blank and
-/// comment lines yield nothing). A JSON Lines batch is streamed.
-pub struct Batch {
-    source: Source,
-}
-
-impl Batch {
-    /// What the run should tell the user about how the batch was read.
-    pub fn note(&self) -> Option<&str> {
-        match &self.source {
-            Source::Matrix(c) => c.note(),
-            Source::Jsonl { .. } => None,
-        }
-    }
-}
-
-enum Source {
-    Jsonl {
-        reader: BufReader<File>,
-        line: u64,
-        buf: Vec<u8>,
-        done: bool,
-        parser: Box<JobParser>,
-        path: PathBuf,
-        /// The entries of a line with several methods, still to hand out.
-        pending: VecDeque<Entry>,
-    },
-    Matrix(crate::matrix::MatrixBatch),
-}
-
-impl Iterator for Batch {
-    type Item = Entry;
-
-    fn next(&mut self) -> Option<Entry> {
-        match &mut self.source {
-            Source::Matrix(c) => c.next_entry(),
-            Source::Jsonl {
-                reader,
-                line,
-                buf,
-                done,
-                parser,
-                path,
-                pending,
-            } => loop {
-                if let Some(e) = pending.pop_front() {
-                    return Some(e);
-                }
-                if *done {
-                    return None;
-                }
-                buf.clear();
-                *line += 1;
-                match read_line(reader, buf) {
-                    Ok(LineRead::Eof) => {
-                        *done = true;
-                        return None;
-                    }
-                    Ok(LineRead::TooLong) => {
-                        let rec = Known::at(*line).record(JobError::TooLong);
-                        pending.extend(parser.for_each_default_method(rec));
-                    }
-                    Ok(LineRead::Line) => {
-                        if *line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
-                            buf.drain(..3);
-                        }
-                        pending.extend(parser.parse_line(*line, buf));
-                    }
-                    Err(source) => {
-                        *done = true;
-                        let rec = Known::at(*line).record(JobError::Read {
-                            path: path.clone(),
-                            source,
-                        });
-                        pending.extend(parser.for_each_default_method(rec));
-                    }
-                }
-            },
-        }
-    }
 }
 
 enum LineRead {
@@ -1205,37 +1061,6 @@ mod tests {
         assert_eq!(r.dim, Some(3));
         assert_eq!(r.method.as_deref(), Some("linear"));
         assert_eq!(r.design.as_deref(), Some("nopovm"));
-    }
-
-    #[test]
-    fn streams_a_file_with_physical_line_numbers_bom_and_crlf() {
-        let tmp = tempfile::tempdir().unwrap();
-        let batch = tmp.path().join("b.jsonl");
-        let text = "\u{feff}{\"id\":\"a\",\"dim\":2,\"counts\":[1,1,1,1]}\r\n\r\n# comment\n{oops\n{\"id\":\"b\",\"dim\":2,\"counts\":[1,2,3,4]}";
-        std::fs::write(&batch, text).unwrap();
-        let store = Store::new(StoreConfig {
-            dir: tmp.path().join("c"),
-            max_bytes: 1 << 30,
-        });
-        let entries: Vec<Entry> =
-            open_batch(&batch, &BatchSettings::new(tmp.path().join("out")), &store)
-                .unwrap()
-                .collect();
-        let lines: Vec<u64> = entries.iter().map(Entry::line).collect();
-        assert_eq!(lines, vec![1, 4, 5]);
-        assert!(matches!(&entries[0], Entry::Job(j) if j.id == "a"));
-        assert!(matches!(&entries[1], Entry::Error(r) if r.id.is_none()));
-        assert!(matches!(&entries[2], Entry::Job(j) if j.id == "b"));
-
-        let err = open_batch(
-            &tmp.path().join("none.jsonl"),
-            &BatchSettings::new("o"),
-            &store,
-        )
-        .err()
-        .unwrap()
-        .to_string();
-        assert!(err.starts_with("failed to read the batch"), "{err}");
     }
 
     fn near_valid_line() -> impl Strategy<Value = String> {
