@@ -229,9 +229,8 @@ struct RunArgs {
     report: bool,
 }
 
-fn parse_design(s: &str) -> Result<Design, String> {
+fn parse_design(s: &str) -> Result<Design, qst_shared::DesignError> {
     s.parse()
-        .map_err(|e: qst_shared::DesignError| e.to_string())
 }
 
 #[derive(Args)]
@@ -349,19 +348,39 @@ impl InputArgs {
     }
 }
 
-fn parse_workers(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=4096).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "must be a number of worker processes from 1 to 4096, not {s:?}"
-        )),
+/// A flag value out of its range; clap prints it after "invalid value …
+/// for '--flag': ".
+#[derive(Debug)]
+enum ValueError {
+    Workers(String),
+    Seconds(String),
+}
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueError::Workers(s) => write!(
+                f,
+                "must be a number of worker processes from 1 to 4096, not {s:?}"
+            ),
+            ValueError::Seconds(s) => write!(f, "must be a number of seconds > 0, not {s:?}"),
+        }
     }
 }
 
-fn positive_seconds(s: &str) -> Result<f64, String> {
+impl std::error::Error for ValueError {}
+
+fn parse_workers(s: &str) -> Result<usize, ValueError> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(ValueError::Workers(s.to_owned())),
+    }
+}
+
+fn positive_seconds(s: &str) -> Result<f64, ValueError> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("must be a number of seconds > 0, not {s:?}")),
+        _ => Err(ValueError::Seconds(s.to_owned())),
     }
 }
 
@@ -417,32 +436,16 @@ fn main() -> ExitCode {
             out,
             cache,
             force,
-        } => {
-            let opts = DemoOptions {
-                out,
-                workers,
-                cache: cache.cache,
-                quiet,
-                force,
-                verbose,
-                invocation: invocation(),
-            };
-            match demo(&opts) {
-                Ok((report, rows)) => {
-                    print_digest(&report.out_dir);
-                    {
-                        use std::io::Write as _;
-                        let _ = write!(std::io::stdout(), "{}", format_table(&rows));
-                    }
-                    tell!("results: {}", report.out_dir.display());
-                    exit(report.exit_code)
-                }
-                Err(e) => {
-                    say!("qst: {e}");
-                    exit(EXIT_CANNOT_RUN)
-                }
-            }
-        }
+        } => demo_command(DemoOptions {
+            out,
+            workers,
+            cache: cache.cache,
+            max_cache_bytes: cache.max_cache_bytes,
+            quiet,
+            force,
+            verbose,
+            invocation: invocation(),
+        }),
         Command::Gen {
             out,
             dims,
@@ -451,25 +454,13 @@ fn main() -> ExitCode {
             seed,
             force,
         } => {
-            match generate_with(
-                &out,
-                &GenSpec {
-                    dims,
-                    per_dim,
-                    shots,
-                    seed,
-                },
-                force,
-            ) {
-                Ok(n) => {
-                    tell!("wrote {n} jobs to {}", out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    say!("qst: failed to {e}");
-                    exit(EXIT_CANNOT_RUN)
-                }
-            }
+            let spec = GenSpec {
+                dims,
+                per_dim,
+                shots,
+                seed,
+            };
+            gen_command(&out, &spec, force)
         }
         Command::Prebuild {
             dims,
@@ -478,20 +469,10 @@ fn main() -> ExitCode {
         } => prebuild_command(&dims, design, &cache, quiet),
         Command::Cache { action } => cache_command(action),
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "qst", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut Cli::command(), "qst", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    say!("qst: failed to write the man page: {e}");
-                    exit(EXIT_CANNOT_RUN)
-                }
-            }
-        }
+        Command::Man => man_command(),
         Command::Merge { out, shard_dirs } => {
             let code = merge_command(&out, &shard_dirs);
             print_digest(&out);
@@ -503,10 +484,52 @@ fn main() -> ExitCode {
             max_samples,
             svg,
             open,
-        } => match write_report(&out, max_samples, svg, open) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(code) => exit(code),
-        },
+        } => write_report(&out, max_samples, svg, open).map_or_else(exit, |()| ExitCode::SUCCESS),
+    }
+}
+
+/// `qst demo`: the run, its digest and table.
+fn demo_command(opts: DemoOptions) -> ExitCode {
+    match demo(&opts) {
+        Ok((report, rows)) => {
+            print_digest(&report.out_dir);
+            {
+                use std::io::Write as _;
+                let _ = write!(std::io::stdout(), "{}", format_table(&rows));
+            }
+            tell!("results: {}", report.out_dir.display());
+            exit(report.exit_code)
+        }
+        Err(e) => {
+            say!("qst: {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// `qst gen`.
+fn gen_command(out: &std::path::Path, spec: &GenSpec, force: bool) -> ExitCode {
+    match generate_with(out, spec, force) {
+        Ok(n) => {
+            tell!("wrote {n} jobs to {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            say!("qst: failed to {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// `qst man`.
+fn man_command() -> ExitCode {
+    let man = clap_mangen::Man::new(Cli::command());
+    match man.render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say!("qst: failed to write the man page: {e}");
+            exit(EXIT_CANNOT_RUN)
+        }
     }
 }
 

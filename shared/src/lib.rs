@@ -32,17 +32,11 @@ impl Method {
     pub const ALL: [Method; 3] = [Method::Mle, Method::Linear, Method::Wls];
 
     /// The method named `s`; the error lists the known ones.
-    pub fn parse(s: &str) -> Result<Method, String> {
+    pub fn parse(s: &str) -> Result<Method, UnknownMethod> {
         Method::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<String> = Method::ALL
-                    .iter()
-                    .map(|m| format!("\"{}\"", m.as_str()))
-                    .collect();
-                format!("unknown method {s:?} (known: {})", known.join(", "))
-            })
+            .ok_or_else(|| UnknownMethod(s.to_owned()))
     }
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +45,24 @@ impl Method {
             Method::Linear => "linear",
             Method::Wls => "wls",
         }
+    }
+}
+
+/// A name that is not a [`Method`]: `unknown method "bayes" (known: "mle",
+/// "linear", "wls")`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownMethod(pub String);
+
+impl std::error::Error for UnknownMethod {}
+
+impl std::fmt::Display for UnknownMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown method {:?} (known: ", self.0)?;
+        for (i, m) in Method::ALL.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}\"{}\"", m.as_str())?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -307,6 +319,15 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_method_lists_the_known_ones() {
+        assert_eq!(Method::parse("wls"), Ok(Method::Wls));
+        assert_eq!(
+            Method::parse("bayes").unwrap_err().to_string(),
+            r#"unknown method "bayes" (known: "mle", "linear", "wls")"#
+        );
+    }
 
     #[test]
     fn frames_round_trip_and_detect_eof() {

@@ -41,6 +41,8 @@ pub struct DemoOptions {
     pub out: PathBuf,
     pub workers: Option<usize>,
     pub cache: Option<PathBuf>,
+    /// `--max-cache-bytes`, passed on to the run.
+    pub max_cache_bytes: Option<u64>,
     pub quiet: bool,
     /// Use a non-empty directory that no demo marked.
     pub force: bool,
@@ -72,6 +74,7 @@ pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
     ro.out = Some(opts.out.clone());
     ro.workers = opts.workers;
     ro.cache = opts.cache.clone();
+    ro.max_cache_bytes = opts.max_cache_bytes;
     ro.quiet = opts.quiet;
     ro.verbose = opts.verbose;
     ro.invocation = opts.invocation.clone();

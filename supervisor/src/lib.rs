@@ -1,9 +1,10 @@
 //! The qst supervisor: reads a batch, prebuilds projector files, spawns and
 //! feeds worker processes, writes results.
 //!
-//! Input/output: [`input`] (the input flags), [`batch`] (JSON Lines),
-//! [`matrix`] (count matrices, read by [`csv`] and [`sheet`]), [`results`]
-//! (the file; one line is a [`record`]),
+//! Input/output: [`input`] (the input flags and the formats: [`batch`] opens
+//! a batch, [`input::jsonl`] JSON Lines, [`matrix`] count matrices read by
+//! [`csv`] and [`sheet`], [`jobs`] the rules of a job), [`results`] (the
+//! file; one line is a [`record`]),
 //! [`summary`], [`synth`], [`outdir`] (the output directory's lock,
 //! ownership and safe file opens).
 //! Processes: [`run`] (the main loop), [`dispatch`] (scheduling state
@@ -14,17 +15,13 @@
 
 #![forbid(unsafe_code)]
 
-pub mod batch;
 pub mod bootstrap;
-pub mod csv;
 pub mod demo;
 pub mod digest;
 pub mod dispatch;
 pub mod errors;
 pub mod executor;
 pub mod input;
-pub mod jobs;
-pub mod matrix;
 pub mod merge;
 pub mod outdir;
 pub mod platform;
@@ -34,10 +31,12 @@ pub mod record;
 pub mod results;
 pub mod run;
 pub mod shard;
-pub mod sheet;
 pub mod slurm;
 pub mod summary;
 pub mod synth;
+
+// The input modules at their former paths (`crate::batch::open_batch`, …).
+pub use input::{batch, csv, jobs, matrix, sheet};
 
 /// `eprintln!` that never panics: a closed or full stderr (`2>&1 | head -1`)
 /// must never stop a run.

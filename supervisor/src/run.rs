@@ -264,7 +264,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         out_dir: out_dir.clone(),
         input: opts.input.clone(),
     };
-    let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal)?;
+    let batch = open_batch(&opts.batch, &settings, &store).map_err(Fatal::from)?;
     if let Some(note) = batch.note() {
         if !opts.quiet {
             crate::say!("qst: {note}");
@@ -337,7 +337,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         write_shard_record(opts, shard, &out_dir, &log_dir, batch.seen())?;
     }
     let batch = Sharded::new(
-        open_batch(&opts.batch, &settings, &store).map_err(Fatal)?,
+        open_batch(&opts.batch, &settings, &store).map_err(Fatal::from)?,
         opts.shard,
     );
 

@@ -69,7 +69,7 @@ pub enum SlurmError {
         source: io::Error,
     },
     #[error("failed to read the batch: {0}")]
-    Batch(String),
+    Batch(#[source] crate::batch::BatchError),
     #[error("failed to prebuild the {design} projector file of dimension {dim}: {reason}")]
     Prebuild {
         design: Design,

@@ -426,3 +426,46 @@ fn a_projector_build_is_logged_and_shows_its_bytes_on_a_terminal() {
     let o = t.qst_prebuild("24").assert_ok();
     assert!(!o.stderr.contains("building"), "{}", o.stderr);
 }
+
+/// The projector files (`*.npy`) in a cache directory.
+fn cached_sets(cache: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(cache)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".npy"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn demo_passes_max_cache_bytes_to_its_run() {
+    let t = Tmp::new();
+    let cache = t.join("cache");
+    // A budget of one byte: no projector file fits, every job runs from kets.
+    let tiny = t
+        .qst_demo()
+        .workers(2)
+        .args(["--quiet", "--max-cache-bytes", "1"])
+        .out(t.join("tiny"))
+        .assert_ok();
+    let jobs = tiny.results().len();
+    assert!(jobs > 0);
+    assert_eq!(cached_sets(&cache), Vec::<String>::new());
+    // The default budget: the same demo writes its projector files.
+    let default = t
+        .qst_demo()
+        .workers(2)
+        .arg("--quiet")
+        .out(t.join("default"))
+        .assert_ok();
+    assert_eq!(default.results().len(), jobs);
+    assert!(
+        cached_sets(&cache).contains(&"nopovm_n2.npy".to_string()),
+        "{:?}",
+        cached_sets(&cache)
+    );
+}

@@ -10,8 +10,37 @@ use std::path::Path;
 use calamine::{Data, Reader, open_workbook_auto};
 use qst_store::Store;
 
-use crate::jobs::BatchSettings;
-use crate::matrix::{Cell, CellNames, Grid, MatrixBatch};
+use super::jobs::BatchSettings;
+use super::matrix::{Cell, CellNames, Grid, MatrixBatch, MatrixFileError};
+
+/// A spreadsheet that cannot be read, or has no such sheet.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    #[error("it cannot be opened as a spreadsheet: {0}")]
+    Open(#[source] calamine::Error),
+    #[error("it has no sheets")]
+    NoSheets,
+    #[error(
+        "it has no sheet {asked:?} (--sheet takes a name or a 0-based index; its sheets are {})",
+        list_sheets(.sheets)
+    )]
+    NoSuchSheet { asked: String, sheets: Vec<String> },
+    #[error("sheet {name} cannot be read: {source}")]
+    Range {
+        name: String,
+        source: calamine::Error,
+    },
+}
+
+/// `0: "runA", 1: "runB"`.
+fn list_sheets(names: &[String]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i}: {n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn cell(d: &Data) -> Cell {
     match d {
@@ -25,21 +54,12 @@ fn cell(d: &Data) -> Cell {
 }
 
 /// Reads one sheet of a spreadsheet into a grid.
-pub fn read_sheet(path: &Path, sheet: Option<&str>) -> Result<Grid, String> {
-    let mut book = open_workbook_auto(path)
-        .map_err(|e| format!("it cannot be opened as a spreadsheet: {e}"))?;
+pub fn read_sheet(path: &Path, sheet: Option<&str>) -> Result<Grid, SheetError> {
+    let mut book = open_workbook_auto(path).map_err(SheetError::Open)?;
     let names = book.sheet_names();
     if names.is_empty() {
-        return Err("it has no sheets".into());
+        return Err(SheetError::NoSheets);
     }
-    let list = || {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| format!("{i}: {n:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let name = match sheet {
         None => names[0].clone(),
         Some(s) => match names.iter().find(|n| n.as_str() == s) {
@@ -47,17 +67,18 @@ pub fn read_sheet(path: &Path, sheet: Option<&str>) -> Result<Grid, String> {
             None => match s.parse::<usize>() {
                 Ok(i) if i < names.len() => names[i].clone(),
                 _ => {
-                    return Err(format!(
-                        "it has no sheet {s:?} (--sheet takes a name or a 0-based index; its sheets are {})",
-                        list()
-                    ));
+                    return Err(SheetError::NoSuchSheet {
+                        asked: s.to_owned(),
+                        sheets: names,
+                    });
                 }
             },
         },
     };
-    let range = book
-        .worksheet_range(&name)
-        .map_err(|e| format!("sheet {name} cannot be read: {e}"))?;
+    let range = match book.worksheet_range(&name) {
+        Ok(r) => r,
+        Err(source) => return Err(SheetError::Range { name, source }),
+    };
     let origin = range
         .start()
         .map_or((0, 0), |(r, c)| (r as usize, c as usize));
@@ -79,12 +100,11 @@ pub fn open_sheet(
     path: &Path,
     settings: &BatchSettings,
     store: &Store,
-) -> Result<MatrixBatch, String> {
+) -> Result<MatrixBatch, MatrixFileError> {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    read_sheet(path, settings.input.sheet.as_deref())
-        .and_then(|g| MatrixBatch::new(g, &stem, settings, store))
-        .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))
+    let grid = read_sheet(path, settings.input.sheet.as_deref())?;
+    Ok(MatrixBatch::new(grid, &stem, settings, store)?)
 }

@@ -8,7 +8,21 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use qst_shared::{Design, Method};
+use qst_shared::{Design, Method, UnknownMethod};
+
+/// A flag of `qst run` whose value cannot be read; clap prints it after
+/// "invalid value … for '--flag': ".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("--negative must be error or clip, not {0:?}")]
+    Negative(String),
+    #[error("--columns must be A:B with 1 <= A <= B (1-based column numbers), not {0:?}")]
+    Columns(String),
+    #[error(transparent)]
+    Method(#[from] UnknownMethod),
+    #[error("method {} is named twice", .0.as_str())]
+    MethodTwice(Method),
+}
 
 /// What a negative count (background subtraction) does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,11 +35,11 @@ pub enum Negative {
 }
 
 impl Negative {
-    pub fn parse(s: &str) -> Result<Negative, String> {
+    pub fn parse(s: &str) -> Result<Negative, FlagError> {
         match s {
             "error" => Ok(Negative::Error),
             "clip" => Ok(Negative::Clip),
-            _ => Err(format!("--negative must be error or clip, not {s:?}")),
+            _ => Err(FlagError::Negative(s.to_owned())),
         }
     }
 }
@@ -125,12 +139,12 @@ impl InputOptions {
 }
 
 /// Parses `--method mle,linear,wls` (no repeats).
-pub fn parse_methods(s: &str) -> Result<Vec<Method>, String> {
+pub fn parse_methods(s: &str) -> Result<Vec<Method>, FlagError> {
     let mut out = Vec::new();
     for part in s.split(',') {
         let m = Method::parse(part.trim())?;
         if out.contains(&m) {
-            return Err(format!("method {} is named twice", m.as_str()));
+            return Err(FlagError::MethodTwice(m));
         }
         out.push(m);
     }
@@ -138,9 +152,8 @@ pub fn parse_methods(s: &str) -> Result<Vec<Method>, String> {
 }
 
 /// Parses `--columns A:B` (1-based, inclusive; `A` alone is one column).
-pub fn parse_columns(s: &str) -> Result<(usize, usize), String> {
-    let bad =
-        || format!("--columns must be A:B with 1 <= A <= B (1-based column numbers), not {s:?}");
+pub fn parse_columns(s: &str) -> Result<(usize, usize), FlagError> {
+    let bad = || FlagError::Columns(s.to_owned());
     let (a, b) = match s.split_once(':') {
         Some((a, b)) => (a.trim(), b.trim()),
         None => (s.trim(), s.trim()),
@@ -165,8 +178,29 @@ pub enum Format {
     Sheet,
 }
 
+/// A batch file whose extension names no format qst reads.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} is not a kind of batch qst reads ({}): a JSON Lines batch (one job per line) ends in .jsonl or .ndjson; a count matrix (one row per projector, one column per sample) in .csv or .txt (comma-separated) or .xlsx, .xls or .ods; rename the file to the extension of its format",
+    .path.display(),
+    extension_phrase(.ext)
+)]
+pub struct UnknownFormat {
+    pub path: PathBuf,
+    /// The extension, lowercase (`None`: the file has none).
+    pub ext: Option<String>,
+}
+
+/// `its extension is .json`, `it has no extension`.
+fn extension_phrase(ext: &Option<String>) -> String {
+    match ext {
+        Some(e) => format!("its extension is .{e}"),
+        None => "it has no extension".to_string(),
+    }
+}
+
 /// The format of the batch at `path`; `Err` names the extensions qst reads.
-pub fn format_of(path: &Path) -> Result<Format, String> {
+pub fn format_of(path: &Path) -> Result<Format, UnknownFormat> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -175,14 +209,10 @@ pub fn format_of(path: &Path) -> Result<Format, String> {
         Some("jsonl" | "ndjson") => Ok(Format::JsonLines),
         Some("csv" | "txt") => Ok(Format::Text),
         Some("xlsx" | "xls" | "ods") => Ok(Format::Sheet),
-        other => Err(format!(
-            "{} is not a kind of batch qst reads ({}): a JSON Lines batch (one job per line) ends in .jsonl or .ndjson; a count matrix (one row per projector, one column per sample) in .csv or .txt (comma-separated) or .xlsx, .xls or .ods; rename the file to the extension of its format",
-            path.display(),
-            match other {
-                Some(e) => format!("its extension is .{e}"),
-                None => "it has no extension".to_string(),
-            }
-        )),
+        _ => Err(UnknownFormat {
+            path: path.to_path_buf(),
+            ext,
+        }),
     }
 }
 
@@ -228,7 +258,22 @@ mod tests {
             vec![Method::Mle, Method::Linear]
         );
         assert!(parse_methods("mle,mle").is_err());
-        assert!(parse_methods("mle,lin").unwrap_err().contains("lin"));
+        assert_eq!(
+            parse_methods("mle,lin").unwrap_err().to_string(),
+            r#"unknown method "lin" (known: "mle", "linear", "wls")"#
+        );
+        assert_eq!(
+            parse_methods("mle,mle").unwrap_err().to_string(),
+            "method mle is named twice"
+        );
+        assert_eq!(
+            parse_columns("x").unwrap_err().to_string(),
+            r#"--columns must be A:B with 1 <= A <= B (1-based column numbers), not "x""#
+        );
+        assert_eq!(
+            Negative::parse("zero").unwrap_err().to_string(),
+            r#"--negative must be error or clip, not "zero""#
+        );
         assert_eq!(parse_columns("3:7").unwrap(), (3, 7));
         assert_eq!(parse_columns("4").unwrap(), (4, 4));
         assert!(parse_columns("0:2").is_err());
@@ -262,8 +307,13 @@ mod tests {
         assert_eq!(format_of(Path::new("a.JSONL")), Ok(Format::JsonLines));
         assert_eq!(format_of(Path::new("a.txt")), Ok(Format::Text));
         assert_eq!(format_of(Path::new("a.ods")), Ok(Format::Sheet));
-        let e = format_of(Path::new("a.json")).unwrap_err();
-        assert!(e.contains(".json") && e.contains(".jsonl"), "{e}");
+        let e = format_of(Path::new("a.json")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("a.json is not a kind of batch qst reads (its extension is .json): "),
+            "{e}"
+        );
+        let e = format_of(Path::new("dir/batch")).unwrap_err().to_string();
+        assert!(e.contains("(it has no extension)"), "{e}");
         assert!(format_of(Path::new("/dev/stdin")).is_err());
     }
 

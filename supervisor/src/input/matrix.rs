@@ -1,6 +1,6 @@
 //! The lab's count matrices (CSV, TXT, Excel, ODS): numbers only, no header,
 //! K rows (one per projector, in the design's order) and one column per
-//! sample. A reader ([`crate::csv`], [`crate::sheet`]) turns a file into a
+//! sample. A reader ([`super::csv`], [`super::sheet`]) turns a file into a
 //! [`Grid`] of cells; this module checks what the format cannot explain (a
 //! header row, samples as rows), decides the design and dimension from the
 //! row count, and hands out one job per (column, method). A bad cell fails
@@ -9,13 +9,134 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use qst_shared::{Analysis, Design, Job, Method, ProjectorSpec};
-use qst_store::Store;
+use qst_math::MathError;
+use qst_npy::NpyError;
+use qst_shared::{Analysis, Design, DesignError, Job, Method, ProjectorSpec};
+use qst_store::{Store, StoreError};
 use serde_json::Value;
 
-use crate::input::Negative;
-use crate::jobs::{BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, is_id_byte};
+use super::csv::TextError;
+use super::flags::Negative;
+use super::jobs::{
+    BatchSettings, CountAt, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, JobError, MAX_DIM, TruthError,
+    check_count, check_not_all_zero, is_id_byte,
+};
+use super::sheet::SheetError;
 use crate::results::ErrorRecord;
+
+/// Why a count matrix file cannot be used (the command exits 2): how it is
+/// written, or what it holds.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixFileError {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Sheet(#[from] SheetError),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+}
+
+/// A count matrix whose shape or flags no layout explains; one sentence
+/// that reads after "failed to read the batch FILE: ".
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    #[error("it holds no numbers")]
+    NoNumbers,
+    #[error(
+        "its first column holds text ({0}): it looks like a column of row labels, but a count matrix is numbers only (one row per projector, one column per sample); delete that column and run it again"
+    )]
+    RowLabels(String),
+    #[error(
+        "its first row holds text ({text} at {cell}): it looks like a header row, but a count matrix is numbers only (one row per projector, one column per sample); delete the header row and run it again"
+    )]
+    HeaderRow { text: String, cell: String },
+    #[error("--dim {0} is outside 2 to {MAX_DIM}")]
+    DimRange(usize),
+    #[error("--dim {dim}: {source}")]
+    DimDesign { dim: usize, source: DesignError },
+    #[error("it has {rows} rows, but --dim {dim} (design {design}) needs {k}")]
+    RowsForDim {
+        rows: usize,
+        dim: usize,
+        design: Design,
+        k: usize,
+    },
+    #[error(
+        "it has {rows} rows, which is not K = {rule} (design {design}); check the file or pass --dim"
+    )]
+    RowsNotK {
+        rows: usize,
+        rule: KRule,
+        design: Design,
+    },
+    #[error("it has {rows} rows, but --dim {dim} needs {} (nopovm) or {} (mub)", .dim * .dim, .dim * (.dim + 1))]
+    RowsForDimEither { rows: usize, dim: usize },
+    #[error(
+        "it has {0} rows, which is neither n² (design nopovm) nor n(n+1) (design mub) for a dimension n from 2 to {MAX_DIM}; each row is one projector and each column one sample, so check the file, or pass --design or --projectors"
+    )]
+    RowsNeither(usize),
+    #[error("--projectors: failed to {0}")]
+    ProjectorsNpy(#[source] NpyError),
+    #[error("--projectors: {} has shape {shape}, not (K, n, n)", .path.display())]
+    ProjectorsShape { path: PathBuf, shape: String },
+    #[error("--dim {dim} does not match --projectors {}, whose projectors are {n}x{n}", .path.display())]
+    DimForProjectors { dim: usize, path: PathBuf, n: usize },
+    #[error(
+        "it has {rows} rows, but the projector file {} has K = {k} projectors (one row each)",
+        .path.display()
+    )]
+    RowsForProjectors {
+        rows: usize,
+        path: PathBuf,
+        k: usize,
+    },
+    #[error("--projectors: failed to {0}")]
+    ProjectorsStore(#[source] StoreError),
+    #[error(
+        "it has {rows} rows and {cols} columns; {cols} would be a projector count, so it looks like one sample per row, but qst reads one sample per column (one row per projector): transpose it ({source})"
+    )]
+    Transposed {
+        rows: usize,
+        cols: usize,
+        source: Box<MatrixError>,
+    },
+    #[error("--columns {first}:{last} asks for column {last}, but it has {cols} columns")]
+    Columns {
+        first: usize,
+        last: usize,
+        cols: usize,
+    },
+    #[error("--truth: {0}")]
+    Truth(#[source] TruthError),
+    #[error("--bell: {0}")]
+    Bell(#[source] MathError),
+}
+
+/// Which row counts K a design takes, in messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KRule {
+    /// n² for n from 2 to 256.
+    Nopovm,
+    /// n(n+1) with this n, which mub does not take.
+    MubDim { n: usize, why: DesignError },
+    /// n(n+1) for a prime power n.
+    Mub,
+    /// 4.
+    Sic,
+}
+
+impl std::fmt::Display for KRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KRule::Nopovm => f.write_str("n² for a dimension n from 2 to 256"),
+            KRule::MubDim { n, why } => write!(f, "n(n+1) with n = {n}, but {why}"),
+            KRule::Mub => f.write_str("n(n+1) for a prime-power dimension n"),
+            KRule::Sic => f.write_str("4"),
+        }
+    }
+}
 
 /// One cell of a count matrix as read.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,7 +243,7 @@ fn show(s: &str) -> String {
 
 /// Refuses what the format cannot explain: a header row or a column of row
 /// labels.
-fn check_no_labels(g: &Grid) -> Result<(), String> {
+fn check_no_labels(g: &Grid) -> Result<(), MatrixError> {
     if g.cols() >= 2 {
         let texts = g
             .cells
@@ -136,10 +257,7 @@ fn check_no_labels(g: &Grid) -> Result<(), String> {
                 .map(|r| &r[0])
                 .find(|c| matches!(c, Cell::Text(_)))
         {
-            return Err(format!(
-                "its first column holds text ({}): it looks like a column of row labels, but a count matrix is numbers only (one row per projector, one column per sample); delete that column and run it again",
-                show(t)
-            ));
+            return Err(MatrixError::RowLabels(show(t)));
         }
     }
     let numeric = |c: &Cell| matches!(c, Cell::Num(_));
@@ -154,11 +272,10 @@ fn check_no_labels(g: &Grid) -> Result<(), String> {
         let below = &g.cells[1..];
         let numbers_below = below.iter().filter(|r| r.iter().any(numeric)).count();
         if numbers_below * 2 >= below.len() {
-            return Err(format!(
-                "its first row holds text ({} at {}): it looks like a header row, but a count matrix is numbers only (one row per projector, one column per sample); delete the header row and run it again",
-                show(t),
-                g.names.name(0, c)
-            ));
+            return Err(MatrixError::HeaderRow {
+                text: show(t),
+                cell: g.names.name(0, c),
+            });
         }
     }
     Ok(())
@@ -173,44 +290,17 @@ pub fn matrix_layout(
     rows: usize,
     settings: &BatchSettings,
     store: &Store,
-) -> Result<(ProjectorSpec, usize, Option<String>), String> {
+) -> Result<(ProjectorSpec, usize, Option<String>), MatrixError> {
     let input = &settings.input;
     if let Some(n) = input.dim
         && !(2..=MAX_DIM).contains(&n)
     {
-        return Err(format!("--dim {n} is outside 2 to {MAX_DIM}"));
+        return Err(MatrixError::DimRange(n));
     }
     if let Some(path) = &input.projectors {
         return custom_layout(rows, path, input.dim, store);
     }
-    let fits = |d: Design| -> Result<usize, String> {
-        match input.dim {
-            Some(n) => {
-                d.check_dim(n).map_err(|e| format!("--dim {n}: {e}"))?;
-                match d.count(n) {
-                    Some(k) if k == rows => Ok(n),
-                    k => Err(format!(
-                        "it has {rows} rows, but --dim {n} (design {d}) needs {}",
-                        k.unwrap_or(0)
-                    )),
-                }
-            }
-            None => d.dim_for_count(rows).ok_or_else(|| {
-                let why = match d {
-                    Design::Nopovm => "n² for a dimension n from 2 to 256".to_string(),
-                    Design::Mub => {
-                        let n = rows.isqrt();
-                        match d.check_dim(n) {
-                            Err(e) if n * (n + 1) == rows => format!("n(n+1) with n = {n}, but {e}"),
-                            _ => "n(n+1) for a prime-power dimension n".to_string(),
-                        }
-                    }
-                    Design::Sic => "4".to_string(),
-                };
-                format!("it has {rows} rows, which is not K = {why} (design {d}); check the file or pass --dim")
-            }),
-        }
-    };
+    let fits = |d: Design| design_fits(d, rows, input.dim);
     if let Some(d) = input.design {
         return Ok((ProjectorSpec::Builtin(d), fits(d)?, None));
     }
@@ -226,15 +316,47 @@ pub fn matrix_layout(
         return Ok((ProjectorSpec::Builtin(Design::Mub), n, Some(note)));
     }
     Err(match input.dim {
-        Some(n) => format!(
-            "it has {rows} rows, but --dim {n} needs {} (nopovm) or {} (mub)",
-            n * n,
-            n * (n + 1)
-        ),
-        None => format!(
-            "it has {rows} rows, which is neither n² (design nopovm) nor n(n+1) (design mub) for a dimension n from 2 to {MAX_DIM}; each row is one projector and each column one sample, so check the file, or pass --design or --projectors"
-        ),
+        Some(dim) => MatrixError::RowsForDimEither { rows, dim },
+        None => MatrixError::RowsNeither(rows),
     })
+}
+
+/// The dimension for which design `d` has `rows` projectors (`--dim`, when
+/// given, must be it).
+fn design_fits(d: Design, rows: usize, dim: Option<usize>) -> Result<usize, MatrixError> {
+    match dim {
+        Some(n) => {
+            d.check_dim(n)
+                .map_err(|source| MatrixError::DimDesign { dim: n, source })?;
+            match d.count(n) {
+                Some(k) if k == rows => Ok(n),
+                k => Err(MatrixError::RowsForDim {
+                    rows,
+                    dim: n,
+                    design: d,
+                    k: k.unwrap_or(0),
+                }),
+            }
+        }
+        None => d.dim_for_count(rows).ok_or_else(|| {
+            let rule = match d {
+                Design::Nopovm => KRule::Nopovm,
+                Design::Mub => {
+                    let n = rows.isqrt();
+                    match d.check_dim(n) {
+                        Err(why) if n * (n + 1) == rows => KRule::MubDim { n, why },
+                        _ => KRule::Mub,
+                    }
+                }
+                Design::Sic => KRule::Sic,
+            };
+            MatrixError::RowsNotK {
+                rows,
+                rule,
+                design: d,
+            }
+        }),
+    }
 }
 
 fn custom_layout(
@@ -242,36 +364,36 @@ fn custom_layout(
     path: &Path,
     dim: Option<usize>,
     store: &Store,
-) -> Result<(ProjectorSpec, usize, Option<String>), String> {
-    let map =
-        qst_npy::MappedC16::open(path, None).map_err(|e| format!("--projectors: failed to {e}"))?;
+) -> Result<(ProjectorSpec, usize, Option<String>), MatrixError> {
+    let map = qst_npy::MappedC16::open(path, None).map_err(MatrixError::ProjectorsNpy)?;
     let (k, n) = match map.shape() {
         [k, a, b] if a == b => (*k, *a),
         other => {
-            return Err(format!(
-                "--projectors: {} has shape {}, not (K, n, n)",
-                path.display(),
-                qst_npy::shape_str(other)
-            ));
+            return Err(MatrixError::ProjectorsShape {
+                path: path.to_path_buf(),
+                shape: qst_npy::shape_str(other),
+            });
         }
     };
     if let Some(d) = dim
         && d != n
     {
-        return Err(format!(
-            "--dim {d} does not match --projectors {}, whose projectors are {n}x{n}",
-            path.display()
-        ));
+        return Err(MatrixError::DimForProjectors {
+            dim: d,
+            path: path.to_path_buf(),
+            n,
+        });
     }
     if rows != k {
-        return Err(format!(
-            "it has {rows} rows, but the projector file {} has K = {k} projectors (one row each)",
-            path.display()
-        ));
+        return Err(MatrixError::RowsForProjectors {
+            rows,
+            path: path.to_path_buf(),
+            k,
+        });
     }
     store
         .validate_custom(path, n)
-        .map_err(|e| format!("--projectors: failed to {e}"))?;
+        .map_err(MatrixError::ProjectorsStore)?;
     Ok((
         ProjectorSpec::Custom {
             path: path.to_path_buf(),
@@ -340,7 +462,7 @@ pub struct MatrixBatch {
 #[derive(Debug)]
 struct Column {
     number: usize,
-    counts: Result<Vec<f64>, String>,
+    counts: Result<Vec<f64>, JobError>,
     warnings: Vec<String>,
 }
 
@@ -352,39 +474,39 @@ impl MatrixBatch {
         stem: &str,
         settings: &BatchSettings,
         store: &Store,
-    ) -> Result<MatrixBatch, String> {
+    ) -> Result<MatrixBatch, MatrixError> {
         grid.trim();
         let (rows, cols) = (grid.rows(), grid.cols());
         if rows == 0 || cols == 0 {
-            return Err("it holds no numbers".into());
+            return Err(MatrixError::NoNumbers);
         }
         check_no_labels(&grid)?;
         let (projectors, dim, note) = match matrix_layout(rows, settings, store) {
             Ok(l) => l,
             Err(e) if cols > 1 && fits_some_design(cols, settings) => {
-                return Err(format!(
-                    "it has {rows} rows and {cols} columns; {cols} would be a projector count, so it looks like one sample per row, but qst reads one sample per column (one row per projector): transpose it ({e})"
-                ));
+                return Err(MatrixError::Transposed {
+                    rows,
+                    cols,
+                    source: Box::new(e),
+                });
             }
             Err(e) => return Err(e),
         };
         let (first, last) = match settings.input.columns {
             None => (1, cols),
             Some((a, b)) if b <= cols => (a, b),
-            Some((a, b)) => {
-                return Err(format!(
-                    "--columns {a}:{b} asks for column {b}, but it has {cols} columns"
-                ));
+            Some((first, last)) => {
+                return Err(MatrixError::Columns { first, last, cols });
             }
         };
         let truth = match &settings.input.truth {
-            Some(p) => Some(crate::jobs::read_truth(p, dim).map_err(|e| format!("--truth: {e}"))?),
+            Some(p) => Some(super::jobs::read_truth(p, dim).map_err(MatrixError::Truth)?),
             None => None,
         };
         if settings.input.bell
             && let Err(e) = qst_math::bell_side(dim)
         {
-            return Err(format!("--bell: {e}"));
+            return Err(MatrixError::Bell(e));
         }
         let analysis = Analysis {
             bell: settings.input.bell,
@@ -482,61 +604,52 @@ impl MatrixBatch {
     }
 }
 
-/// Column `c` (0-based) as counts, or its first problem naming the cell.
+/// Column `c` (0-based) as counts, or its first problem naming the cell;
+/// each count by the rules of [`super::jobs`]. (The warnings matter only
+/// for a column that passed.)
 fn column(g: &Grid, c: usize, negative: Negative) -> Column {
-    let mut counts = Vec::with_capacity(g.rows());
     let mut warnings = Vec::new();
-    let number = c + 1;
-    for (r, row) in g.cells.iter().enumerate() {
-        let name = || g.names.name(r, c);
-        let fail = |what: String| Column {
-            number,
-            counts: Err(format!("field counts[{r}] ({}) {what}", name())),
-            warnings: Vec::new(),
-        };
-        match &row[c] {
-            Cell::Num(x) if !x.is_finite() => {
-                return fail(format!("is {x}, but counts must be finite"));
-            }
-            Cell::Num(x) if *x < 0.0 => match negative {
-                Negative::Error => {
-                    return fail(format!(
-                        "is {x}, but counts must be >= 0 (pass --negative clip to set negative counts to 0)"
-                    ));
-                }
-                Negative::Clip => {
-                    warnings.push(format!(
-                        "counts[{r}] ({}) was {x}, set to 0 (--negative clip)",
-                        name()
-                    ));
-                    counts.push(0.0);
-                }
-            },
-            Cell::Num(x) => counts.push(*x),
-            Cell::Empty => {
-                let hint = match g.names {
-                    CellNames::Sheet { .. } => {
-                        " (a formula saved without its value reads as empty: save the file from its spreadsheet program)"
-                    }
-                    CellNames::Text => "",
-                };
-                return fail(format!("is empty{hint}"));
-            }
-            Cell::Text(t) => return fail(format!("is {}, not a number", show(t))),
-        }
-    }
-    if counts.iter().all(|&x| x == 0.0) {
-        return Column {
-            number,
-            counts: Err("field counts: the counts are all zero".into()),
-            warnings,
-        };
-    }
+    let counts = column_counts(g, c, negative, &mut warnings);
     Column {
-        number,
-        counts: Ok(counts),
+        number: c + 1,
+        counts,
         warnings,
     }
+}
+
+fn column_counts(
+    g: &Grid,
+    c: usize,
+    negative: Negative,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<f64>, JobError> {
+    let mut counts = Vec::with_capacity(g.rows());
+    for (r, row) in g.cells.iter().enumerate() {
+        let at = || CountAt {
+            field: "counts",
+            index: r,
+            cell: Some(g.names.name(r, c)),
+        };
+        match &row[c] {
+            Cell::Num(x) => {
+                let mut x = *x;
+                warnings.extend(check_count(&mut x, at, negative)?);
+                counts.push(x);
+            }
+            Cell::Empty => {
+                let sheet = matches!(g.names, CellNames::Sheet { .. });
+                return Err(JobError::EmptyCell { at: at(), sheet });
+            }
+            Cell::Text(t) => {
+                return Err(JobError::TextCell {
+                    at: at(),
+                    text: show(t),
+                });
+            }
+        }
+    }
+    check_not_all_zero(&counts, "counts")?;
+    Ok(counts)
 }
 
 #[cfg(test)]

@@ -2,14 +2,35 @@
 //! header; a UTF-8 BOM, CRLF line ends and spaces after commas are accepted,
 //! blank lines are skipped. Files the format cannot explain are refused with
 //! a sentence saying what was seen: `;` or tab separators, decimal commas,
-//! numbers separated by spaces. See [`crate::matrix`] for the rest.
+//! numbers separated by spaces. See [`super::matrix`] for the rest.
 
 use std::path::Path;
 
 use qst_store::Store;
 
-use crate::jobs::BatchSettings;
-use crate::matrix::{Cell, CellNames, Grid, MatrixBatch};
+use super::jobs::BatchSettings;
+use super::matrix::{Cell, CellNames, Grid, MatrixBatch, MatrixFileError};
+
+/// What to do about a text matrix qst does not read.
+const HOW: &str = "qst reads comma-separated numbers with '.' as the decimal point (one row per projector, one column per sample): export the data as CSV with ',' separators, or pass the spreadsheet itself (.xlsx, .xls, .ods)";
+
+/// A text count matrix written in a way qst does not read: `line` is
+/// 1-based, `text` the line as shown.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("line {line} ({text}) separates numbers with ';'{}; {HOW}", if *.decimal_comma { " and writes decimal commas" } else { "" })]
+    Semicolons {
+        line: usize,
+        text: String,
+        decimal_comma: bool,
+    },
+    #[error("line {line} ({text}) separates numbers with tabs; {HOW}")]
+    Tabs { line: usize, text: String },
+    #[error("line {line} ({text}) writes a decimal comma; {HOW}")]
+    DecimalComma { line: usize, text: String },
+    #[error("line {line} ({text}) separates numbers with spaces; {HOW}")]
+    Spaces { line: usize, text: String },
+}
 
 /// A short, quoted rendering of a line for messages.
 fn show_line(l: &[u8]) -> String {
@@ -73,7 +94,7 @@ fn split_cells(l: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads the bytes of a text count matrix into a grid, or refuses it.
-pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
+pub fn read_text(bytes: &[u8]) -> Result<Grid, TextError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let lines: Vec<(usize, &[u8])> = bytes
         .split(|&b| b == b'\n')
@@ -81,27 +102,18 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim_ascii().is_empty())
         .collect();
-    let how = "qst reads comma-separated numbers with '.' as the decimal point (one row per projector, one column per sample): export the data as CSV with ',' separators, or pass the spreadsheet itself (.xlsx, .xls, .ods)";
     for &(i, l) in &lines {
+        let (line, text) = (i + 1, show_line(l));
         if l.contains(&b';') {
-            let comma = l.split(|&b| b == b';').any(decimal_comma);
-            return Err(format!(
-                "line {} ({}) separates numbers with ';'{}; {how}",
-                i + 1,
-                show_line(l),
-                if comma {
-                    " and writes decimal commas"
-                } else {
-                    ""
-                }
-            ));
+            let decimal_comma = l.split(|&b| b == b';').any(decimal_comma);
+            return Err(TextError::Semicolons {
+                line,
+                text,
+                decimal_comma,
+            });
         }
         if l.contains(&b'\t') {
-            return Err(format!(
-                "line {} ({}) separates numbers with tabs; {how}",
-                i + 1,
-                show_line(l)
-            ));
+            return Err(TextError::Tabs { line, text });
         }
         for cell in split_cells(l) {
             let t = cell.trim_ascii();
@@ -110,22 +122,14 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, String> {
                 .and_then(|x| x.strip_suffix(b"\""))
                 .unwrap_or(t);
             if inner.len() != t.len() && decimal_comma(inner) {
-                return Err(format!(
-                    "line {} ({}) writes a decimal comma; {how}",
-                    i + 1,
-                    show_line(l)
-                ));
+                return Err(TextError::DecimalComma { line, text });
             }
             let words: Vec<&[u8]> = inner
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|w| !w.is_empty())
                 .collect();
             if words.len() > 1 && words.iter().all(|w| matches!(parse_cell(w), Cell::Num(_))) {
-                return Err(format!(
-                    "line {} ({}) separates numbers with spaces; {how}",
-                    i + 1,
-                    show_line(l)
-                ));
+                return Err(TextError::Spaces { line, text });
             }
         }
     }
@@ -144,33 +148,30 @@ pub fn open_text(
     path: &Path,
     settings: &BatchSettings,
     store: &Store,
-) -> Result<MatrixBatch, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))?;
+) -> Result<MatrixBatch, MatrixFileError> {
+    let bytes = std::fs::read(path)?;
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    read_text(&bytes)
-        .and_then(|g| MatrixBatch::new(g, &stem, settings, store))
-        .map_err(|e| format!("failed to read the batch {}: {e}", path.display()))
+    parse_csv(&bytes, &stem, settings, store)
 }
 
-/// Parses the bytes of a text count matrix named `<stem>.csv` (for tests).
+/// Parses the bytes of a text count matrix named `<stem>.csv`.
 pub fn parse_csv(
     bytes: &[u8],
     stem: &str,
     settings: &BatchSettings,
     store: &Store,
-) -> Result<MatrixBatch, String> {
-    MatrixBatch::new(read_text(bytes)?, stem, settings, store)
+) -> Result<MatrixBatch, MatrixFileError> {
+    Ok(MatrixBatch::new(read_text(bytes)?, stem, settings, store)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::Entry;
-    use crate::matrix::MatrixBatch as CsvBatch;
+    use crate::input::jobs::Entry;
+    use crate::input::matrix::MatrixBatch as CsvBatch;
     use proptest::prelude::*;
     use qst_shared::Design;
 
@@ -243,11 +244,15 @@ mod tests {
 
     #[test]
     fn whole_file_problems_are_errors() {
-        let e = parse_csv(b"1\n2\n3\n", "s", &settings(), &store()).unwrap_err();
+        let e = parse_csv(b"1\n2\n3\n", "s", &settings(), &store())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 rows") && e.contains("n(n+1)"), "{e}");
         let mut s = settings();
         s.input.dim = Some(3);
-        let e = parse_csv(b"1\n2\n3\n4\n", "s", &s, &store()).unwrap_err();
+        let e = parse_csv(b"1\n2\n3\n4\n", "s", &s, &store())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--dim 3") && e.contains("needs 9"), "{e}");
         s.input.dim = None;
         s.input.design = Some(Design::Sic);
@@ -256,6 +261,7 @@ mod tests {
         assert!(
             parse_csv(b"1\n2\n3\n4\n5\n6\n", "s", &s, &store())
                 .unwrap_err()
+                .to_string()
                 .contains("design sic")
         );
         // 12 = 3·4 rows: mub, inferred and said.
@@ -266,6 +272,7 @@ mod tests {
         assert!(
             parse_csv(b"\r\n", "s", &settings(), &store())
                 .unwrap_err()
+                .to_string()
                 .contains("no numbers")
         );
     }
@@ -275,7 +282,7 @@ mod tests {
         let stem = "x".repeat(300);
         let e = all(parse_csv(b"1\n1\n1\n1\n", &stem, &settings(), &store()).unwrap());
         let Entry::Job(j) = &e[0] else { panic!() };
-        assert!(crate::jobs::is_valid_id(&j.id), "{}", j.id);
+        assert!(crate::input::jobs::is_valid_id(&j.id), "{}", j.id);
         assert!(j.id.ends_with("-1"));
     }
 
