@@ -90,7 +90,9 @@ pub struct DimensionSummary {
     pub busy_seconds: f64,
     /// Over ok `mle` jobs.
     pub mean_iterations: Option<f64>,
-    /// Ok `mle` jobs that hit `max_iters`.
+    /// Ok jobs of an iterative method (`mle`, `wls`) written with
+    /// `converged: false`: the iteration stopped (at `max_iters`, or
+    /// stalled) before its certificate held.
     pub not_converged: u64,
     /// The analysis (`docs/analysis.md`), each a mean over the ok jobs that
     /// have the figure; absent when none has it.

@@ -428,8 +428,10 @@ impl ProjectorCache {
     /// more bytes fit the budget, or nothing more can go.
     fn evict_to_fit(inner: &mut Inner, extra: u64, budget: u64) {
         while inner.bytes + extra > budget {
-            // Handles are cloned only under this lock, so a count of 1 (the
-            // cache's own) means nobody holds the entry.
+            // A handle comes from `get` (under this lock) or is cloned from
+            // another handle, and there are no weak upgrades: a count of 1
+            // (the cache's own) means nobody holds the entry, and nobody can
+            // start to before this lock is released.
             let victim = inner
                 .slots
                 .iter()
