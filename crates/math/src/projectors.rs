@@ -7,6 +7,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
+use crate::mub_fast::MubPlan;
 use crate::{C64, MathError, Projectors};
 
 const ONE: C64 = C64::new(1.0, 0.0);
@@ -218,6 +219,8 @@ pub(crate) struct ProjWork {
     v: Mat<C64>,
     /// Dense: K × 1 (p, then w).
     kv: Mat<C64>,
+    /// Kets of a complete set of mutually unbiased bases: its fast form.
+    mub: Option<MubPlan>,
 }
 
 impl ProjWork {
@@ -228,18 +231,35 @@ impl ProjWork {
                 y: Mat::zeros(0, 0),
                 v: Mat::zeros(0, 0),
                 kv: Mat::zeros(0, 0),
+                mub: None,
             },
-            Projectors::Kets { .. } => ProjWork {
-                y: Mat::zeros(k, n),
-                v: Mat::zeros(0, 0),
-                kv: Mat::zeros(0, 0),
+            Projectors::Kets { kets, .. } => match MubPlan::detect(n, kets) {
+                Some(plan) => ProjWork {
+                    y: Mat::zeros(0, 0),
+                    v: Mat::zeros(0, 0),
+                    kv: Mat::zeros(0, 0),
+                    mub: Some(plan),
+                },
+                None => ProjWork {
+                    y: Mat::zeros(k, n),
+                    v: Mat::zeros(0, 0),
+                    kv: Mat::zeros(0, 0),
+                    mub: None,
+                },
             },
             Projectors::Dense { .. } => ProjWork {
                 y: Mat::zeros(0, 0),
                 v: Mat::zeros(n * n, 1),
                 kv: Mat::zeros(k, 1),
+                mub: None,
             },
         }
+    }
+
+    /// Whether the set runs in the fast form of a complete set of mutually
+    /// unbiased bases ([`crate::mub_fast`]).
+    pub fn is_mub(&self) -> bool {
+        self.mub.is_some()
     }
 }
 
@@ -263,6 +283,11 @@ pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w
                     out[k + 1] = d + 0.5 * (rij.im - rji.im);
                     k += 2;
                 }
+            }
+        }
+        Projectors::Kets { .. } if w.mub.is_some() => {
+            if let Some(plan) = &mut w.mub {
+                plan.probs(rho, out);
             }
         }
         Projectors::Kets { kets, .. } => {
@@ -335,6 +360,11 @@ pub(crate) fn weighted_sum_into(
                     out[(j, i)] = C64::new(0.5 * wp, -0.5 * wm);
                     k += 2;
                 }
+            }
+        }
+        Projectors::Kets { .. } if w.mub.is_some() => {
+            if let Some(plan) = &mut w.mub {
+                plan.weighted_sum(wt, out);
             }
         }
         Projectors::Kets { kets, .. } => {

@@ -178,7 +178,10 @@ impl MleScratch {
         }
         let mut winv = &b * b.adjoint();
         hermitize_in_place(winv.as_mut());
-        let whiten = !matches!(proj, Projectors::Nopovm { .. });
+        let work = ProjWork::new(proj);
+        // `nopovm` (G well-conditioned) and the fast `mub` form (G = (n+1)·I,
+        // a tight frame) iterate on B itself: whitening would only scale it.
+        let whiten = !matches!(proj, Projectors::Nopovm { .. }) && !work.is_mub();
         let sq = || Mat::<C64>::zeros(n, n);
         Ok(MleScratch {
             set: SetData {
@@ -194,7 +197,7 @@ impl MleScratch {
                 rt: sq(),
                 b: sq(),
                 wt: vec![0.0; k],
-                work: ProjWork::new(proj),
+                work,
             },
             x: Point::new(n, k),
             xn: Point::new(n, k),
