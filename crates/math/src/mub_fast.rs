@@ -1,7 +1,7 @@
 //! The fast form of a complete set of mutually unbiased bases given by its
 //! kets (the `mub` design, docs/designs.md): p_k(ρ) and Σ w_kΠ_k in
-//! O(n²·p·log_p n) instead of the O(n⁴) of two dense products with the
-//! K × n kets.
+//! O(n²·p·log_p n) (O(n³) by two matrix products for prime n) instead of
+//! the O(n⁴) of two dense products with the K × n kets.
 //!
 //! The set is n = p^k computational-basis kets e_a, then n bases b of n
 //! members j with
@@ -27,7 +27,9 @@
 //! (O(n³), once per set), and a set that fails any of them (a custom set,
 //! another design) is left to the dense products.
 
-use faer::{MatMut, MatRef};
+use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
+use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::C64;
 use crate::design::prime_power;
@@ -35,29 +37,38 @@ use crate::design::prime_power;
 /// How far a quantity of modulus 1 may be from its exact value.
 const TOL: f64 = 1e-9;
 
+const ZERO: C64 = C64::new(0.0, 0.0);
+
 /// The index tables of (Z_p)^k and the buffers of one evaluation.
 pub(crate) struct MubPlan {
     n: usize,
     p: usize,
     k: u32,
-    /// φ_b(a), row b.
-    phi: Vec<C64>,
-    /// t_b(j), row b.
-    member: Vec<u16>,
-    /// u_b(δ), row b.
-    shift: Vec<u16>,
+    /// φ_b(δ)/n at δ·n + b.
+    phin: Vec<C64>,
+    /// u_b(δ)·n + δ at δ·n + b (where F(D)[u_b(δ), δ] is in row-major F(D)).
+    gather: Vec<u32>,
+    /// t_b(j)·n + b at b·n + j (where F(S_b)[t_b(j)] is in row-major F(S)).
+    member: Vec<u32>,
     /// a + δ, row a.
     add: Vec<u16>,
     /// −a.
     neg: Vec<u16>,
+    /// The p × p DFT F_p[v, m] = ω^{vm} (row-major); for k = 1 the whole
+    /// n × n transform (column-major), applied to n columns at once.
+    dft: Vec<C64>,
     /// ω^m, m = 0..p.
     omega: Vec<C64>,
-    /// n × n, column δ contiguous: D, then F(D); or V, then F(V).
+    /// n × n buffers: ρ, then R (column-major); row-major D[a, δ], then
+    /// F(D), or V[u, δ], then F(V); S[δ, b] or W[t, b], then F of them
+    /// (row-major); the product of a k = 1 transform.
+    rho: Vec<C64>,
     d: Vec<C64>,
-    /// One basis' vector.
-    v: Vec<C64>,
-    /// The p outputs of one length-p DFT.
+    s: Vec<C64>,
     tmp: Vec<C64>,
+    /// p = 2: S and W are transformed as real matrices (F is real there and
+    /// only Re F(S) is used; W is real).
+    sr: Vec<f64>,
 }
 
 /// The base-p digits of a.
@@ -67,6 +78,11 @@ fn digits(mut a: usize, p: usize, k: u32) -> impl Iterator<Item = usize> {
         a /= p;
         d
     })
+}
+
+/// The element of base-p digits `d` (least significant first).
+fn from_digits(d: impl DoubleEndedIterator<Item = usize>, p: usize) -> usize {
+    d.rev().fold(0, |s, x| s * p + x)
 }
 
 /// ⟨u, a⟩ mod p.
@@ -91,40 +107,56 @@ impl MubPlan {
         }
         let p = p as usize;
         for (a, psi) in kets.chunks_exact(n).take(n).enumerate() {
-            let ok = psi.iter().enumerate().all(|(c, &z)| {
-                near(z, C64::new(if a == c { 1.0 } else { 0.0 }, 0.0))
-            });
-            if !ok {
+            let one = |c| C64::new(if a == c { 1.0 } else { 0.0 }, 0.0);
+            if !psi.iter().enumerate().all(|(c, &z)| near(z, one(c))) {
                 return None;
             }
         }
-        let place = |a: usize| digits(a, p, k).collect::<Vec<_>>();
-        let add: Vec<u16> = (0..n * n)
+        let add = (0..n * n)
             .map(|x| {
-                let (da, dd) = (place(x / n), place(x % n));
-                let s = da.iter().zip(&dd).rev().fold(0, |s, (x, y)| s * p + (x + y) % p);
-                s as u16
+                let d = digits(x / n, p, k).zip(digits(x % n, p, k));
+                from_digits(
+                    d.map(|(a, b)| (a + b) % p).collect::<Vec<_>>().into_iter(),
+                    p,
+                ) as u16
             })
             .collect();
-        let neg: Vec<u16> = (0..n)
-            .map(|a| place(a).iter().rev().fold(0, |s, x| s * p + (p - x) % p) as u16)
+        let neg = (0..n)
+            .map(|a| {
+                from_digits(
+                    digits(a, p, k)
+                        .map(|x| (p - x) % p)
+                        .collect::<Vec<_>>()
+                        .into_iter(),
+                    p,
+                ) as u16
+            })
             .collect();
-        let omega = (0..p)
+        let omega: Vec<C64> = (0..p)
             .map(|m| C64::from_polar(1.0, 2.0 * std::f64::consts::PI * m as f64 / p as f64))
             .collect();
+        let dft = if k == 1 {
+            (0..n * n).map(|i| omega[(i / n) * (i % n) % p]).collect()
+        } else {
+            (0..p * p).map(|i| omega[(i / p) * (i % p) % p]).collect()
+        };
+        let zeros = || vec![ZERO; n * n];
         let mut plan = MubPlan {
             n,
             p,
             k,
-            phi: vec![C64::new(0.0, 0.0); n * n],
+            phin: zeros(),
             member: vec![0; n * n],
-            shift: vec![0; n * n],
+            gather: vec![0; n * n],
             add,
             neg,
+            dft,
             omega,
-            d: vec![C64::new(0.0, 0.0); n * n],
-            v: vec![C64::new(0.0, 0.0); n],
-            tmp: vec![C64::new(0.0, 0.0); p],
+            rho: zeros(),
+            d: zeros(),
+            s: zeros(),
+            tmp: zeros(),
+            sr: vec![0.0; if p == 2 { n * n } else { 0 }],
         };
         for b in 0..n {
             plan.read_basis(b, &kets[(n + b * n) * n..(n + (b + 1) * n) * n])?;
@@ -147,15 +179,15 @@ impl MubPlan {
             if std::mem::replace(&mut seen[t], true) {
                 return None;
             }
-            self.member[b * n + j] = t as u16;
+            self.member[b * n + j] = (t * n + b) as u32;
         }
         for delta in 0..n {
             let u = self.character_of(|a| {
                 phi[a].conj() * phi[usize::from(self.add[a * n + delta])] / phi[delta]
             })?;
-            self.shift[b * n + delta] = u as u16;
+            self.gather[delta * n + b] = (u * n + delta) as u32;
+            self.phin[delta * n + b] = phi[delta] / n as f64;
         }
-        self.phi[b * n..(b + 1) * n].copy_from_slice(&phi);
         Some(())
     }
 
@@ -177,92 +209,215 @@ impl MubPlan {
             .then_some(u)
     }
 
-    /// p_k(ρ) for every k into `out` (module doc).
+    /// ρ into the column-major buffer.
+    fn load(&mut self, rho: MatRef<C64>) {
+        let n = self.n;
+        let cols = self.rho.chunks_exact_mut(n).enumerate();
+        match rho.try_as_col_major() {
+            Some(r) => cols.for_each(|(c, col)| col.copy_from_slice(r.col(c).as_slice())),
+            None => cols.for_each(|(c, col)| {
+                for (a, z) in col.iter_mut().enumerate() {
+                    *z = rho[(a, c)];
+                }
+            }),
+        }
+    }
+
+    /// p_k(ρ) for every k into `out` (module doc). Computed from ρ† (the
+    /// same real parts ψ†ρψ), whose rows are ρ's columns.
     pub fn probs(&mut self, rho: MatRef<C64>, out: &mut [f64]) {
         let n = self.n;
+        self.load(rho);
         for (a, o) in out.iter_mut().enumerate().take(n) {
-            *o = rho[(a, a)].re;
+            *o = self.rho[a * n + a].re;
         }
-        for (delta, col) in self.d.chunks_exact_mut(n).enumerate() {
-            for (a, z) in col.iter_mut().enumerate() {
-                *z = rho[(a, usize::from(self.add[a * n + delta]))];
+        // D[a, δ] = ρ†[a, a + δ] = conj(ρ[a + δ, a]).
+        let cols = self.rho.chunks_exact(n);
+        for (a, (row, col)) in self.d.chunks_exact_mut(n).zip(cols).enumerate() {
+            if self.p == 2 {
+                for (delta, z) in row.iter_mut().enumerate() {
+                    *z = col[a ^ delta].conj();
+                }
+            } else {
+                let add = &self.add[a * n..(a + 1) * n];
+                for (z, &c) in row.iter_mut().zip(add) {
+                    *z = col[usize::from(c)].conj();
+                }
             }
         }
-        let (p, k) = (self.p, self.k);
-        for col in self.d.chunks_exact_mut(n) {
-            transform(col, p, k, &self.omega, &mut self.tmp);
-        }
-        let inv = 1.0 / n as f64;
-        for b in 0..n {
-            let (phi, shift) = (&self.phi[b * n..], &self.shift[b * n..]);
-            for (delta, v) in self.v.iter_mut().enumerate() {
-                *v = phi[delta] * self.d[delta * n + usize::from(shift[delta])] * inv;
+        self.transform(Buf::D);
+        // S[δ, b] = φ_b(δ)·F(D)[u_b(δ), δ]/n.
+        if self.p == 2 {
+            for (s, (ph, &g)) in self.sr.iter_mut().zip(self.phin.iter().zip(&self.gather)) {
+                let z = self.d[g as usize];
+                *s = ph.re * z.re - ph.im * z.im;
             }
-            transform(&mut self.v, p, k, &self.omega, &mut self.tmp);
-            let members = &self.member[b * n..(b + 1) * n];
-            for (o, &t) in out[n + b * n..n + (b + 1) * n].iter_mut().zip(members) {
-                *o = self.v[usize::from(t)].re;
+            walsh_hadamard_rows(&mut self.sr, n);
+            for (o, &i) in out[n..].iter_mut().zip(&self.member) {
+                *o = self.sr[i as usize];
+            }
+            return;
+        }
+        for (s, (ph, &g)) in self.s.iter_mut().zip(self.phin.iter().zip(&self.gather)) {
+            *s = ph * self.d[g as usize];
+        }
+        self.transform(Buf::S);
+        for (o, &i) in out[n..].iter_mut().zip(&self.member) {
+            *o = self.s[i as usize].re;
+        }
+    }
+
+    /// out = Σ_k wt_k Π_k (module doc), Hermitian to rounding.
+    pub fn weighted_sum(&mut self, wt: &[f64], out: MatMut<C64>) {
+        let n = self.n;
+        // W[t_b(j), b] = w_{b,j}; then H = F(W), H[δ, b] = H_b[δ].
+        self.d.fill(ZERO);
+        if self.p == 2 {
+            for (&i, &w) in self.member.iter().zip(&wt[n..]) {
+                self.sr[i as usize] = w;
+            }
+            walsh_hadamard_rows(&mut self.sr, n);
+            // V[u_b(δ), δ] += conj(φ_b(δ))·H_b[δ]/n (−δ = δ).
+            let cells = self.phin.iter().zip(&self.gather).zip(&self.sr);
+            for ((ph, &g), &h) in cells {
+                self.d[g as usize] += ph.conj() * h;
+            }
+        } else {
+            self.odd_v(wt);
+        }
+        self.transform(Buf::D);
+        self.assemble(wt, out);
+    }
+
+    /// V[u_b(δ), δ] = Σ_b conj(φ_b(δ))·H_b[−δ]/n into `d` (zero), odd p.
+    fn odd_v(&mut self, wt: &[f64]) {
+        let n = self.n;
+        for (&i, &w) in self.member.iter().zip(&wt[n..]) {
+            self.s[i as usize] = C64::new(w, 0.0);
+        }
+        self.transform(Buf::S);
+        let rows = self.phin.chunks_exact(n).zip(self.gather.chunks_exact(n));
+        for (delta, (phin, gather)) in rows.enumerate() {
+            let m = if self.p == 2 {
+                delta
+            } else {
+                usize::from(self.neg[delta])
+            };
+            let h = &self.s[m * n..(m + 1) * n];
+            for ((ph, &g), &hb) in phin.iter().zip(gather).zip(h) {
+                self.d[g as usize] += ph.conj() * hb;
             }
         }
     }
 
-    /// out = Σ_k wt_k Π_k (module doc), Hermitian.
-    pub fn weighted_sum(&mut self, wt: &[f64], mut out: MatMut<C64>) {
-        let (n, p, k) = (self.n, self.p, self.k);
-        let inv = 1.0 / n as f64;
-        self.d.fill(C64::new(0.0, 0.0));
-        for b in 0..n {
-            let members = &self.member[b * n..(b + 1) * n];
-            for (&t, &w) in members.iter().zip(&wt[n + b * n..n + (b + 1) * n]) {
-                self.v[usize::from(t)] = C64::new(w, 0.0);
-            }
-            transform(&mut self.v, p, k, &self.omega, &mut self.tmp);
-            let (phi, shift) = (&self.phi[b * n..], &self.shift[b * n..]);
-            for delta in 0..n {
-                let h = self.v[usize::from(self.neg[delta])];
-                self.d[delta * n + usize::from(shift[delta])] += phi[delta].conj() * h * inv;
-            }
-        }
-        for col in self.d.chunks_exact_mut(n) {
-            transform(col, p, k, &self.omega, &mut self.tmp);
-        }
-        for (delta, col) in self.d.chunks_exact(n).enumerate() {
-            for a in 0..n {
-                out[(a, usize::from(self.add[a * n + delta]))] = col[usize::from(self.neg[a])];
+    /// out = R from F(V) in `d` and the computational basis' weights.
+    fn assemble(&mut self, wt: &[f64], mut out: MatMut<C64>) {
+        let n = self.n;
+        // R[a, a + δ] = F(V_δ)[−a]; R[a + δ, a] is its conjugate, in column a.
+        for (a, col) in self.rho.chunks_exact_mut(n).enumerate() {
+            if self.p == 2 {
+                let e = &self.d[a * n..(a + 1) * n];
+                for (delta, &z) in e.iter().enumerate() {
+                    col[a ^ delta] = z.conj();
+                }
+            } else {
+                let m = usize::from(self.neg[a]);
+                let (e, add) = (&self.d[m * n..(m + 1) * n], &self.add[a * n..(a + 1) * n]);
+                for (&z, &c) in e.iter().zip(add) {
+                    col[usize::from(c)] = z.conj();
+                }
             }
         }
-        for a in 0..n {
-            out[(a, a)] = C64::new(out[(a, a)].re + wt[a], 0.0);
-            for c in a + 1..n {
-                let z = (out[(a, c)] + out[(c, a)].conj()) * 0.5;
-                out[(a, c)] = z;
-                out[(c, a)] = z.conj();
+        for (a, &w) in wt.iter().enumerate().take(n) {
+            self.rho[a * n + a] = C64::new(self.rho[a * n + a].re + w, 0.0);
+        }
+        let cols = self.rho.chunks_exact(n).enumerate();
+        match out.rb_mut().try_as_col_major_mut() {
+            Some(mut o) => {
+                cols.for_each(|(c, col)| o.rb_mut().col_mut(c).as_slice_mut().copy_from_slice(col))
             }
+            None => cols.for_each(|(c, col)| {
+                for (a, &z) in col.iter().enumerate() {
+                    out[(a, c)] = z;
+                }
+            }),
+        }
+    }
+
+    /// Each column x of a row-major buffer (x[a] at a·n + c) ← F(x) (module
+    /// doc): a length-p DFT along each base-p digit of the row index, whole
+    /// rows at a time; butterflies for p = 2, one matrix product for k = 1.
+    fn transform(&mut self, which: Buf) {
+        let (n, p) = (self.n, self.p);
+        let x = match which {
+            Buf::D => &mut self.d,
+            Buf::S => &mut self.s,
+        };
+        if p == 2 {
+            walsh_hadamard_rows(x, n);
+        } else if self.k == 1 {
+            // Column-major, the buffer is Xᵀ: Xᵀ·F = (F·X)ᵀ (F symmetric).
+            matmul(
+                MatMut::from_column_major_slice_mut(&mut self.tmp, n, n),
+                Accum::Replace,
+                MatRef::from_column_major_slice(x, n, n),
+                MatRef::from_column_major_slice(&self.dft, n, n),
+                C64::new(1.0, 0.0),
+                Par::Seq,
+            );
+            x.copy_from_slice(&self.tmp);
+        } else {
+            digit_dft_rows(x, n, p, &self.dft, &mut self.tmp[..p * n]);
         }
     }
 }
 
-/// x ← F(x): F(x)[u] = Σ_a ω^{⟨u,a⟩}·x[a], a length-p DFT along each
-/// base-p digit (butterflies for p = 2).
-fn transform(x: &mut [C64], p: usize, k: u32, omega: &[C64], tmp: &mut [C64]) {
-    let n = x.len();
+/// Which n × n buffer [`MubPlan::transform`] works on.
+#[derive(Clone, Copy)]
+enum Buf {
+    D,
+    S,
+}
+
+/// The Walsh–Hadamard transform (p = 2) of every column of the row-major
+/// n-row buffer x: butterflies of whole rows i, i + h.
+fn walsh_hadamard_rows<T>(x: &mut [T], n: usize)
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>,
+{
+    let mut h = 1;
+    while h < n {
+        for blk in x.chunks_exact_mut(2 * h * n) {
+            let (lo, hi) = blk.split_at_mut(h * n);
+            for (u, v) in lo.iter_mut().zip(hi.iter_mut()) {
+                let t = *u;
+                *u = t + *v;
+                *v = t - *v;
+            }
+        }
+        h *= 2;
+    }
+}
+
+/// F of every column of the row-major n-row buffer x by a length-p DFT
+/// (`dft`, row-major p × p) along each base-p digit of the row index in
+/// turn, whole rows at a time; `t` holds p rows.
+fn digit_dft_rows(x: &mut [C64], n: usize, p: usize, dft: &[C64], t: &mut [C64]) {
     let mut st = 1;
-    for _ in 0..k {
+    while st < n {
         for hi in (0..n).step_by(st * p) {
             for o in hi..hi + st {
-                if p == 2 {
-                    let (a, b) = (x[o], x[o + st]);
-                    x[o] = a + b;
-                    x[o + st] = a - b;
-                    continue;
+                t.fill(ZERO);
+                for (v, tv) in t.chunks_exact_mut(n).enumerate() {
+                    for (m, &f) in dft[v * p..(v + 1) * p].iter().enumerate() {
+                        let row = &x[(o + m * st) * n..(o + m * st + 1) * n];
+                        for (y, &r) in tv.iter_mut().zip(row) {
+                            *y += f * r;
+                        }
+                    }
                 }
-                for (v, t) in tmp.iter_mut().enumerate() {
-                    *t = (0..p).fold(C64::new(0.0, 0.0), |s, m| {
-                        s + omega[v * m % p] * x[o + m * st]
-                    });
-                }
-                for (v, &t) in tmp.iter().enumerate() {
-                    x[o + v * st] = t;
+                for (v, tv) in t.chunks_exact(n).enumerate() {
+                    x[(o + v * st) * n..(o + v * st + 1) * n].copy_from_slice(tv);
                 }
             }
         }
@@ -290,7 +445,9 @@ mod tests {
     #[test]
     fn plan_matches_the_kets() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let dims = (2..=32).chain([49, 64]).filter(|&n| prime_power(n).is_some());
+        let dims = (2..=32)
+            .chain([49, 64])
+            .filter(|&n| prime_power(n).is_some());
         for n in dims {
             let kets = Design::Mub.kets(n);
             let mut plan = MubPlan::detect(n, &kets).unwrap_or_else(|| panic!("n = {n}"));
@@ -347,5 +504,59 @@ mod tests {
         }
         assert!(MubPlan::detect(n, &kets).is_none());
         assert!(MubPlan::detect(n, &Design::Mub.kets(n)).is_some());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::Design;
+    use faer::Mat;
+    use std::time::Instant;
+
+    /// Seconds per `probs`, per `weighted_sum`, and per n×n product:
+    /// `cargo test --release -p qst-math --lib mub_fast::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn timing() {
+        for n in [16, 31, 32, 64] {
+            let kets = Design::Mub.kets(n);
+            let Some(mut plan) = MubPlan::detect(n, &kets) else {
+                panic!("n = {n}");
+            };
+            let rho = Mat::from_fn(n, n, |i, j| C64::new((i + j) as f64, i as f64 - j as f64));
+            let mut out = vec![0.0; n * (n + 1)];
+            let reps = 200_000 / n;
+            let t = Instant::now();
+            for _ in 0..reps {
+                plan.probs(rho.as_ref(), &mut out);
+            }
+            let tp = t.elapsed().as_secs_f64() / reps as f64;
+            let mut r = Mat::<C64>::zeros(n, n);
+            let t = Instant::now();
+            for _ in 0..reps {
+                plan.weighted_sum(&out, r.as_mut());
+            }
+            let tw = t.elapsed().as_secs_f64() / reps as f64;
+            let mut m = Mat::<C64>::zeros(n, n);
+            let t = Instant::now();
+            for _ in 0..reps {
+                faer::linalg::matmul::matmul(
+                    m.as_mut(),
+                    faer::Accum::Replace,
+                    rho.as_ref(),
+                    r.as_ref(),
+                    C64::new(1.0, 0.0),
+                    faer::Par::Seq,
+                );
+            }
+            let tm = t.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "n = {n}: probs {:.2} µs, weighted sum {:.2} µs, n×n product {:.2} µs",
+                tp * 1e6,
+                tw * 1e6,
+                tm * 1e6
+            );
+        }
     }
 }
