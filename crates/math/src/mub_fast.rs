@@ -24,12 +24,15 @@
 //!
 //! Nothing of the construction is assumed: [`MubPlan::detect`] reads φ_b,
 //! t_b and u_b off the kets and checks every identity above on every entry
-//! (O(n³), once per set), and a set that fails any of them (a custom set,
-//! another design) is left to the dense products.
+//! (O(n³), once per set and process: the tables are kept for kets with the
+//! same bits, found by a hash of them), and a set that fails any of them (a
+//! custom set, another design) is left to the dense products.
 
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::C64;
 use crate::design::prime_power;
@@ -39,8 +42,26 @@ const TOL: f64 = 1e-9;
 
 const ZERO: C64 = C64::new(0.0, 0.0);
 
-/// The index tables of (Z_p)^k and the buffers of one evaluation.
+/// The fast form of one set: its tables (shared by every plan of the same
+/// kets in this process) and the buffers of one evaluation.
 pub(crate) struct MubPlan {
+    t: Arc<Tables>,
+    /// n × n buffers: ρ, then R (column-major); row-major D[a, δ], then
+    /// F(D), or V[u, δ], then F(V); S[δ, b] or W[t, b], then F of them
+    /// (row-major); the product of a k = 1 transform.
+    rho: Vec<C64>,
+    d: Vec<C64>,
+    s: Vec<C64>,
+    tmp: Vec<C64>,
+    /// p = 2: S and W are transformed as real matrices (F is real there and
+    /// only Re F(S) is used; W is real).
+    sr: Vec<f64>,
+}
+
+/// The index tables of (Z_p)^k and the set's phases and characters.
+struct Tables {
+    /// A hash of the kets these were read from, with n.
+    key: (usize, u64, u64),
     n: usize,
     p: usize,
     k: u32,
@@ -59,16 +80,30 @@ pub(crate) struct MubPlan {
     dft: Vec<C64>,
     /// ω^m, m = 0..p.
     omega: Vec<C64>,
-    /// n × n buffers: ρ, then R (column-major); row-major D[a, δ], then
-    /// F(D), or V[u, δ], then F(V); S[δ, b] or W[t, b], then F of them
-    /// (row-major); the product of a k = 1 transform.
-    rho: Vec<C64>,
-    d: Vec<C64>,
-    s: Vec<C64>,
-    tmp: Vec<C64>,
-    /// p = 2: S and W are transformed as real matrices (F is real there and
-    /// only Re F(S) is used; W is real).
-    sr: Vec<f64>,
+}
+
+/// The tables read most recently in this process (a worker loads each set
+/// once, but several functions make their own plan of it).
+static RECENT: Mutex<Vec<Arc<Tables>>> = Mutex::new(Vec::new());
+/// How many tables [`RECENT`] keeps.
+const KEEP: usize = 4;
+
+/// Two 64-bit hashes of every bit of the kets (multiply–xorshift streams
+/// with different seeds): O(K·n), a small part of reading the tables.
+fn fingerprint(kets: &[C64]) -> (u64, u64) {
+    let mix = |h: u64, x: u64, m: u64| {
+        let h = (h ^ x).wrapping_mul(m);
+        h ^ (h >> 29)
+    };
+    kets.iter().fold(
+        (0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344),
+        |(a, b), z| {
+            let (re, im) = (z.re.to_bits(), z.im.to_bits());
+            let a = mix(mix(a, re, 0x9E37_79B9_7F4A_7C15), im, 0x9E37_79B9_7F4A_7C15);
+            let b = mix(mix(b, im, 0xC2B2_AE3D_27D4_EB4F), re, 0xC2B2_AE3D_27D4_EB4F);
+            (a, b)
+        },
+    )
 }
 
 /// The base-p digits of a.
@@ -94,15 +129,50 @@ fn pairing(u: usize, a: usize, p: usize, k: u32) -> usize {
 
 /// Whether z is within [`TOL`] of w (false for NaN).
 fn near(z: C64, w: C64) -> bool {
-    (z - w).norm() <= TOL
+    (z - w).norm_sqr() <= TOL * TOL
 }
 
 impl MubPlan {
     /// The plan of the set `kets` (n(n+1) kets of length n), when it has the
-    /// structure of the module doc to within [`TOL`]; None otherwise.
+    /// structure of the module doc to within [`TOL`]; None otherwise. The
+    /// tables of kets with the same bits, read before, are reused.
     pub fn detect(n: usize, kets: &[C64]) -> Option<MubPlan> {
+        if prime_power(n).is_none() || kets.len() != n * (n + 1) * n {
+            return None;
+        }
+        let (h1, h2) = fingerprint(kets);
+        let key = (n, h1, h2);
+        let cached = {
+            let recent = RECENT.lock().unwrap_or_else(PoisonError::into_inner);
+            recent.iter().find(|t| t.key == key).cloned()
+        };
+        let t = match cached {
+            Some(t) => t,
+            None => {
+                let t = Arc::new(Tables::detect(n, kets, key)?);
+                let mut recent = RECENT.lock().unwrap_or_else(PoisonError::into_inner);
+                recent.insert(0, Arc::clone(&t));
+                recent.truncate(KEEP);
+                t
+            }
+        };
+        let zeros = || vec![ZERO; n * n];
+        Some(MubPlan {
+            sr: vec![0.0; if t.p == 2 { n * n } else { 0 }],
+            t,
+            rho: zeros(),
+            d: zeros(),
+            s: zeros(),
+            tmp: zeros(),
+        })
+    }
+}
+
+impl Tables {
+    /// The tables of `kets`, checked (module doc); None where they fail.
+    fn detect(n: usize, kets: &[C64], key: (usize, u64, u64)) -> Option<Tables> {
         let (p, k) = prime_power(n)?;
-        if n > usize::from(u16::MAX) || kets.len() != n * (n + 1) * n {
+        if n > usize::from(u16::MAX) {
             return None;
         }
         let p = p as usize;
@@ -140,32 +210,31 @@ impl MubPlan {
         } else {
             (0..p * p).map(|i| omega[(i / p) * (i % p) % p]).collect()
         };
-        let zeros = || vec![ZERO; n * n];
-        let mut plan = MubPlan {
+        let mut plan = Tables {
+            key,
             n,
             p,
             k,
-            phin: zeros(),
+            phin: vec![ZERO; n * n],
             member: vec![0; n * n],
             gather: vec![0; n * n],
             add,
             neg,
             dft,
             omega,
-            rho: zeros(),
-            d: zeros(),
-            s: zeros(),
-            tmp: zeros(),
-            sr: vec![0.0; if p == 2 { n * n } else { 0 }],
         };
+        // ⟨u, a⟩ for every u, a (row u).
+        let dot: Vec<u8> = (0..n * n)
+            .map(|i| pairing(i / n, i % n, p, k) as u8)
+            .collect();
         for b in 0..n {
-            plan.read_basis(b, &kets[(n + b * n) * n..(n + (b + 1) * n) * n])?;
+            plan.read_basis(b, &kets[(n + b * n) * n..(n + (b + 1) * n) * n], &dot)?;
         }
         Some(plan)
     }
 
     /// φ_b, t_b and u_b of basis b (its n kets, row after row), checked.
-    fn read_basis(&mut self, b: usize, kets: &[C64]) -> Option<()> {
+    fn read_basis(&mut self, b: usize, kets: &[C64], dot: &[u8]) -> Option<()> {
         let n = self.n;
         let scale = (n as f64).sqrt();
         let psi0 = &kets[..n];
@@ -175,15 +244,18 @@ impl MubPlan {
         let phi: Vec<C64> = psi0.iter().map(|&z| z / psi0[0]).collect();
         let mut seen = vec![false; n];
         for (j, psi) in kets.chunks_exact(n).enumerate() {
-            let t = self.character_of(|a| psi[a] / psi[0] / phi[a])?;
+            // |φ_b(a)| = 1 to within TOL (checked above): 1/φ = conj(φ).
+            let r = 1.0 / psi[0];
+            let t = self.character_of(dot, |a| psi[a] * r * phi[a].conj())?;
             if std::mem::replace(&mut seen[t], true) {
                 return None;
             }
             self.member[b * n + j] = (t * n + b) as u32;
         }
         for delta in 0..n {
-            let u = self.character_of(|a| {
-                phi[a].conj() * phi[usize::from(self.add[a * n + delta])] / phi[delta]
+            let (add, back) = (&self.add, phi[delta].conj());
+            let u = self.character_of(dot, |a| {
+                phi[a].conj() * phi[usize::from(add[a * n + delta])] * back
             })?;
             self.gather[delta * n + b] = (u * n + delta) as u32;
             self.phin[delta * n + b] = phi[delta] / n as f64;
@@ -193,7 +265,7 @@ impl MubPlan {
 
     /// The u with f(a) = χ_u(a) for every a, if there is one: its digits
     /// from f at the digit unit vectors, then checked everywhere.
-    fn character_of(&self, f: impl Fn(usize) -> C64) -> Option<usize> {
+    fn character_of(&self, dot: &[u8], f: impl Fn(usize) -> C64) -> Option<usize> {
         let (n, p) = (self.n, self.p);
         let (mut u, mut place) = (0, 1);
         for _ in 0..self.k {
@@ -204,14 +276,18 @@ impl MubPlan {
             u += (turns.round() as i64).rem_euclid(p as i64) as usize * place;
             place *= p;
         }
-        (0..n)
-            .all(|a| near(f(a), self.omega[pairing(u, a, p, self.k)]))
+        let dots = &dot[u * n..(u + 1) * n];
+        dots.iter()
+            .enumerate()
+            .all(|(a, &e)| near(f(a), self.omega[usize::from(e)]))
             .then_some(u)
     }
+}
 
+impl MubPlan {
     /// ρ into the column-major buffer.
     fn load(&mut self, rho: MatRef<C64>) {
-        let n = self.n;
+        let n = self.t.n;
         let cols = self.rho.chunks_exact_mut(n).enumerate();
         match rho.try_as_col_major() {
             Some(r) => cols.for_each(|(c, col)| col.copy_from_slice(r.col(c).as_slice())),
@@ -226,7 +302,7 @@ impl MubPlan {
     /// p_k(ρ) for every k into `out` (module doc). Computed from ρ† (the
     /// same real parts ψ†ρψ), whose rows are ρ's columns.
     pub fn probs(&mut self, rho: MatRef<C64>, out: &mut [f64]) {
-        let n = self.n;
+        let n = self.t.n;
         self.load(rho);
         for (a, o) in out.iter_mut().enumerate().take(n) {
             *o = self.rho[a * n + a].re;
@@ -234,12 +310,12 @@ impl MubPlan {
         // D[a, δ] = ρ†[a, a + δ] = conj(ρ[a + δ, a]).
         let cols = self.rho.chunks_exact(n);
         for (a, (row, col)) in self.d.chunks_exact_mut(n).zip(cols).enumerate() {
-            if self.p == 2 {
+            if self.t.p == 2 {
                 for (delta, z) in row.iter_mut().enumerate() {
                     *z = col[a ^ delta].conj();
                 }
             } else {
-                let add = &self.add[a * n..(a + 1) * n];
+                let add = &self.t.add[a * n..(a + 1) * n];
                 for (z, &c) in row.iter_mut().zip(add) {
                     *z = col[usize::from(c)].conj();
                 }
@@ -247,38 +323,46 @@ impl MubPlan {
         }
         self.transform(Buf::D);
         // S[δ, b] = φ_b(δ)·F(D)[u_b(δ), δ]/n.
-        if self.p == 2 {
-            for (s, (ph, &g)) in self.sr.iter_mut().zip(self.phin.iter().zip(&self.gather)) {
+        if self.t.p == 2 {
+            for (s, (ph, &g)) in self
+                .sr
+                .iter_mut()
+                .zip(self.t.phin.iter().zip(&self.t.gather))
+            {
                 let z = self.d[g as usize];
                 *s = ph.re * z.re - ph.im * z.im;
             }
             walsh_hadamard_rows(&mut self.sr, n);
-            for (o, &i) in out[n..].iter_mut().zip(&self.member) {
+            for (o, &i) in out[n..].iter_mut().zip(&self.t.member) {
                 *o = self.sr[i as usize];
             }
             return;
         }
-        for (s, (ph, &g)) in self.s.iter_mut().zip(self.phin.iter().zip(&self.gather)) {
+        for (s, (ph, &g)) in self
+            .s
+            .iter_mut()
+            .zip(self.t.phin.iter().zip(&self.t.gather))
+        {
             *s = ph * self.d[g as usize];
         }
         self.transform(Buf::S);
-        for (o, &i) in out[n..].iter_mut().zip(&self.member) {
+        for (o, &i) in out[n..].iter_mut().zip(&self.t.member) {
             *o = self.s[i as usize].re;
         }
     }
 
     /// out = Σ_k wt_k Π_k (module doc), Hermitian to rounding.
     pub fn weighted_sum(&mut self, wt: &[f64], out: MatMut<C64>) {
-        let n = self.n;
+        let n = self.t.n;
         // W[t_b(j), b] = w_{b,j}; then H = F(W), H[δ, b] = H_b[δ].
         self.d.fill(ZERO);
-        if self.p == 2 {
-            for (&i, &w) in self.member.iter().zip(&wt[n..]) {
+        if self.t.p == 2 {
+            for (&i, &w) in self.t.member.iter().zip(&wt[n..]) {
                 self.sr[i as usize] = w;
             }
             walsh_hadamard_rows(&mut self.sr, n);
             // V[u_b(δ), δ] += conj(φ_b(δ))·H_b[δ]/n (−δ = δ).
-            let cells = self.phin.iter().zip(&self.gather).zip(&self.sr);
+            let cells = self.t.phin.iter().zip(&self.t.gather).zip(&self.sr);
             for ((ph, &g), &h) in cells {
                 self.d[g as usize] += ph.conj() * h;
             }
@@ -291,17 +375,21 @@ impl MubPlan {
 
     /// V[u_b(δ), δ] = Σ_b conj(φ_b(δ))·H_b[−δ]/n into `d` (zero), odd p.
     fn odd_v(&mut self, wt: &[f64]) {
-        let n = self.n;
-        for (&i, &w) in self.member.iter().zip(&wt[n..]) {
+        let n = self.t.n;
+        for (&i, &w) in self.t.member.iter().zip(&wt[n..]) {
             self.s[i as usize] = C64::new(w, 0.0);
         }
         self.transform(Buf::S);
-        let rows = self.phin.chunks_exact(n).zip(self.gather.chunks_exact(n));
+        let rows = self
+            .t
+            .phin
+            .chunks_exact(n)
+            .zip(self.t.gather.chunks_exact(n));
         for (delta, (phin, gather)) in rows.enumerate() {
-            let m = if self.p == 2 {
+            let m = if self.t.p == 2 {
                 delta
             } else {
-                usize::from(self.neg[delta])
+                usize::from(self.t.neg[delta])
             };
             let h = &self.s[m * n..(m + 1) * n];
             for ((ph, &g), &hb) in phin.iter().zip(gather).zip(h) {
@@ -312,17 +400,17 @@ impl MubPlan {
 
     /// out = R from F(V) in `d` and the computational basis' weights.
     fn assemble(&mut self, wt: &[f64], mut out: MatMut<C64>) {
-        let n = self.n;
+        let n = self.t.n;
         // R[a, a + δ] = F(V_δ)[−a]; R[a + δ, a] is its conjugate, in column a.
         for (a, col) in self.rho.chunks_exact_mut(n).enumerate() {
-            if self.p == 2 {
+            if self.t.p == 2 {
                 let e = &self.d[a * n..(a + 1) * n];
                 for (delta, &z) in e.iter().enumerate() {
                     col[a ^ delta] = z.conj();
                 }
             } else {
-                let m = usize::from(self.neg[a]);
-                let (e, add) = (&self.d[m * n..(m + 1) * n], &self.add[a * n..(a + 1) * n]);
+                let m = usize::from(self.t.neg[a]);
+                let (e, add) = (&self.d[m * n..(m + 1) * n], &self.t.add[a * n..(a + 1) * n]);
                 for (&z, &c) in e.iter().zip(add) {
                     col[usize::from(c)] = z.conj();
                 }
@@ -348,26 +436,26 @@ impl MubPlan {
     /// doc): a length-p DFT along each base-p digit of the row index, whole
     /// rows at a time; butterflies for p = 2, one matrix product for k = 1.
     fn transform(&mut self, which: Buf) {
-        let (n, p) = (self.n, self.p);
+        let (n, p) = (self.t.n, self.t.p);
         let x = match which {
             Buf::D => &mut self.d,
             Buf::S => &mut self.s,
         };
         if p == 2 {
             walsh_hadamard_rows(x, n);
-        } else if self.k == 1 {
+        } else if self.t.k == 1 {
             // Column-major, the buffer is Xᵀ: Xᵀ·F = (F·X)ᵀ (F symmetric).
             matmul(
                 MatMut::from_column_major_slice_mut(&mut self.tmp, n, n),
                 Accum::Replace,
                 MatRef::from_column_major_slice(x, n, n),
-                MatRef::from_column_major_slice(&self.dft, n, n),
+                MatRef::from_column_major_slice(&self.t.dft, n, n),
                 C64::new(1.0, 0.0),
                 Par::Seq,
             );
             x.copy_from_slice(&self.tmp);
         } else {
-            digit_dft_rows(x, n, p, &self.dft, &mut self.tmp[..p * n]);
+            digit_dft_rows(x, n, p, &self.t.dft, &mut self.tmp[..p * n]);
         }
     }
 }
@@ -514,16 +602,19 @@ mod timing {
     use faer::Mat;
     use std::time::Instant;
 
-    /// Seconds per `probs`, per `weighted_sum`, and per n×n product:
+    /// Milliseconds to read the tables (the first plan of a set), seconds
+    /// per `probs`, per `weighted_sum`, and per n×n product:
     /// `cargo test --release -p qst-math --lib mub_fast::timing -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn timing() {
-        for n in [16, 31, 32, 64] {
+        for n in [16, 31, 32, 64, 128, 256] {
             let kets = Design::Mub.kets(n);
+            let t = Instant::now();
             let Some(mut plan) = MubPlan::detect(n, &kets) else {
                 panic!("n = {n}");
             };
+            println!("n = {n}: detect {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
             let rho = Mat::from_fn(n, n, |i, j| C64::new((i + j) as f64, i as f64 - j as f64));
             let mut out = vec![0.0; n * (n + 1)];
             let reps = 200_000 / n;

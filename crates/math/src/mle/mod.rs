@@ -18,12 +18,13 @@
 //! same factor with a fixed step.)
 //!
 //! The variable is A with B = P·A: P = I for `nopovm` (its G is
-//! well-conditioned: λ_max/λ_min ≈ 2.1 for every n), P = W for other sets
+//! well-conditioned: λ_max/λ_min ≈ 2.1 for every n) and for `mub` in its
+//! fast form ([`crate::mub_fast`]; G = (n+1)·I), P = W for other sets
 //! (whitened, so the iteration does not feel an ill-conditioned G; the two
 //! extra n³ products are small next to their n⁴ probabilities). Each
 //! iteration costs ρ̃ = BB†, the probabilities, R, one product (G − R)·B, and
-//! the L-BFGS two-loop recursion: O(n³) for `nopovm`, dominated by two n×n
-//! products. The step length is found by a line search whose tests use
+//! the L-BFGS two-loop recursion: O(n³) for `nopovm` and `mub`, dominated by
+//! two n×n products. The step length is found by a line search whose tests use
 //! directional derivatives as well as values: close to the optimum, F is flat
 //! to within its own rounding long before the certificate (first order in
 //! the distance to the optimum, F second order) reaches 1e-8.
