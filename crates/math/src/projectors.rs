@@ -367,35 +367,7 @@ pub(crate) fn weighted_sum_into(
                 plan.weighted_sum(wt, out);
             }
         }
-        Projectors::Kets { kets, .. } => {
-            let kc = kets.len() / n;
-            let psi_t = MatRef::from_row_major_slice(kets, kc, n);
-            // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
-            // The sum is Hermitian: only its lower triangle is multiplied
-            // out (half the flops of this product), the upper one mirrored.
-            for k in 0..kc {
-                for b in 0..n {
-                    w.y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
-                }
-            }
-            triangular::matmul(
-                out.rb_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Replace,
-                psi_t.transpose(),
-                BlockStructure::Rectangular,
-                w.y.as_ref(),
-                BlockStructure::Rectangular,
-                ONE,
-                Par::Seq,
-            );
-            crate::vector::zero_upper();
-            for j in 0..n {
-                for i in j + 1..n {
-                    out[(j, i)] = out[(i, j)].conj();
-                }
-            }
-        }
+        Projectors::Kets { kets, .. } => kets_weighted_sum(n, kets, wt, out, &mut w.y),
         Projectors::Dense { data, .. } => {
             let m = measurement_matrix(n, data);
             for (k, &wk) in wt.iter().enumerate().take(m.nrows()) {
@@ -415,6 +387,37 @@ pub(crate) fn weighted_sum_into(
                     out[(a, b)] = w.v[(a * n + b, 0)];
                 }
             }
+        }
+    }
+}
+
+/// out = Σ_k wt_k ψ_kψ_k† from the kets (`y`: K × n scratch).
+fn kets_weighted_sum(n: usize, kets: &[C64], wt: &[f64], mut out: MatMut<C64>, y: &mut Mat<C64>) {
+    let kc = kets.len() / n;
+    let psi_t = MatRef::from_row_major_slice(kets, kc, n);
+    // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
+    // The sum is Hermitian: only its lower triangle is multiplied
+    // out (half the flops of this product), the upper one mirrored.
+    for k in 0..kc {
+        for b in 0..n {
+            y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
+        }
+    }
+    triangular::matmul(
+        out.rb_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        psi_t.transpose(),
+        BlockStructure::Rectangular,
+        y.as_ref(),
+        BlockStructure::Rectangular,
+        ONE,
+        Par::Seq,
+    );
+    crate::vector::zero_upper();
+    for j in 0..n {
+        for i in j + 1..n {
+            out[(j, i)] = out[(i, j)].conj();
         }
     }
 }

@@ -512,6 +512,19 @@ fn backtrack(
     Ok(None)
 }
 
+/// Whether χ² made no relative progress over the LINGER iterations since
+/// `mark` (iteration, χ²): a stall; moves the mark on every LINGER iterations.
+fn lingered(iterations: u64, fx: f64, mark: &mut (u64, f64)) -> bool {
+    if iterations < mark.0 + LINGER {
+        return false;
+    }
+    if fx >= mark.1 * (1.0 - 1e-13) {
+        return true;
+    }
+    *mark = (iterations, fx);
+    false
+}
+
 /// The projected-gradient finish from the state `rho` (module doc); returns
 /// the best state seen, its χ² and gap.
 #[allow(clippy::too_many_arguments)]
@@ -541,17 +554,10 @@ fn projected_gradient(
     let mut t = if snorm > 0.0 { 0.1 / snorm } else { 1.0 };
     let mut theta = 1.0f64;
     let mut stalls = 0;
-    let (mut mark_it, mut mark_f) = (*iterations, fx);
+    let mut mark = (*iterations, fx);
     for _ in 0..budget {
-        if done(gap, fx, tol) {
+        if done(gap, fx, tol) || lingered(*iterations, fx, &mut mark) {
             break;
-        }
-        if *iterations >= mark_it + LINGER {
-            // No relative progress over LINGER iterations: stalled.
-            if fx >= mark_f * (1.0 - 1e-13) {
-                break;
-            }
-            (mark_it, mark_f) = (*iterations, fx);
         }
         *iterations += 1;
         let accepted = backtrack(proj, pr, &y, &sy, fy, &mut t, work, eig, &mut lam)?;
