@@ -455,7 +455,7 @@ impl MubPlan {
             );
             x.copy_from_slice(&self.tmp);
         } else {
-            digit_dft_rows(x, n, p, &self.t.dft, &mut self.tmp[..p * n]);
+            digit_dft_rows(x, n, p, &self.t.dft, &mut self.tmp[..2 * p * n]);
         }
     }
 }
@@ -495,21 +495,54 @@ fn digit_dft_rows(x: &mut [C64], n: usize, p: usize, dft: &[C64], t: &mut [C64])
     while st < n {
         for hi in (0..n).step_by(st * p) {
             for o in hi..hi + st {
-                t.fill(ZERO);
-                for (v, tv) in t.chunks_exact_mut(n).enumerate() {
-                    for (m, &f) in dft[v * p..(v + 1) * p].iter().enumerate() {
-                        let row = &x[(o + m * st) * n..(o + m * st + 1) * n];
-                        for (y, &r) in tv.iter_mut().zip(row) {
-                            *y += f * r;
+                if p == 3 {
+                    radix3_rows(&mut x[o * n..(o + 2 * st + 1) * n], n, st);
+                    continue;
+                }
+                let row = |m: usize| (o + m * st) * n..(o + m * st + 1) * n;
+                let (out, sd) = t.split_at_mut(p * n);
+                // s_m = r_m + r_{p−m}, d_m = r_m − r_{p−m}: ω^{vm}·r_m +
+                // ω^{−vm}·r_{p−m} = cos·s_m + 𝑖·sin·d_m.
+                for (m, pair) in (1..=p / 2).zip(sd.chunks_exact_mut(2 * n)) {
+                    let (sm, dm) = pair.split_at_mut(n);
+                    let (a, b) = (&x[row(m)], &x[row(p - m)]);
+                    for (((s, d), &a), &b) in sm.iter_mut().zip(dm).zip(a).zip(b) {
+                        (*s, *d) = (a + b, a - b);
+                    }
+                }
+                for (v, y) in out.chunks_exact_mut(n).enumerate() {
+                    y.copy_from_slice(&x[row(0)]);
+                    for (m, pair) in (1..=p / 2).zip(sd.chunks_exact(2 * n)) {
+                        let w = dft[v * p + m];
+                        let (sm, dm) = pair.split_at(n);
+                        for ((y, &s), &d) in y.iter_mut().zip(sm).zip(dm) {
+                            *y += C64::new(w.re * s.re - w.im * d.im, w.re * s.im + w.im * d.re);
                         }
                     }
                 }
-                for (v, tv) in t.chunks_exact(n).enumerate() {
-                    x[(o + v * st) * n..(o + v * st + 1) * n].copy_from_slice(tv);
+                for (v, y) in out.chunks_exact(n).enumerate() {
+                    x[row(v)].copy_from_slice(y);
                 }
             }
         }
         st *= p;
+    }
+}
+
+/// The length-3 DFT of rows 0, st and 2·st of x (n long each):
+/// y_v = Σ_m ω^{vm} r_m, ω = e^{2π𝑖/3} = −1/2 + 𝑖·√3/2.
+fn radix3_rows(x: &mut [C64], n: usize, st: usize) {
+    let h = 0.75f64.sqrt();
+    let (r0, rest) = x.split_at_mut(st * n);
+    let (r1, r2) = rest.split_at_mut(st * n);
+    let rows = r0[..n].iter_mut().zip(&mut r1[..n]).zip(&mut r2[..n]);
+    for ((a, b), c) in rows {
+        let (sum, d) = (*b + *c, *b - *c);
+        let m = *a - sum * 0.5;
+        let id = C64::new(-h * d.im, h * d.re);
+        *a += sum;
+        *b = m + id;
+        *c = m - id;
     }
 }
 
@@ -608,7 +641,7 @@ mod timing {
     #[test]
     #[ignore]
     fn timing() {
-        for n in [16, 31, 32, 64, 128, 256] {
+        for n in [9, 16, 25, 27, 31, 32, 64, 128, 256] {
             let kets = Design::Mub.kets(n);
             let t = Instant::now();
             let Some(mut plan) = MubPlan::detect(n, &kets) else {
