@@ -224,8 +224,8 @@ impl Tables {
             omega,
         };
         // ⟨u, a⟩ for every u, a (row u).
-        let dot: Vec<u8> = (0..n * n)
-            .map(|i| pairing(i / n, i % n, p, k) as u8)
+        let dot: Vec<u16> = (0..n * n)
+            .map(|i| pairing(i / n, i % n, p, k) as u16)
             .collect();
         for b in 0..n {
             plan.read_basis(b, &kets[(n + b * n) * n..(n + (b + 1) * n) * n], &dot)?;
@@ -234,7 +234,7 @@ impl Tables {
     }
 
     /// φ_b, t_b and u_b of basis b (its n kets, row after row), checked.
-    fn read_basis(&mut self, b: usize, kets: &[C64], dot: &[u8]) -> Option<()> {
+    fn read_basis(&mut self, b: usize, kets: &[C64], dot: &[u16]) -> Option<()> {
         let n = self.n;
         let scale = (n as f64).sqrt();
         let psi0 = &kets[..n];
@@ -265,7 +265,7 @@ impl Tables {
 
     /// The u with f(a) = χ_u(a) for every a, if there is one: its digits
     /// from f at the digit unit vectors, then checked everywhere.
-    fn character_of(&self, dot: &[u8], f: impl Fn(usize) -> C64) -> Option<usize> {
+    fn character_of(&self, dot: &[u16], f: impl Fn(usize) -> C64) -> Option<usize> {
         let (n, p) = (self.n, self.p);
         let (mut u, mut place) = (0, 1);
         for _ in 0..self.k {
