@@ -1,5 +1,6 @@
 //! qst's benchmarks: shared inputs for the criterion benches (`benches/`) and
-//! the `mle-iter` timing binary that `bench/iteration.py` compares with numpy.
+//! the `mle-iter` timing binary that `bench/iteration.py` compares with numpy,
+//! and `mub-iter`, which times `mub` against `nopovm` per iteration.
 
 #![forbid(unsafe_code)]
 
@@ -9,8 +10,27 @@ use qst_math::{C64, Projectors};
 /// 1000·n²·p_k(ρ) for a fixed ρ with complex off-diagonals, with Poisson-like
 /// noise from a fixed seed, so every run benchmarks the same problem.
 pub fn counts_for(n: usize) -> Vec<f64> {
-    // ρ ∝ Σ_{j<r} v_j v_j†, rank r = n/2 (at least 1): a boundary optimum, so
-    // the linear estimate is not a state and the MLE has to iterate.
+    let rho = state_for(n);
+    let exact: Vec<f64> = (0..n * n)
+        .map(|k| expectation(&qst_math::nopovm_ket(n, k), &rho))
+        .collect();
+    noisy(n, &exact)
+}
+
+/// The same state's noisy counts for the `mub` set of dimension n (its
+/// kets, `Design::Mub.kets(n)`), about 1000·n² counts in all.
+pub fn mub_counts_for(n: usize, kets: &[C64]) -> Vec<f64> {
+    let rho = state_for(n);
+    let exact: Vec<f64> = kets
+        .chunks_exact(n)
+        .map(|psi| expectation(psi, &rho))
+        .collect();
+    noisy(n, &exact)
+}
+
+/// ρ ∝ Σ_{j<r} v_j v_j†, rank r = n/2 (at least 1), row-major: a boundary
+/// optimum, so the linear estimate is not a state and the MLE has to iterate.
+fn state_for(n: usize) -> Vec<C64> {
     let r = (n / 2).max(1);
     let mut rho = vec![C64::new(0.0, 0.0); n * n];
     for j in 0..r {
@@ -28,20 +48,25 @@ pub fn counts_for(n: usize) -> Vec<f64> {
             }
         }
     }
-    let mut counts = Vec::with_capacity(n * n);
-    for k in 0..n * n {
-        let psi = qst_math::nopovm_ket(n, k);
-        // p_k = ψ†ρψ
-        let mut p = C64::new(0.0, 0.0);
-        for a in 0..n {
-            for b in 0..n {
-                p += psi[a].conj() * rho[a * n + b] * psi[b];
-            }
+    rho
+}
+
+/// ψ†ρψ, clipped at 0 (ρ row-major).
+fn expectation(psi: &[C64], rho: &[C64]) -> f64 {
+    let n = psi.len();
+    let mut p = C64::new(0.0, 0.0);
+    for a in 0..n {
+        for b in 0..n {
+            p += psi[a].conj() * rho[a * n + b] * psi[b];
         }
-        counts.push(p.re.max(0.0));
     }
-    // Poisson-like noise (mean m, standard deviation √m) from a fixed
-    // xorshift stream and Box–Muller, so the MLE has real work to do.
+    p.re.max(0.0)
+}
+
+/// Counts of mean 1000·n²·p_k/Σp with Poisson-like noise (mean m, standard
+/// deviation √m) from a fixed xorshift stream and Box–Muller, so the MLE has
+/// real work to do.
+fn noisy(n: usize, counts: &[f64]) -> Vec<f64> {
     let total: f64 = counts.iter().sum();
     let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ n as u64;
     let mut uniform = move || {

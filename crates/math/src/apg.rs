@@ -101,7 +101,6 @@ impl Apg {
         rho: &mut Mat<C64>,
     ) -> Result<(), MathError> {
         let s = self;
-        let n = s.x.nrows();
         wxw(p.w, s.x.as_ref(), &mut s.tmp, &mut s.rx);
         if objective(p.proj, p.c, p.ninv, s.rx.as_ref(), &mut s.qx, work).is_none() {
             rho.copy_from(&s.rx);
@@ -112,8 +111,7 @@ impl Apg {
         let mut bound_x = s.eig.max().ln();
         let mut best = bound_x;
         s.rb.copy_from(&s.rx);
-        let (mut y_is_x, mut theta, mut t, mut t_fit) = (true, 1.0f64, 1.0f64, 1.0f64);
-        let mut stalled = false;
+        let (mut y_is_x, mut theta, mut t) = (true, 1.0f64, 1.0f64);
         for _ in 0..budget {
             if bound_x <= tol {
                 break;
@@ -122,65 +120,10 @@ impl Apg {
             if !y_is_x {
                 gradient(p, &s.qy, &mut s.wt, &mut s.r, &mut s.tmp, &mut s.gy, work);
             }
-            let (y, g) = if y_is_x { (&s.x, &s.gx) } else { (&s.y, &s.gy) };
-            // Backtracking projected-gradient step from y, accepted when the
-            // curvature of ℓ along it is at most 1/t.
-            loop {
-                for j in 0..n {
-                    for i in j..n {
-                        s.z[(i, j)] = y[(i, j)] + g[(i, j)] * t;
-                    }
-                }
-                s.eig.compute(s.z.as_ref(), true)?;
-                for (i, l) in s.lam.iter_mut().enumerate() {
-                    *l = s.eig.value(i);
-                }
-                project_to_simplex(&mut s.lam);
-                let first = s.lam.iter().position(|&l| l > 0.0).unwrap_or(n - 1);
-                for j in first..n {
-                    let sc = s.lam[j].sqrt();
-                    for i in 0..n {
-                        s.b[(i, j)] = s.eig.u[(i, j)] * sc;
-                    }
-                }
-                let bs = s.b.as_ref().subcols(first, n - first);
-                matmul(
-                    s.xn.as_mut(),
-                    Accum::Replace,
-                    bs,
-                    bs.adjoint(),
-                    ONE,
-                    Par::Seq,
-                );
-                // W·xn·W = (W·B)(W·B)†.
-                let mut wb = s.tmp.as_mut().subcols_mut(0, n - first);
-                matmul(wb.rb_mut(), Accum::Replace, p.w, bs, ONE, Par::Seq);
-                matmul(
-                    s.rn.as_mut(),
-                    Accum::Replace,
-                    wb.rb(),
-                    wb.rb().adjoint(),
-                    ONE,
-                    Par::Seq,
-                );
-                if objective(p.proj, p.c, p.ninv, s.rn.as_ref(), &mut s.qn, work).is_some() {
-                    gradient(p, &s.qn, &mut s.wt, &mut s.r, &mut s.tmp, &mut s.gn, work);
-                    let (curv, d2) =
-                        curvature(g.as_ref(), s.gn.as_ref(), s.xn.as_ref(), y.as_ref());
-                    if curv <= d2 / t {
-                        t_fit = if curv > 0.0 { d2 / curv } else { f64::INFINITY };
-                        break;
-                    }
-                }
-                t *= 0.5;
-                if t < 1e-30 {
-                    stalled = true;
-                    break;
-                }
-            }
-            if stalled {
+            let Some(t_fit) = s.backtrack(p, work, y_is_x, &mut t)? else {
                 break;
-            }
+            };
+            let y = if y_is_x { &s.x } else { &s.y };
             if !y_is_x && restart_dot(y.as_ref(), s.xn.as_ref(), s.x.as_ref()) > 0.0 {
                 theta = 1.0;
             }
@@ -208,6 +151,82 @@ impl Apg {
         }
         rho.copy_from(&s.rb);
         Ok(())
+    }
+
+    /// The projected-gradient step from y (σ itself when `y_is_x`) into
+    /// σ_trial, halving `t` until the curvature of ℓ along it is at most
+    /// 1/t; returns the step length that curvature fits (None: a stall, t
+    /// under 1e-30).
+    fn backtrack(
+        &mut self,
+        p: &Problem,
+        work: &mut ProjWork,
+        y_is_x: bool,
+        t: &mut f64,
+    ) -> Result<Option<f64>, MathError> {
+        let Apg {
+            x,
+            xn,
+            y,
+            rn,
+            gx,
+            gy,
+            gn,
+            z,
+            b,
+            r,
+            tmp,
+            lam,
+            qn,
+            wt,
+            eig,
+            ..
+        } = self;
+        let n = x.nrows();
+        let (y, g) = if y_is_x { (&*x, &*gx) } else { (&*y, &*gy) };
+        loop {
+            for j in 0..n {
+                for i in j..n {
+                    z[(i, j)] = y[(i, j)] + g[(i, j)] * *t;
+                }
+            }
+            eig.compute(z.as_ref(), true)?;
+            for (i, l) in lam.iter_mut().enumerate() {
+                *l = eig.value(i);
+            }
+            project_to_simplex(lam);
+            let first = lam.iter().position(|&l| l > 0.0).unwrap_or(n - 1);
+            for j in first..n {
+                let sc = lam[j].sqrt();
+                for i in 0..n {
+                    b[(i, j)] = eig.u[(i, j)] * sc;
+                }
+            }
+            let bs = b.as_ref().subcols(first, n - first);
+            matmul(xn.as_mut(), Accum::Replace, bs, bs.adjoint(), ONE, Par::Seq);
+            // W·xn·W = (W·B)(W·B)†.
+            let mut wb = tmp.as_mut().subcols_mut(0, n - first);
+            matmul(wb.rb_mut(), Accum::Replace, p.w, bs, ONE, Par::Seq);
+            matmul(
+                rn.as_mut(),
+                Accum::Replace,
+                wb.rb(),
+                wb.rb().adjoint(),
+                ONE,
+                Par::Seq,
+            );
+            if objective(p.proj, p.c, p.ninv, rn.as_ref(), qn, work).is_some() {
+                gradient(p, qn, wt, r, tmp, gn, work);
+                let (curv, d2) = curvature(g.as_ref(), gn.as_ref(), xn.as_ref(), y.as_ref());
+                if curv <= d2 / *t {
+                    return Ok(Some(if curv > 0.0 { d2 / curv } else { f64::INFINITY }));
+                }
+            }
+            *t *= 0.5;
+            if *t < 1e-30 {
+                return Ok(None);
+            }
+        }
     }
 }
 

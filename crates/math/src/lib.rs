@@ -18,6 +18,7 @@ mod lbfgs;
 mod likelihood;
 mod linear;
 mod mle;
+mod mub_fast;
 mod projectors;
 mod vector;
 mod wls;

@@ -7,6 +7,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
+use crate::mub_fast::MubPlan;
 use crate::{C64, MathError, Projectors};
 
 const ONE: C64 = C64::new(1.0, 0.0);
@@ -218,6 +219,8 @@ pub(crate) struct ProjWork {
     v: Mat<C64>,
     /// Dense: K × 1 (p, then w).
     kv: Mat<C64>,
+    /// Kets of a complete set of mutually unbiased bases: its fast form.
+    mub: Option<MubPlan>,
 }
 
 impl ProjWork {
@@ -228,18 +231,35 @@ impl ProjWork {
                 y: Mat::zeros(0, 0),
                 v: Mat::zeros(0, 0),
                 kv: Mat::zeros(0, 0),
+                mub: None,
             },
-            Projectors::Kets { .. } => ProjWork {
-                y: Mat::zeros(k, n),
-                v: Mat::zeros(0, 0),
-                kv: Mat::zeros(0, 0),
+            Projectors::Kets { kets, .. } => match MubPlan::detect(n, kets) {
+                Some(plan) => ProjWork {
+                    y: Mat::zeros(0, 0),
+                    v: Mat::zeros(0, 0),
+                    kv: Mat::zeros(0, 0),
+                    mub: Some(plan),
+                },
+                None => ProjWork {
+                    y: Mat::zeros(k, n),
+                    v: Mat::zeros(0, 0),
+                    kv: Mat::zeros(0, 0),
+                    mub: None,
+                },
             },
             Projectors::Dense { .. } => ProjWork {
                 y: Mat::zeros(0, 0),
                 v: Mat::zeros(n * n, 1),
                 kv: Mat::zeros(k, 1),
+                mub: None,
             },
         }
+    }
+
+    /// Whether the set runs in the fast form of a complete set of mutually
+    /// unbiased bases ([`crate::mub_fast`]).
+    pub fn is_mub(&self) -> bool {
+        self.mub.is_some()
     }
 }
 
@@ -263,6 +283,11 @@ pub(crate) fn probs_into(proj: &Projectors, rho: MatRef<C64>, out: &mut [f64], w
                     out[k + 1] = d + 0.5 * (rij.im - rji.im);
                     k += 2;
                 }
+            }
+        }
+        Projectors::Kets { .. } if w.mub.is_some() => {
+            if let Some(plan) = &mut w.mub {
+                plan.probs(rho, out);
             }
         }
         Projectors::Kets { kets, .. } => {
@@ -337,35 +362,12 @@ pub(crate) fn weighted_sum_into(
                 }
             }
         }
-        Projectors::Kets { kets, .. } => {
-            let kc = kets.len() / n;
-            let psi_t = MatRef::from_row_major_slice(kets, kc, n);
-            // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
-            // The sum is Hermitian: only its lower triangle is multiplied
-            // out (half the flops of this product), the upper one mirrored.
-            for k in 0..kc {
-                for b in 0..n {
-                    w.y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
-                }
-            }
-            triangular::matmul(
-                out.rb_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Replace,
-                psi_t.transpose(),
-                BlockStructure::Rectangular,
-                w.y.as_ref(),
-                BlockStructure::Rectangular,
-                ONE,
-                Par::Seq,
-            );
-            crate::vector::zero_upper();
-            for j in 0..n {
-                for i in j + 1..n {
-                    out[(j, i)] = out[(i, j)].conj();
-                }
+        Projectors::Kets { .. } if w.mub.is_some() => {
+            if let Some(plan) = &mut w.mub {
+                plan.weighted_sum(wt, out);
             }
         }
+        Projectors::Kets { kets, .. } => kets_weighted_sum(n, kets, wt, out, &mut w.y),
         Projectors::Dense { data, .. } => {
             let m = measurement_matrix(n, data);
             for (k, &wk) in wt.iter().enumerate().take(m.nrows()) {
@@ -385,6 +387,37 @@ pub(crate) fn weighted_sum_into(
                     out[(a, b)] = w.v[(a * n + b, 0)];
                 }
             }
+        }
+    }
+}
+
+/// out = Σ_k wt_k ψ_kψ_k† from the kets (`y`: K × n scratch).
+fn kets_weighted_sum(n: usize, kets: &[C64], wt: &[f64], mut out: MatMut<C64>, y: &mut Mat<C64>) {
+    let kc = kets.len() / n;
+    let psi_t = MatRef::from_row_major_slice(kets, kc, n);
+    // Z = diag(w)·conj(Ψᵀ); out[a, b] = Σ_k ψ_k[a]·w_k·conj(ψ_k[b]).
+    // The sum is Hermitian: only its lower triangle is multiplied
+    // out (half the flops of this product), the upper one mirrored.
+    for k in 0..kc {
+        for b in 0..n {
+            y[(k, b)] = psi_t[(k, b)].conj() * wt[k];
+        }
+    }
+    triangular::matmul(
+        out.rb_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        psi_t.transpose(),
+        BlockStructure::Rectangular,
+        y.as_ref(),
+        BlockStructure::Rectangular,
+        ONE,
+        Par::Seq,
+    );
+    crate::vector::zero_upper();
+    for j in 0..n {
+        for i in j + 1..n {
+            out[(j, i)] = out[(i, j)].conj();
         }
     }
 }

@@ -475,6 +475,56 @@ fn project(x: MatRef<C64>, eig: &mut Eigh, lam: &mut [f64]) -> Result<Mat<C64>, 
     Ok(from_spectrum(&eig.u, lam))
 }
 
+/// The backtracking step of the projected gradient from y (S_y its
+/// gradient, χ²(y) = `fy`): the projected point and its χ², accepted when
+/// χ² falls by the quadratic model (or, at rounding level, does not rise);
+/// None when 60 halvings of `t` find no such step.
+#[allow(clippy::too_many_arguments)]
+fn backtrack(
+    proj: &Projectors,
+    pr: &Problem,
+    y: &Mat<C64>,
+    sy: &Mat<C64>,
+    fy: f64,
+    t: &mut f64,
+    work: &mut Work,
+    eig: &mut Eigh,
+    lam: &mut [f64],
+) -> Result<Option<(Mat<C64>, f64)>, MathError> {
+    let n = y.nrows();
+    for _ in 0..60 {
+        let z = Mat::from_fn(n, n, |i, j| y[(i, j)] - sy[(i, j)] * *t);
+        let xn = project(z.as_ref(), eig, lam)?;
+        let mut m = Mat::<C64>::zeros(n, n);
+        if let Some((fxn, _)) = evaluate(proj, pr, xn.as_ref(), work, m.as_mut()) {
+            let diff = Mat::from_fn(n, n, |i, j| xn[(i, j)] - y[(i, j)]);
+            let lin: f64 = (0..n)
+                .flat_map(|j| (0..n).map(move |i| (i, j)))
+                .map(|(i, j)| (sy[(j, i)] * diff[(i, j)]).re)
+                .sum();
+            let dd = diff.squared_norm_l2();
+            if fxn <= fy + lin + dd / (2.0 * *t) + 1e-15 * fy.abs() {
+                return Ok(Some((xn, fxn)));
+            }
+        }
+        *t *= 0.5;
+    }
+    Ok(None)
+}
+
+/// Whether χ² made no relative progress over the LINGER iterations since
+/// `mark` (iteration, χ²): a stall; moves the mark on every LINGER iterations.
+fn lingered(iterations: u64, fx: f64, mark: &mut (u64, f64)) -> bool {
+    if iterations < mark.0 + LINGER {
+        return false;
+    }
+    if fx >= mark.1 * (1.0 - 1e-13) {
+        return true;
+    }
+    *mark = (iterations, fx);
+    false
+}
+
 /// The projected-gradient finish from the state `rho` (module doc); returns
 /// the best state seen, its χ² and gap.
 #[allow(clippy::too_many_arguments)]
@@ -504,40 +554,13 @@ fn projected_gradient(
     let mut t = if snorm > 0.0 { 0.1 / snorm } else { 1.0 };
     let mut theta = 1.0f64;
     let mut stalls = 0;
-    let (mut mark_it, mut mark_f) = (*iterations, fx);
+    let mut mark = (*iterations, fx);
     for _ in 0..budget {
-        if done(gap, fx, tol) {
+        if done(gap, fx, tol) || lingered(*iterations, fx, &mut mark) {
             break;
         }
-        if *iterations >= mark_it + LINGER {
-            // No relative progress over LINGER iterations: stalled.
-            if fx >= mark_f * (1.0 - 1e-13) {
-                break;
-            }
-            (mark_it, mark_f) = (*iterations, fx);
-        }
         *iterations += 1;
-        // Backtracking step from y: accept when χ² falls by the quadratic
-        // model (or, at rounding level, does not rise).
-        let mut accepted = None;
-        for _ in 0..60 {
-            let z = Mat::from_fn(n, n, |i, j| y[(i, j)] - sy[(i, j)] * t);
-            let xn = project(z.as_ref(), eig, &mut lam)?;
-            let mut m = Mat::<C64>::zeros(n, n);
-            if let Some((fxn, _)) = evaluate(proj, pr, xn.as_ref(), work, m.as_mut()) {
-                let diff = Mat::from_fn(n, n, |i, j| xn[(i, j)] - y[(i, j)]);
-                let lin: f64 = (0..n)
-                    .flat_map(|j| (0..n).map(move |i| (i, j)))
-                    .map(|(i, j)| (sy[(j, i)] * diff[(i, j)]).re)
-                    .sum();
-                let dd = diff.squared_norm_l2();
-                if fxn <= fy + lin + dd / (2.0 * t) + 1e-15 * fy.abs() {
-                    accepted = Some((xn, fxn));
-                    break;
-                }
-            }
-            t *= 0.5;
-        }
+        let accepted = backtrack(proj, pr, &y, &sy, fy, &mut t, work, eig, &mut lam)?;
         let Some((xn, fxn)) = accepted else {
             break;
         };
@@ -594,34 +617,7 @@ pub fn wls(
     let pr = problem(proj, counts, design)?;
     let n = proj.dim();
     let mut eig = Eigh::new(n);
-
-    // Start: B₀ = ρ₀^{1/2}, ρ₀ = 0.9·ρ_lin + 0.1·I/n (I/n without ρ_lin).
-    let rho0 = match linear(proj, counts, design) {
-        Ok(r) => Mat::from_fn(n, n, |i, j| {
-            r[(i, j)] * 0.9
-                + if i == j {
-                    C64::new(0.1 / n as f64, 0.0)
-                } else {
-                    ZERO
-                }
-        }),
-        Err(_) => Mat::from_fn(n, n, |i, j| {
-            if i == j {
-                C64::new(1.0 / n as f64, 0.0)
-            } else {
-                ZERO
-            }
-        }),
-    };
-    eig.compute(rho0.as_ref(), true)?;
-    let mut x = Point::new(n);
-    let mut xn = Point::new(n);
-    for j in 0..n {
-        let s = eig.value(j).max(0.0).sqrt();
-        for i in 0..n {
-            x.b[j * n + i] = eig.u[(i, j)] * s;
-        }
-    }
+    let mut x = start_point(proj, counts, design, &mut eig)?;
     let mut ctx = Ctx {
         proj,
         pr: &pr,
@@ -634,46 +630,7 @@ pub fn wls(
             "the projector set gives Tr(Gρ) = 0 at the maximally mixed state".to_string(),
         ));
     }
-    let mut hist = History::new(n * n, MEMORY);
-    let mut d = vec![ZERO; n * n];
-    let mut iterations = 0u64;
-    // The factored iteration gets most of the budget; the projected-gradient
-    // finish the rest.
-    let lbfgs_budget = opts.max_iters - opts.max_iters / 4;
-    // The gap at the last multiple of LINGER iterations.
-    let mut mark = f64::INFINITY;
-    loop {
-        if iterations.is_multiple_of(CHECK_EVERY) {
-            let gap = point_gap(&x, &mut eig)?;
-            if done(gap, x.f, opts.tol) {
-                break;
-            }
-            if iterations.is_multiple_of(LINGER) {
-                // Lingering near a saddle of the factor (module doc): hand
-                // over to the projected gradient.
-                if iterations >= 2 * LINGER && gap > 0.5 * mark {
-                    break;
-                }
-                mark = gap;
-            }
-        }
-        if iterations >= lbfgs_budget || !line_search(&mut ctx, &x, &mut xn, &mut d, &mut hist) {
-            break;
-        }
-        std::mem::swap(&mut x, &mut xn);
-        iterations += 1;
-        // Keep ‖B‖ near 1 (χ² does not see the scale; the steps, orthogonal
-        // to B, make it grow slowly).
-        let bb = dot(&x.b, &x.b);
-        if !(0.25..=4.0).contains(&bb) {
-            let s = 1.0 / bb.sqrt();
-            scale(s, &mut x.b);
-            hist.clear();
-            if !ctx.eval(&mut x) {
-                break;
-            }
-        }
-    }
+    let mut iterations = factored(&mut ctx, &mut x, opts, &mut eig)?;
 
     let n_f = n as f64;
     let tr = dot(&x.b, &x.b);
@@ -722,4 +679,94 @@ pub fn wls(
         converged: passes(gap, chi, opts.tol),
         gap,
     })
+}
+
+/// The start B₀ = ρ₀^{1/2}, ρ₀ = 0.9·ρ_lin + 0.1·I/n (I/n without ρ_lin).
+fn start_point(
+    proj: &Projectors,
+    counts: &[f64],
+    design: Option<Design>,
+    eig: &mut Eigh,
+) -> Result<Point, MathError> {
+    let n = proj.dim();
+    let rho0 = match linear(proj, counts, design) {
+        Ok(r) => Mat::from_fn(n, n, |i, j| {
+            r[(i, j)] * 0.9
+                + if i == j {
+                    C64::new(0.1 / n as f64, 0.0)
+                } else {
+                    ZERO
+                }
+        }),
+        Err(_) => Mat::from_fn(n, n, |i, j| {
+            if i == j {
+                C64::new(1.0 / n as f64, 0.0)
+            } else {
+                ZERO
+            }
+        }),
+    };
+    eig.compute(rho0.as_ref(), true)?;
+    let mut x = Point::new(n);
+    for j in 0..n {
+        let s = eig.value(j).max(0.0).sqrt();
+        for i in 0..n {
+            x.b[j * n + i] = eig.u[(i, j)] * s;
+        }
+    }
+    Ok(x)
+}
+
+/// The factored L-BFGS iteration from the evaluated `x` until the stopping
+/// rule, a saddle plateau, a stall, or its share of the budget; returns the
+/// iterations taken, the last point left in `x`.
+fn factored(
+    ctx: &mut Ctx,
+    x: &mut Point,
+    opts: &WlsOptions,
+    eig: &mut Eigh,
+) -> Result<u64, MathError> {
+    let n = ctx.rt.nrows();
+    let mut xn = Point::new(n);
+    let mut hist = History::new(n * n, MEMORY);
+    let mut d = vec![ZERO; n * n];
+    let mut iterations = 0u64;
+    // The factored iteration gets most of the budget; the projected-gradient
+    // finish the rest.
+    let lbfgs_budget = opts.max_iters - opts.max_iters / 4;
+    // The gap at the last multiple of LINGER iterations.
+    let mut mark = f64::INFINITY;
+    loop {
+        if iterations.is_multiple_of(CHECK_EVERY) {
+            let gap = point_gap(x, eig)?;
+            if done(gap, x.f, opts.tol) {
+                break;
+            }
+            if iterations.is_multiple_of(LINGER) {
+                // Lingering near a saddle of the factor (module doc): hand
+                // over to the projected gradient.
+                if iterations >= 2 * LINGER && gap > 0.5 * mark {
+                    break;
+                }
+                mark = gap;
+            }
+        }
+        if iterations >= lbfgs_budget || !line_search(ctx, x, &mut xn, &mut d, &mut hist) {
+            break;
+        }
+        std::mem::swap(x, &mut xn);
+        iterations += 1;
+        // Keep ‖B‖ near 1 (χ² does not see the scale; the steps, orthogonal
+        // to B, make it grow slowly).
+        let bb = dot(&x.b, &x.b);
+        if !(0.25..=4.0).contains(&bb) {
+            let s = 1.0 / bb.sqrt();
+            scale(s, &mut x.b);
+            hist.clear();
+            if !ctx.eval(x) {
+                break;
+            }
+        }
+    }
+    Ok(iterations)
 }
