@@ -18,7 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use qst_math::{C64, Mat, MleOptions, WlsOptions};
+use qst_math::{C64, Mat, MleOptions, Stop, WlsOptions};
 use qst_npy::Durability;
 use qst_shared::procfs;
 use qst_shared::{
@@ -309,8 +309,23 @@ fn run_job(
         None => &job.counts,
     };
     let proj = handle.projectors();
-    let (rho, iterations, converged, objective) =
-        reconstruct(&handle, scratches, job, counts).map_err(|e| JobFailure::Job(e.into()))?;
+    let Reconstruction {
+        rho,
+        iterations,
+        converged,
+        stop,
+        objective,
+    } = reconstruct(&handle, scratches, job, counts).map_err(|e| JobFailure::Job(e.into()))?;
+    if let (Some(stop), Some(iterations)) = (stop, iterations)
+        && stop != Stop::Certified
+    {
+        warn!(
+            "job={} stopped after {iterations} iterations without its certificate: {stop} (max_iters={}) pid={}",
+            job.id,
+            job.max_iters,
+            std::process::id()
+        );
+    }
     let log_likelihood = qst_math::log_likelihood(&proj, counts, rho.as_ref());
     let f = qst_math::figures(rho.as_ref());
     let fidelity = truth
@@ -388,7 +403,7 @@ fn resample(
             let outcome = qst_math::poisson_resample(&job.counts, seed)
                 .map_err(JobError::Draw)
                 .and_then(|counts| reconstruct(handle, scratches, job, &counts))
-                .and_then(|(rho, ..)| {
+                .and_then(|Reconstruction { rho, .. }| {
                     let bell = if job.analysis.bell {
                         let (max, ..) =
                             qst_math::bell_summary(rho.as_ref()).map_err(JobError::Bell)?;
@@ -499,7 +514,17 @@ fn count_scale(counts: &[f64]) -> Option<f64> {
 
 /// ρ, iterations, converged and (`wls`) χ², by the job's method; the error
 /// is one sentence naming the field.
-type Reconstruction = (Mat<C64>, Option<u64>, Option<bool>, Option<f64>);
+/// An estimate and what its method reports.
+struct Reconstruction {
+    rho: Mat<C64>,
+    /// `mle`, `wls`: iterations run, whether the certificate held, and why
+    /// the iteration stopped.
+    iterations: Option<u64>,
+    converged: Option<bool>,
+    stop: Option<Stop>,
+    /// `wls`: χ².
+    objective: Option<f64>,
+}
 
 fn reconstruct(
     handle: &qst_store::ProjectorHandle,
@@ -518,11 +543,23 @@ fn reconstruct(
                 fixed_iterations: false,
             };
             let (rho, r) = scratches.mle(handle, counts, &opts).map_err(failed)?;
-            (rho, Some(r.iterations), Some(r.converged), None)
+            Reconstruction {
+                rho,
+                iterations: Some(r.iterations),
+                converged: Some(r.converged),
+                stop: Some(r.stop),
+                objective: None,
+            }
         }
         Method::Linear => {
             let rho = qst_math::linear(&proj, counts, builtin).map_err(failed)?;
-            (rho, None, None, None)
+            Reconstruction {
+                rho,
+                iterations: None,
+                converged: None,
+                stop: None,
+                objective: None,
+            }
         }
         Method::Wls => {
             let opts = WlsOptions {
@@ -530,12 +567,13 @@ fn reconstruct(
                 ..WlsOptions::default()
             };
             let r = qst_math::wls(&proj, counts, builtin, &opts).map_err(failed)?;
-            (
-                r.rho,
-                Some(r.iterations),
-                Some(r.converged),
-                Some(r.objective),
-            )
+            Reconstruction {
+                rho: r.rho,
+                iterations: Some(r.iterations),
+                converged: Some(r.converged),
+                stop: Some(r.stop),
+                objective: Some(r.objective),
+            }
         }
     })
 }

@@ -20,6 +20,7 @@ mod linear;
 mod mle;
 mod mub_fast;
 mod projectors;
+mod stop;
 mod vector;
 mod wls;
 
@@ -40,6 +41,7 @@ pub use projectors::{
     gram, measurement_matrix, nopovm_ket, nopovm_slice, probabilities, rank_one_kets,
     validate_dense,
 };
+pub use stop::Stop;
 pub use wls::{WlsOptions, WlsResult, chi2, chi2_gradient, wls};
 
 /// Errors of the math, each one sentence that reads after "failed to …".

@@ -101,6 +101,8 @@ pub struct WlsResult {
     pub iterations: u64,
     /// Whether `gap` ≤ tol·χ² + 1e-15.
     pub converged: bool,
+    /// Why the iteration stopped.
+    pub stop: crate::Stop,
     /// −λ_min(∂χ²/∂ρ) at `rho`: for `mub` and `nopovm` a bound on
     /// χ²(rho) − min χ²; for other sets a stationarity measure.
     pub gap: f64,
@@ -672,11 +674,13 @@ pub fn wls(
             gap = g2;
         }
     }
+    let converged = passes(gap, chi, opts.tol);
     Ok(WlsResult {
         rho,
         objective: chi,
         iterations,
-        converged: passes(gap, chi, opts.tol),
+        converged,
+        stop: crate::Stop::of(converged, iterations, opts.max_iters, false),
         gap,
     })
 }

@@ -68,7 +68,7 @@ use faer::{Mat, MatRef};
 
 use crate::likelihood::objective;
 use crate::projectors::ProjWork;
-use crate::{C64, MathError, Projectors, check_counts};
+use crate::{C64, MathError, Projectors, Stop, check_counts};
 
 /// Iterations between two looks at ρ's spectrum for a saddle plateau.
 const CHECK_EVERY: u64 = 100;
@@ -98,6 +98,8 @@ pub struct MleResult {
     pub rho: Mat<C64>,
     pub iterations: u64,
     pub converged: bool,
+    /// Why the iteration stopped.
+    pub stop: Stop,
     pub log_likelihood: f64,
     /// The docs/reference.md bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
     pub bound: f64,
@@ -108,6 +110,8 @@ pub struct MleResult {
 pub struct MleStats {
     pub iterations: u64,
     pub converged: bool,
+    /// Why the iteration stopped.
+    pub stop: Stop,
     pub log_likelihood: f64,
     /// The docs/reference.md bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at the returned ρ.
     pub bound: f64,
@@ -125,6 +129,7 @@ pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleRe
         rho: scratch.rho.clone(),
         iterations: s.iterations,
         converged: s.converged,
+        stop: s.stop,
         log_likelihood: s.log_likelihood,
         bound: s.bound,
     })
@@ -199,6 +204,7 @@ pub fn mle_with_scratch(
             return Ok(MleStats {
                 iterations,
                 converged,
+                stop: Stop::of(converged, iterations, opts.max_iters, fixed),
                 log_likelihood: -f * total,
                 bound: bound * total,
                 projected_iterations: 0,
@@ -222,10 +228,12 @@ fn finish_projected(
     let before = *iterations;
     s.finish_with_apg(proj, c, ninv, opts, iterations)?;
     let (f, bound) = s.bound_at_rho(proj, c, ninv)?;
+    let converged = bound <= opts.tol;
     Ok(MleStats {
         projected_iterations: *iterations - before,
         iterations: *iterations,
-        converged: bound <= opts.tol,
+        converged,
+        stop: Stop::of(converged, *iterations, opts.max_iters, false),
         log_likelihood: -f * total,
         bound: bound * total,
     })

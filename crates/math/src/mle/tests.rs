@@ -186,3 +186,31 @@ fn cholesky_test_agrees_with_the_eigenvalues() {
         assert!(yes > 10 && no > 10, "{proj:?}: {yes} certified, {no} not");
     }
 }
+
+#[test]
+fn the_stop_reason_tells_a_spent_budget_from_a_certificate() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let n = 6;
+    let proj = Projectors::Nopovm { n };
+    // Counts no state fits: the linear estimate is not a state, so the
+    // iteration has work to do.
+    let c: Vec<f64> = (0..n * n).map(|_| rng.random::<f64>() * 10.0).collect();
+    let short = MleOptions {
+        max_iters: 2,
+        ..MleOptions::default()
+    };
+    let r = mle(&proj, &c, &short).unwrap();
+    assert_eq!((r.iterations, r.converged), (2, false));
+    assert_eq!(r.stop, Stop::MaxIterations);
+    let r = mle(&proj, &c, &MleOptions::default()).unwrap();
+    assert!(r.converged && r.iterations > 2, "{}", r.iterations);
+    assert_eq!(r.stop, Stop::Certified);
+    // wls says the same of its own budget.
+    let short = crate::WlsOptions {
+        max_iters: 2,
+        ..crate::WlsOptions::default()
+    };
+    let w = crate::wls(&proj, &c, Some(crate::Design::Nopovm), &short).unwrap();
+    assert!(!w.converged);
+    assert_eq!(w.stop, Stop::MaxIterations, "{} iterations", w.iterations);
+}
