@@ -251,7 +251,7 @@ impl Tables {
             if std::mem::replace(&mut seen[t], true) {
                 return None;
             }
-            self.member[b * n + j] = u32::try_from(t * n + b).ok()?; // below n² ≤ 2^32
+            self.member[b * n + j] = u32::try_from(t * n + b).ok()?; // below n² < 2^32
         }
         for delta in 0..n {
             let (add, back) = (&self.add, phi[delta].conj());

@@ -574,7 +574,7 @@ fn projected_gradient(
         };
         if fxn > fx {
             // Momentum made it worse: restart from x.
-            // θ is exactly 1 after a restart (below) and above 1 after any step.
+            // θ is exactly 1 at the start and after a restart, above 1 after a momentum step.
             #[allow(clippy::float_cmp)]
             let restarted = theta == 1.0;
             if restarted {

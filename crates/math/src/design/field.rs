@@ -68,7 +68,7 @@ impl Field {
         let mut mul = vec![0u16; n * n];
         for a in 0..n {
             for b in a..n {
-                #[allow(clippy::cast_possible_truncation)] // below n ≤ MAX_ORDER = 2^8
+                #[allow(clippy::cast_possible_truncation)] // below n ≤ MAX_ORDER = 256
                 let c = poly_mul(a, b, p, k, poly) as u16;
                 mul[a * n + b] = c;
                 mul[b * n + a] = c;
