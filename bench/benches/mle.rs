@@ -1,4 +1,4 @@
-//! Criterion benches, `nopovm` at n = 4 … 64 (128 with QST_BENCH_BIG=1):
+//! Criterion benches, `nopovm` at n = 4 … 64 (128 with `QST_BENCH_BIG=1`):
 //! MLE iterations without set-up (the time of 20 fixed iterations minus
 //! that of 10, on a reused scratch: 10 iterations), 10 fixed iterations of
 //! `mle()` with its set-up, and a whole job to the default certificate.
@@ -27,7 +27,7 @@ fn iteration(c: &mut Criterion) {
             ..Default::default()
         };
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter(|| mle(&qst_bench::nopovm(n), &counts, &opts))
+            b.iter(|| mle(&qst_bench::nopovm(n), &counts, &opts));
         });
     }
     g.finish();
@@ -58,7 +58,7 @@ fn iterations_without_setup(c: &mut Criterion) {
                     total += long.saturating_sub(t.elapsed());
                 }
                 total
-            })
+            });
         });
     }
     g.finish();
@@ -70,7 +70,7 @@ fn job(c: &mut Criterion) {
     for n in dims() {
         let counts = qst_bench::counts_for(n);
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
-            b.iter(|| mle(&qst_bench::nopovm(n), &counts, &MleOptions::default()))
+            b.iter(|| mle(&qst_bench::nopovm(n), &counts, &MleOptions::default()));
         });
     }
     g.finish();

@@ -34,10 +34,13 @@ fn main() {
             }
         };
         let id = job["id"].as_str().unwrap_or("?").to_string();
-        let n = job["dim"].as_u64().unwrap_or(0) as usize;
+        let n = job["dim"]
+            .as_u64()
+            .and_then(|d| usize::try_from(d).ok())
+            .unwrap_or(0);
         let counts: Vec<f64> = job["counts"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
             .unwrap_or_default();
         let proj = Projectors::Nopovm { n };
         let opts = MleOptions::default();

@@ -4,6 +4,12 @@
 //! iteration (median job time / iterations: everything a real iteration
 //! costs, line-search trials and convergence tests included).
 
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // Iteration counts are far below 2^53: exact as f64.
+    clippy::cast_precision_loss
+)]
+
 use std::time::Instant;
 
 use qst_math::{MleOptions, mle};

@@ -11,8 +11,11 @@ use crate::eigh::Eigh;
 use crate::{C64, MathError};
 
 /// m with m² = n and m ≥ 2, else the error the Bell analysis gives.
+///
+/// # Errors
+/// [`MathError::NotSquare`] if n is not m² for an m ≥ 2.
 pub fn bell_side(n: usize) -> Result<usize, MathError> {
-    let m = (n as f64).sqrt().round() as usize;
+    let m = n.isqrt();
     if m >= 2 && m * m == n {
         Ok(m)
     } else {
@@ -24,6 +27,10 @@ pub fn bell_side(n: usize) -> Result<usize, MathError> {
 /// qudits (n = m²), at index a·m + b:
 /// |B_{a,b}⟩ = Σ_{j<m} ω^{a·j} |j⟩|(j+b) mod m⟩ / √m, ω = e^{2πi/m},
 /// |i⟩|j⟩ = e_{i·m+j}.
+///
+/// # Errors
+/// [`MathError::RhoShape`] if ρ is not square, [`MathError::NotSquare`] if its
+/// dimension is not m² for an m ≥ 2.
 pub fn bell_fidelities(rho: MatRef<C64>) -> Result<Vec<f64>, MathError> {
     let n = rho.nrows();
     if rho.ncols() != n {
@@ -58,6 +65,9 @@ pub fn bell_fidelities(rho: MatRef<C64>) -> Result<Vec<f64>, MathError> {
 }
 
 /// The Bell figures: (max fidelity, its index a·m + b, min fidelity).
+///
+/// # Errors
+/// As [`bell_fidelities`].
 pub fn bell_summary(rho: MatRef<C64>) -> Result<(f64, usize, f64), MathError> {
     let f = bell_fidelities(rho)?;
     let mut best = 0;
@@ -84,14 +94,18 @@ pub struct Dominant {
 }
 
 /// A phase in units of π, wrapped into (−1, 1].
+#[must_use]
 pub fn wrap_phase(x: f64) -> f64 {
-    let r = x - 2.0 * ((x + 1.0) / 2.0).floor();
+    let r = x - 2.0 * f64::midpoint(x, 1.0).floor();
     if r <= -1.0 { r + 2.0 } else { r }
 }
 
 /// The largest eigenvalue of ρ and its eigenvector as amplitudes and phases
 /// (units of π) relative to its first component of amplitude above 1e-6 of
 /// the largest.
+///
+/// # Errors
+/// [`MathError::NoConvergence`] if the eigen-decomposition of ρ does not converge.
 pub fn dominant(rho: MatRef<C64>) -> Result<Dominant, MathError> {
     let n = rho.nrows();
     let mut e = Eigh::new(n);
@@ -121,8 +135,9 @@ pub fn dominant(rho: MatRef<C64>) -> Result<Dominant, MathError> {
 }
 
 /// |ψ⟩⟨ψ| / ⟨ψ|ψ⟩ of a ket; `None` for a zero (or non-finite) vector.
+#[must_use]
 pub fn ket_density(psi: &[C64]) -> Option<Mat<C64>> {
-    let norm2: f64 = psi.iter().map(|z| z.norm_sqr()).sum();
+    let norm2: f64 = psi.iter().map(C64::norm_sqr).sum();
     if !(norm2.is_finite() && norm2 > 0.0) {
         return None;
     }
@@ -132,6 +147,7 @@ pub fn ket_density(psi: &[C64]) -> Option<Mat<C64>> {
 
 /// The ket ψ_j = a_j · e^{iπ φ_j} of the lab's amplitude/phase form
 /// (phases in units of π), not normalized.
+#[must_use]
 pub fn ket_from_polar(amplitudes: &[f64], phases: &[f64]) -> Vec<C64> {
     amplitudes
         .iter()
@@ -142,6 +158,9 @@ pub fn ket_from_polar(amplitudes: &[f64], phases: &[f64]) -> Vec<C64> {
 
 /// One parametric resample: c*_k ~ Poisson(λ_k), drawn from a generator
 /// seeded by `seed` alone (a λ_k of 0 gives 0).
+///
+/// # Errors
+/// [`MathError::BadCount`] for the first mean that is negative or not finite.
 pub fn poisson_resample(means: &[f64], seed: u64) -> Result<Vec<f64>, MathError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     means
@@ -163,6 +182,7 @@ pub fn poisson_resample(means: &[f64], seed: u64) -> Result<Vec<f64>, MathError>
 
 /// The sample standard deviation (n − 1 in the denominator); `None` for
 /// fewer than two values.
+#[must_use]
 pub fn sample_std(x: &[f64]) -> Option<f64> {
     if x.len() < 2 {
         return None;
@@ -174,6 +194,7 @@ pub fn sample_std(x: &[f64]) -> Option<f64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the expected values are exact in binary floating point
 mod tests {
     use super::*;
 

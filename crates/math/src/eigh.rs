@@ -4,7 +4,7 @@
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, ComputeEigenvectors};
-use faer::{Mat, MatRef, Par};
+use faer::{Mat, MatRef, Par, Spec};
 
 use crate::{C64, MathError};
 
@@ -23,7 +23,7 @@ impl Eigh {
             n,
             ComputeEigenvectors::Yes,
             Par::Seq,
-            Default::default(),
+            Spec::default(),
         );
         Eigh {
             n,
@@ -38,7 +38,7 @@ impl Eigh {
     pub fn compute(&mut self, a: MatRef<C64>, vectors: bool) -> Result<(), MathError> {
         let stack = MemStack::new(&mut self.buf);
         let u = if vectors { Some(self.u.as_mut()) } else { None };
-        evd::self_adjoint_evd(a, self.s.as_mut(), u, Par::Seq, stack, Default::default())
+        evd::self_adjoint_evd(a, self.s.as_mut(), u, Par::Seq, stack, Spec::default())
             .map_err(|_| MathError::NoConvergence { dim: self.n })
     }
 

@@ -26,6 +26,7 @@ fn eigenvalues(rho: MatRef<C64>) -> Vec<f64> {
 }
 
 /// Computes [`Figures`] of a Hermitian ρ (eigenvalues from its lower triangle).
+#[must_use]
 pub fn figures(rho: MatRef<C64>) -> Figures {
     let n = rho.nrows();
     let ev = eigenvalues(rho);
@@ -73,6 +74,7 @@ fn sqrt_psd(rho: MatRef<C64>) -> Mat<C64> {
 /// Computed as ‖√ρ·√σ‖²_tr (the squared sum of singular values), which equals
 /// the definition and stays accurate for pure states; tiny negative
 /// eigenvalues of either argument are treated as 0.
+#[must_use]
 pub fn fidelity(rho: MatRef<C64>, sigma: MatRef<C64>) -> f64 {
     let a = sqrt_psd(rho);
     let b = sqrt_psd(sigma);
@@ -89,6 +91,10 @@ pub fn fidelity(rho: MatRef<C64>, sigma: MatRef<C64>) -> f64 {
 /// Checks that ρ is a density matrix (Hermitian, PSD, trace 1) to `tol`;
 /// the error says which property fails, as a phrase that follows the
 /// matrix's name (e.g. "is not Hermitian: max|ρ − ρ†| = 3.0e-3 > 1e-6").
+///
+/// # Errors
+/// The phrase naming the first property that fails: shape, finiteness,
+/// Hermiticity, trace or positivity.
 pub fn check_density_matrix(rho: MatRef<C64>, tol: f64) -> Result<(), String> {
     let (r, c) = (rho.nrows(), rho.ncols());
     if r != c || r == 0 {

@@ -9,6 +9,16 @@
 //!
 //! All arithmetic runs on the calling thread (`faer::Par::Seq`).
 
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // Docs write formulas as in docs/reference.md (p_k, ρ_lin, Σ_k): math, not code names.
+    clippy::doc_markdown,
+    // Dimensions, counts and indices converted to f64 are far below 2^53: exact as f64.
+    clippy::cast_precision_loss,
+    // Linear algebra is named as in the reference: n, k, a, b, i, j, p, q, u, v, x, y.
+    clippy::many_single_char_names
+)]
+
 mod analysis;
 mod apg;
 mod design;
@@ -93,6 +103,7 @@ pub enum Projectors<'a> {
 
 impl Projectors<'_> {
     /// The dimension n.
+    #[must_use]
     pub fn dim(&self) -> usize {
         match *self {
             Projectors::Nopovm { n } | Projectors::Kets { n, .. } | Projectors::Dense { n, .. } => {
@@ -101,6 +112,7 @@ impl Projectors<'_> {
         }
     }
     /// The number of projectors K.
+    #[must_use]
     pub fn count(&self) -> usize {
         match *self {
             Projectors::Nopovm { n } => n * n,
@@ -112,6 +124,10 @@ impl Projectors<'_> {
 
 /// Checks counts against a set of K projectors (docs/reference.md): right length,
 /// finite and ≥ 0, not all zero. Returns N = Σ c_k.
+///
+/// # Errors
+/// [`MathError::CountsLength`] if there are not `k` counts, [`MathError::BadCount`]
+/// for the first one that is negative or not finite, [`MathError::AllZero`] if they sum to 0.
 pub fn check_counts(k: usize, counts: &[f64]) -> Result<f64, MathError> {
     if counts.len() != k {
         return Err(MathError::CountsLength {

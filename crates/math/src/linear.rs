@@ -39,6 +39,9 @@ pub fn project_to_simplex(v: &mut [f64]) {
 
 /// The density matrix closest to the Hermitian `x` in Frobenius norm
 /// (eigenvalues projected onto the simplex; only the lower triangle is read).
+///
+/// # Errors
+/// [`MathError::NoConvergence`] if the eigen-decomposition of `x` does not converge.
 pub fn project_to_density(x: MatRef<C64>) -> Result<Mat<C64>, MathError> {
     let n = x.nrows();
     let mut e = Eigh::new(n);
@@ -65,6 +68,11 @@ pub(crate) fn hermitize(x: MatRef<C64>) -> Mat<C64> {
 /// Linear inversion (docs/reference.md) of a built-in `design`'s set (or a custom set,
 /// `None`): counts become frequencies per group (f_k = c_k / N_g), then the
 /// least-squares X, made Hermitian, of trace 1, projected onto the states.
+///
+/// # Errors
+/// Counts that [`check_counts`] rejects, a group without counts
+/// ([`MathError::EmptyGroup`]), an X of trace ≤ 0 ([`MathError::NonPositiveTrace`])
+/// or an eigen-decomposition that does not converge ([`MathError::NoConvergence`]).
 pub fn linear(
     proj: &Projectors,
     counts: &[f64],
@@ -114,6 +122,9 @@ pub fn linear(
 }
 
 /// f_k = c_k / N_g, N_g the total of k's group; an empty group is an error.
+///
+/// # Errors
+/// [`MathError::EmptyGroup`] for the first group whose counts sum to 0.
 pub fn frequencies(counts: &[f64], groups: &[Range<usize>]) -> Result<Vec<f64>, MathError> {
     let mut f = counts.to_vec();
     for (g, r) in groups.iter().enumerate() {
@@ -175,14 +186,15 @@ fn nopovm_inverse(n: usize, c: &[f64]) -> Mat<C64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // the expected values are exact in binary floating point
 mod tests {
     use super::*;
 
     /// τ with Σ max(v − τ, 0) = 1, by bisection (independent of the sort-based rule).
     fn tau_bisect(v: &[f64]) -> f64 {
         let (mut lo, mut hi) = (
-            v.iter().cloned().fold(f64::INFINITY, f64::min) - 1.0,
-            v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            v.iter().copied().fold(f64::INFINITY, f64::min) - 1.0,
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         );
         for _ in 0..200 {
             let mid = 0.5 * (lo + hi);

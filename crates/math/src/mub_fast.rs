@@ -146,15 +146,14 @@ impl MubPlan {
             let recent = RECENT.lock().unwrap_or_else(PoisonError::into_inner);
             recent.iter().find(|t| t.key == key).cloned()
         };
-        let t = match cached {
-            Some(t) => t,
-            None => {
-                let t = Arc::new(Tables::detect(n, kets, key)?);
-                let mut recent = RECENT.lock().unwrap_or_else(PoisonError::into_inner);
-                recent.insert(0, Arc::clone(&t));
-                recent.truncate(KEEP);
-                t
-            }
+        let t = if let Some(t) = cached {
+            t
+        } else {
+            let t = Arc::new(Tables::detect(n, kets, key)?);
+            let mut recent = RECENT.lock().unwrap_or_else(PoisonError::into_inner);
+            recent.insert(0, Arc::clone(&t));
+            recent.truncate(KEEP);
+            t
         };
         let zeros = || vec![ZERO; n * n];
         Some(MubPlan {
@@ -175,33 +174,35 @@ impl Tables {
         if n > usize::from(u16::MAX) {
             return None;
         }
-        let p = p as usize;
         for (a, psi) in kets.chunks_exact(n).take(n).enumerate() {
             let one = |c| C64::new(if a == c { 1.0 } else { 0.0 }, 0.0);
             if !psi.iter().enumerate().all(|(c, &z)| near(z, one(c))) {
                 return None;
             }
         }
+        // Elements are below n ≤ u16::MAX (checked above): `try_from` never fails.
         let add = (0..n * n)
             .map(|x| {
                 let d = digits(x / n, p, k).zip(digits(x % n, p, k));
-                from_digits(
+                u16::try_from(from_digits(
                     d.map(|(a, b)| (a + b) % p).collect::<Vec<_>>().into_iter(),
                     p,
-                ) as u16
+                ))
+                .ok()
             })
-            .collect();
+            .collect::<Option<_>>()?;
         let neg = (0..n)
             .map(|a| {
-                from_digits(
+                u16::try_from(from_digits(
                     digits(a, p, k)
                         .map(|x| (p - x) % p)
                         .collect::<Vec<_>>()
                         .into_iter(),
                     p,
-                ) as u16
+                ))
+                .ok()
             })
-            .collect();
+            .collect::<Option<_>>()?;
         let omega: Vec<C64> = (0..p)
             .map(|m| C64::from_polar(1.0, 2.0 * std::f64::consts::PI * m as f64 / p as f64))
             .collect();
@@ -225,8 +226,8 @@ impl Tables {
         };
         // ⟨u, a⟩ for every u, a (row u).
         let dot: Vec<u16> = (0..n * n)
-            .map(|i| pairing(i / n, i % n, p, k) as u16)
-            .collect();
+            .map(|i| u16::try_from(pairing(i / n, i % n, p, k)).ok())
+            .collect::<Option<_>>()?;
         for b in 0..n {
             plan.read_basis(b, &kets[(n + b * n) * n..(n + (b + 1) * n) * n], &dot)?;
         }
@@ -250,14 +251,14 @@ impl Tables {
             if std::mem::replace(&mut seen[t], true) {
                 return None;
             }
-            self.member[b * n + j] = (t * n + b) as u32;
+            self.member[b * n + j] = u32::try_from(t * n + b).ok()?; // below n² < 2^32
         }
         for delta in 0..n {
             let (add, back) = (&self.add, phi[delta].conj());
             let u = self.character_of(dot, |a| {
                 phi[a].conj() * phi[usize::from(add[a * n + delta])] * back
             })?;
-            self.gather[delta * n + b] = (u * n + delta) as u32;
+            self.gather[delta * n + b] = u32::try_from(u * n + delta).ok()?;
             self.phin[delta * n + b] = phi[delta] / n as f64;
         }
         Some(())
@@ -273,7 +274,10 @@ impl Tables {
             if !turns.is_finite() {
                 return None;
             }
-            u += (turns.round() as i64).rem_euclid(p as i64) as usize * place;
+            // |turns| ≤ p/2 (arg is in [−π, π]) and p ≤ n ≤ u16::MAX: exact in i64.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            let digit = (turns.round() as i64).rem_euclid(p as i64) as usize;
+            u += digit * place;
             place *= p;
         }
         let dots = &dot[u * n..(u + 1) * n];
@@ -422,7 +426,7 @@ impl MubPlan {
         let cols = self.rho.chunks_exact(n).enumerate();
         match out.rb_mut().try_as_col_major_mut() {
             Some(mut o) => {
-                cols.for_each(|(c, col)| o.rb_mut().col_mut(c).as_slice_mut().copy_from_slice(col))
+                cols.for_each(|(c, col)| o.rb_mut().col_mut(c).as_slice_mut().copy_from_slice(col));
             }
             None => cols.for_each(|(c, col)| {
                 for (a, &z) in col.iter().enumerate() {
@@ -639,7 +643,7 @@ mod timing {
     /// per `probs`, per `weighted_sum`, and per n×n product:
     /// `cargo test --release -p qst-math --lib mub_fast::timing -- --ignored --nocapture`.
     #[test]
-    #[ignore]
+    #[ignore = "a timing report, not a check: run with --ignored --nocapture"]
     fn timing() {
         for n in [9, 16, 25, 27, 31, 32, 64, 128, 256] {
             let kets = Design::Mub.kets(n);

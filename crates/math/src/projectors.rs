@@ -28,7 +28,9 @@ fn nopovm_pair(n: usize, k: usize) -> (usize, usize, bool) {
 
 /// ψ_k of the `nopovm` set (docs/designs.md), as a dense vector of length n.
 ///
-/// Panics if `k >= n²`.
+/// # Panics
+/// If `k >= n²`.
+#[must_use]
 pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
     assert!(k < n * n, "nopovm of dimension {n} has no projector {k}");
     let mut psi = vec![ZERO; n];
@@ -50,7 +52,8 @@ pub fn nopovm_ket(n: usize, k: usize) -> Vec<C64> {
 
 /// Writes Π_k of the `nopovm` set into `out` (length n², C order).
 ///
-/// Panics if `k >= n²` or `out.len() != n²`.
+/// # Panics
+/// If `k >= n²` or `out.len() != n²`.
 pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
     assert!(
         out.len() == n * n,
@@ -77,7 +80,9 @@ pub fn nopovm_slice(n: usize, k: usize, out: &mut [C64]) {
 /// M of docs/reference.md over a dense `(K, n, n)` set: the K × n² row-major view
 /// M[k, a·n + b] = Π_k[a, b], without copying.
 ///
-/// Panics if `data.len()` is not a multiple of n².
+/// # Panics
+/// If n is 0 or `data.len()` is not a multiple of n².
+#[must_use]
 pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
     let nn = n * n;
     assert!(
@@ -89,6 +94,9 @@ pub fn measurement_matrix(n: usize, data: &[C64]) -> MatRef<'_, C64> {
 
 /// Validates a dense custom set per docs/reference.md (shape, Hermitian, PSD,
 /// informationally complete). Expensive: callers remember the result.
+///
+/// # Errors
+/// [`MathError::InvalidProjectors`] saying which property the set lacks.
 pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
     let bad = |s: String| Err(MathError::InvalidProjectors(s));
     if n < 2 {
@@ -172,6 +180,7 @@ pub fn validate_dense(n: usize, data: &[C64]) -> Result<(), MathError> {
 /// n·1e-12·Tr Π. O(K·n²), one pass, and it stops at the first slice of
 /// higher rank (a full-rank set is refused after reading one slice). Meant
 /// for sets that [`validate_dense`] accepted.
+#[must_use]
 pub fn rank_one_kets(n: usize, data: &[C64]) -> Option<Vec<C64>> {
     let nn = n * n;
     if n == 0 || !data.len().is_multiple_of(nn) {
@@ -423,6 +432,7 @@ fn kets_weighted_sum(n: usize, kets: &[C64], wt: &[f64], mut out: MatMut<C64>, y
 }
 
 /// p_k(ρ) = Tr(Π_k ρ) = Σ_{a,b} Π_k[a, b]·ρ[b, a] (real part) for k = 0..K.
+#[must_use]
 pub fn probabilities(proj: &Projectors, rho: MatRef<C64>) -> Vec<f64> {
     let mut out = vec![0.0; proj.count()];
     probs_into(proj, rho, &mut out, &mut ProjWork::new(proj));
@@ -430,6 +440,7 @@ pub fn probabilities(proj: &Projectors, rho: MatRef<C64>) -> Vec<f64> {
 }
 
 /// G = Σ_k Π_k.
+#[must_use]
 pub fn gram(proj: &Projectors) -> Mat<C64> {
     let n = proj.dim();
     let mut g = Mat::zeros(n, n);

@@ -15,7 +15,7 @@ pub(crate) fn dot(a: &[C64], b: &[C64]) -> f64 {
 
 /// y ← y + s·x.
 pub(crate) fn axpy(s: f64, x: &[C64], y: &mut [C64]) {
-    axpy_reals(s, reals(x), reals_mut(y))
+    axpy_reals(s, reals(x), reals_mut(y));
 }
 
 /// y ← y + s·x, and ⟨z, y⟩ of the updated y, in one pass.
@@ -110,7 +110,7 @@ fn axpy_reals(s: f64, x: &[f64], y: &mut [f64]) {
         // SAFETY: the CPU has AVX2 (checked just above).
         return unsafe { avx2::axpy(s, x, y) };
     }
-    axpy_body(s, x, y)
+    axpy_body(s, x, y);
 }
 
 /// y ← y + s·x, then Σ z_i·y_i of the updated y, in one pass.
@@ -149,7 +149,7 @@ mod avx2 {
     }
     #[target_feature(enable = "avx2")]
     pub(super) fn axpy(s: f64, x: &[f64], y: &mut [f64]) {
-        super::axpy_body(s, x, y)
+        super::axpy_body(s, x, y);
     }
     #[target_feature(enable = "avx2")]
     pub(super) fn axpy_dot(s: f64, x: &[f64], y: &mut [f64], z: &[f64]) -> f64 {
@@ -161,6 +161,8 @@ fn sum8(a: [f64; 8]) -> f64 {
     ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 }
 
+// Inlined into each `avx2` wrapper, so that its body is compiled for AVX2 there.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn dot_body(x: &[f64], y: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
@@ -176,6 +178,8 @@ fn dot_body(x: &[f64], y: &[f64]) -> f64 {
     sum8(acc)
 }
 
+// Inlined into each `avx2` wrapper, so that its body is compiled for AVX2 there.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn axpy_body(s: f64, x: &[f64], y: &mut [f64]) {
     for (yv, xv) in y.iter_mut().zip(x) {
@@ -183,6 +187,8 @@ fn axpy_body(s: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
+// Inlined into each `avx2` wrapper, so that its body is compiled for AVX2 there.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn axpy_dot_body(s: f64, x: &[f64], y: &mut [f64], z: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
@@ -207,6 +213,8 @@ fn axpy_dot_body(s: f64, x: &[f64], y: &mut [f64], z: &[f64]) -> f64 {
     sum8(acc)
 }
 
+// Inlined into each `avx2` wrapper, so that its body is compiled for AVX2 there.
+#[allow(clippy::inline_always)]
 #[inline(always)]
 fn diff_norms_body(a: &[f64], b: &[f64], out: &mut [f64]) -> (f64, f64) {
     let (mut dd, mut aa) = ([0.0f64; 8], [0.0f64; 8]);

@@ -251,6 +251,11 @@ fn check_shape(proj: &Projectors, rho: MatRef<C64>) -> Result<(), MathError> {
 /// χ² of ρ (see the module doc). ρ's scale does not matter: q_k is
 /// p_k(ρ)/Tr(Hρ), which is p_k(ρ) for a trace-1 ρ of `mub` or `nopovm`.
 /// +∞ where Tr(Hρ) ≤ 0 (no density matrix).
+///
+/// # Errors
+/// [`MathError::RhoShape`] if ρ is not n×n; counts that [`check_counts`] rejects,
+/// a group without counts ([`MathError::EmptyGroup`], [`MathError::EmptyScale`]),
+/// or a `design` whose K differs from the set's ([`MathError::InvalidProjectors`]).
 pub fn chi2(
     proj: &Projectors,
     counts: &[f64],
@@ -271,6 +276,9 @@ pub fn chi2(
 /// ∂χ²/∂ρ at a trace-1 ρ (Hermitian n×n), for tests and the certificate:
 /// the S with dχ² = Tr(S·dρ), of χ² extended to every scale of ρ (so that
 /// Tr(Sρ) = 0). Where Tr(Hρ) ≤ 0 every entry is NaN.
+///
+/// # Errors
+/// As [`chi2`].
 pub fn chi2_gradient(
     proj: &Projectors,
     counts: &[f64],
@@ -568,7 +576,10 @@ fn projected_gradient(
         };
         if fxn > fx {
             // Momentum made it worse: restart from x.
-            if theta == 1.0 {
+            // θ is exactly 1 at the start and after a restart, above 1 after a momentum step.
+            #[allow(clippy::float_cmp)]
+            let restarted = theta == 1.0;
+            if restarted {
                 stalls += 1;
                 if stalls > 3 {
                     break;
@@ -594,13 +605,12 @@ fn projected_gradient(
         fx = f;
         gap = g;
         // y may leave the states' cone: evaluate there (projecting if needed).
-        match state_figures(proj, pr, y.as_ref(), work, &mut sy, eig)? {
-            Some((f, _)) => fy = f,
-            None => {
-                y.copy_from(&x);
-                sy.copy_from(&s);
-                fy = fx;
-            }
+        if let Some((f, _)) = state_figures(proj, pr, y.as_ref(), work, &mut sy, eig)? {
+            fy = f;
+        } else {
+            y.copy_from(&x);
+            sy.copy_from(&s);
+            fy = fx;
         }
         // Let the step grow again after backtracking.
         t *= 1.5;
@@ -610,6 +620,12 @@ fn projected_gradient(
 
 /// Weighted least squares (module doc) of the set `proj` with `design`
 /// (`None` for a custom set).
+///
+/// # Errors
+/// Counts that [`check_counts`] rejects, a `design` whose K differs from the
+/// set's or a set that is zero on every state ([`MathError::InvalidProjectors`]),
+/// a group without counts ([`MathError::EmptyGroup`], [`MathError::EmptyScale`]),
+/// or an eigen-decomposition that does not converge ([`MathError::NoConvergence`]).
 pub fn wls(
     proj: &Projectors,
     counts: &[f64],
@@ -668,7 +684,10 @@ pub fn wls(
             &mut ctx.work,
             &mut eig,
         )?;
-        if c2 < chi || (c2 == chi && g2 < gap) {
+        // An exact tie in χ² is broken by the gap.
+        #[allow(clippy::float_cmp)]
+        let better = c2 < chi || (c2 == chi && g2 < gap);
+        if better {
             rho = r2;
             chi = c2;
             gap = g2;

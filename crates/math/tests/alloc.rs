@@ -21,7 +21,7 @@ thread_local! {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON.with(|on| on.get()) {
+        if ON.with(Cell::get) {
             ALLOCS.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.alloc(layout) }
@@ -30,7 +30,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ON.with(|on| on.get()) {
+        if ON.with(Cell::get) {
             ALLOCS.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.realloc(ptr, layout, new_size) }

@@ -1,5 +1,5 @@
 //! Input errors of `mle`, `linear` and the helpers: each is a typed
-//! MathError with its one-sentence message.
+//! `MathError` with its one-sentence message.
 
 mod common;
 

@@ -1,6 +1,12 @@
 //! The docs/reference.md figures, fidelity and the density-matrix check, against
 //! closed forms.
 
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // Linear algebra is named as in the reference: n, k, a, b, i, j, p, q.
+    clippy::many_single_char_names
+)]
+
 mod common;
 
 use common::*;

@@ -29,7 +29,8 @@ const POLYNOMIALS: &[(usize, &[u32])] = &[
 pub const MAX_ORDER: usize = 256;
 
 /// n = p^k with p prime, if it is one (and 2 ≤ n).
-pub fn prime_power(n: usize) -> Option<(u32, u32)> {
+#[must_use]
+pub fn prime_power(n: usize) -> Option<(usize, u32)> {
     if n < 2 {
         return None;
     }
@@ -39,7 +40,7 @@ pub fn prime_power(n: usize) -> Option<(u32, u32)> {
         m /= p;
         k += 1;
     }
-    (m == 1).then_some((p as u32, k))
+    (m == 1).then_some((p, k))
 }
 
 /// GF(p^k) with its multiplication and trace tables.
@@ -58,6 +59,7 @@ impl Field {
         if n > MAX_ORDER {
             return None;
         }
+        let p = u32::try_from(p).ok()?; // p ≤ n ≤ MAX_ORDER
         let poly: &[u32] = if k == 1 {
             &[]
         } else {
@@ -66,6 +68,7 @@ impl Field {
         let mut mul = vec![0u16; n * n];
         for a in 0..n {
             for b in a..n {
+                #[allow(clippy::cast_possible_truncation)] // below n ≤ MAX_ORDER = 256
                 let c = poly_mul(a, b, p, k, poly) as u16;
                 mul[a * n + b] = c;
                 mul[b * n + a] = c;
@@ -86,8 +89,7 @@ impl Field {
                     sum = field.add(sum, pw);
                     pw = field.pow(pw, p);
                 }
-                debug_assert!(sum < p as usize, "a trace lies in the prime field");
-                sum as u8
+                u8::try_from(sum).expect("a trace lies in the prime field, below p ≤ 2^8")
             })
             .collect();
         Some(field)
@@ -127,7 +129,7 @@ fn poly_mul(a: usize, b: usize, p: u32, k: u32, f: &[u32]) -> usize {
     let (p, k) = (p as usize, k as usize);
     let digits = |mut x: usize| {
         let mut d = vec![0usize; k];
-        for v in d.iter_mut() {
+        for v in &mut d {
             *v = x % p;
             x /= p;
         }

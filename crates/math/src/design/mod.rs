@@ -39,6 +39,7 @@ pub struct DesignError(pub String);
 
 impl Design {
     /// The name used in batches, results and file names.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Design::Nopovm => "nopovm",
@@ -48,6 +49,9 @@ impl Design {
     }
 
     /// Whether the design exists for dimension n; the error says why not.
+    ///
+    /// # Errors
+    /// A [`DesignError`] naming why the design has no dimension n.
     pub fn check_dim(self, n: usize) -> Result<(), DesignError> {
         let ok = match self {
             Design::Nopovm => n >= 2,
@@ -69,6 +73,7 @@ impl Design {
     }
 
     /// K, the number of projectors at dimension n (`None` on overflow).
+    #[must_use]
     pub fn count(self, n: usize) -> Option<usize> {
         match self {
             Design::Nopovm => n.checked_mul(n),
@@ -78,11 +83,11 @@ impl Design {
     }
 
     /// The dimension whose K is `k`, if any.
+    #[must_use]
     pub fn dim_for_count(self, k: usize) -> Option<usize> {
         let n = match self {
-            Design::Nopovm => k.isqrt(),
-            // n(n+1) = k: n = ⌊√k⌋ (n² ≤ k < (n+1)²).
-            Design::Mub => k.isqrt(),
+            // n² = k, and for `mub` n(n+1) = k: n = ⌊√k⌋ (n² ≤ k < (n+1)²).
+            Design::Nopovm | Design::Mub => k.isqrt(),
             Design::Sic => 2,
         };
         (self.count(n) == Some(k) && self.check_dim(n).is_ok()).then_some(n)
@@ -90,6 +95,7 @@ impl Design {
 
     /// The groups (complete bases measured together) as ranges of projector
     /// indices; linear inversion and `wls` normalize counts per group.
+    #[must_use]
     pub fn groups(self, n: usize) -> Vec<Range<usize>> {
         match self {
             Design::Nopovm | Design::Sic => {
@@ -100,11 +106,13 @@ impl Design {
     }
 
     /// The cache file name, `{design}_n{n}.npy`.
+    #[must_use]
     pub fn file_name(self, n: usize) -> String {
         format!("{}_n{n}.npy", self.name())
     }
 
     /// The design and dimension of a cache file name `{design}_n{n}.npy`.
+    #[must_use]
     pub fn parse_file_name(name: &str) -> Option<(Design, usize)> {
         let stem = name.strip_suffix(".npy")?;
         let (design, digits) = stem.rsplit_once("_n")?;
@@ -119,8 +127,11 @@ impl Design {
     }
 
     /// The kets ψ_k, `kets[k*n..(k+1)*n]`, with Π_k = ψ_kψ_k† (for `sic`
-    /// E_k = ψψ†/2 is ψ/√2 here). Panics if the design lacks dimension n
-    /// (check with [`Design::check_dim`] first).
+    /// E_k = ψψ†/2 is ψ/√2 here).
+    ///
+    /// # Panics
+    /// If the design lacks dimension n (check with [`Design::check_dim`] first).
+    #[must_use]
     pub fn kets(self, n: usize) -> Vec<C64> {
         if let Err(e) = self.check_dim(n) {
             panic!("{e}");
@@ -151,6 +162,7 @@ impl Design {
 
     /// The fastest form of the set for the math: `nopovm` as itself (no
     /// kets), the others from `kets` (as returned by [`Design::kets`]).
+    #[must_use]
     pub fn projectors(self, n: usize, kets: &[C64]) -> Projectors<'_> {
         match self {
             Design::Nopovm => Projectors::Nopovm { n },
@@ -159,6 +171,7 @@ impl Design {
     }
 
     /// Whether this design keeps kets in memory for [`Design::projectors`].
+    #[must_use]
     pub fn needs_kets(self) -> bool {
         self != Design::Nopovm
     }
@@ -166,6 +179,7 @@ impl Design {
     /// Whether the set is a complete set of mutually unbiased bases (a tight
     /// frame: Σ_k Tr(Π_k X)Π_k = X + Tr(X)·I), which linear inversion solves
     /// in closed form.
+    #[must_use]
     pub fn is_complete_mub(self) -> bool {
         self == Design::Mub
     }
@@ -255,7 +269,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                (x % k_all as u64) as usize
+                usize::try_from(x % k_all as u64).unwrap()
             };
             for _ in 0..3000 {
                 let (i, j) = (next(), next());

@@ -54,10 +54,14 @@ fn odd_groups(f: &Field, out: &mut [C64]) {
 /// Groups 1 … n for p = 2: joint eigenvectors of commuting Pauli operators.
 fn qubit_groups(f: &Field, out: &mut [C64]) {
     let (n, k) = (f.n, f.k as usize);
-    // Γ[i][j] = Tr(x^i · x^j) over GF(2).
+    // Γ[i][j] = Tr(x^i · x^j) over GF(2), 0 or 1.
     let xp: Vec<usize> = (0..k).map(|i| 1 << i).collect();
     let gamma: Vec<Vec<u8>> = (0..k)
-        .map(|i| (0..k).map(|j| f.trace(f.mul(xp[i], xp[j])) as u8).collect())
+        .map(|i| {
+            (0..k)
+                .map(|j| u8::from(f.trace(f.mul(xp[i], xp[j])) != 0))
+                .collect()
+        })
         .collect();
     let scale = (n as f64).sqrt();
     let mut v = vec![ZERO; n];
@@ -65,7 +69,11 @@ fn qubit_groups(f: &Field, out: &mut [C64]) {
     for a in 0..n {
         // M(a)[i][j] = bit i of a·x^j; S(a) = Γ·M(a) mod 2.
         let m: Vec<Vec<u8>> = (0..k)
-            .map(|i| (0..k).map(|j| ((f.mul(a, xp[j]) >> i) & 1) as u8).collect())
+            .map(|i| {
+                (0..k)
+                    .map(|j| u8::from((f.mul(a, xp[j]) >> i) & 1 != 0))
+                    .collect()
+            })
             .collect();
         let s_col = |j: usize| -> Vec<u8> {
             (0..k)

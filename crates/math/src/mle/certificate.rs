@@ -3,9 +3,9 @@
 //! exact value at a density matrix (an eigen-decomposition).
 
 use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::cholesky::llt::factor::cholesky_in_place;
+use faer::linalg::cholesky::llt::factor::{LltRegularization, cholesky_in_place};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatRef, Par, Spec};
 
 use super::scratch::{Eval, MleScratch, ONE, Point, SetData};
 use crate::eigh::Eigh;
@@ -41,10 +41,10 @@ pub(super) fn certified(
     }
     cholesky_in_place(
         chol.as_mut(),
-        Default::default(),
+        LltRegularization::default(),
         Par::Seq,
         MemStack::new(buf),
-        Default::default(),
+        Spec::default(),
     )
     .is_ok()
 }

@@ -121,6 +121,11 @@ pub struct MleStats {
 }
 
 /// Maximum-likelihood reconstruction (docs/reference.md).
+///
+/// # Errors
+/// Counts that [`check_counts`] rejects, a set that [`MleScratch::new`]
+/// rejects, or an eigen-decomposition that does not converge
+/// ([`MathError::NoConvergence`]).
 pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleResult, MathError> {
     check_counts(proj.count(), counts)?;
     let mut scratch = MleScratch::new(proj)?;
@@ -140,6 +145,9 @@ pub fn mle(proj: &Projectors, counts: &[f64], opts: &MleOptions) -> Result<MleRe
 /// holds G and G^{-1/2} of its set, so it is bound to that set: made for
 /// another one ([`MleScratch::is_for`] false), it is rebuilt for `proj`
 /// first. The result ρ is left in [`MleScratch::rho`].
+///
+/// # Errors
+/// As [`mle`].
 pub fn mle_with_scratch(
     proj: &Projectors,
     counts: &[f64],
@@ -240,6 +248,7 @@ fn finish_projected(
 }
 
 /// ℓ(ρ) of docs/reference.md (−∞ when a counted projector has zero probability).
+#[must_use]
 pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f64 {
     let mut q = vec![0.0; proj.count()];
     match objective(proj, counts, 1.0, rho, &mut q, &mut ProjWork::new(proj)) {
@@ -250,6 +259,9 @@ pub fn log_likelihood(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> f6
 
 /// The docs/reference.md bound N·ln λ_max(G^{-1/2} R G^{-1/2}) at ρ (+∞ when a
 /// counted projector has zero probability).
+///
+/// # Errors
+/// As [`mle`].
 pub fn certificate(proj: &Projectors, counts: &[f64], rho: MatRef<C64>) -> Result<f64, MathError> {
     let total = check_counts(proj.count(), counts)?;
     let mut s = MleScratch::new(proj)?;

@@ -5,7 +5,7 @@
 use faer::dyn_stack::MemBuffer;
 use faer::linalg::cholesky::llt::factor::cholesky_in_place_scratch;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par, Spec};
 
 use crate::apg::Apg;
 use crate::eigh::Eigh;
@@ -143,6 +143,11 @@ impl MleScratch {
     /// Allocates the buffers for `proj` and computes its G and W = G^{-1/2};
     /// fails when G is not positive definite (the set is not informationally
     /// complete).
+    ///
+    /// # Errors
+    /// [`MathError::InvalidProjectors`] for an empty set or one whose G is not
+    /// positive definite, [`MathError::NoConvergence`] if G's eigen-decomposition
+    /// does not converge.
     pub fn new(proj: &Projectors) -> Result<Self, MathError> {
         let (n, k) = (proj.dim(), proj.count());
         if n == 0 || k == 0 {
@@ -207,7 +212,7 @@ impl MleScratch {
             chol_buf: MemBuffer::new(cholesky_in_place_scratch::<C64>(
                 n,
                 Par::Seq,
-                Default::default(),
+                Spec::default(),
             )),
             m: sq(),
             eig,
@@ -219,12 +224,14 @@ impl MleScratch {
     }
 
     /// The ρ of the last [`mle_with_scratch`] call.
+    #[must_use]
     pub fn rho(&self) -> MatRef<'_, C64> {
         self.rho.as_ref()
     }
 
     /// Whether this scratch was made for `proj` (the same form, n, K and
     /// borrowed data, sampled entries equal).
+    #[must_use]
     pub fn is_for(&self, proj: &Projectors) -> bool {
         self.set.id == SetId::of(proj)
     }

@@ -1,7 +1,12 @@
 //! Test helpers, written from the written definitions and independent of the crate's
 //! own formulas: the `nopovm` kets, the explicit double sum for p_k, ℓ, and
 //! the certificate computed the long way over dense slices.
-#![allow(dead_code)]
+#![allow(
+    // Each test crate uses some of the helpers.
+    dead_code,
+    // Docs write formulas (p_k, Π_k, Σ_k c_k): math, not code names.
+    clippy::doc_markdown
+)]
 
 use qst_math::{C64, Mat, MatRef};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -77,7 +82,7 @@ pub fn random_kets(n: usize, rng: &mut impl Rng) -> Vec<Vec<C64>> {
     (0..n * n + n)
         .map(|_| {
             let v: Vec<C64> = (0..n).map(|_| gauss(rng)).collect();
-            let norm = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+            let norm = v.iter().map(C64::norm_sqr).sum::<f64>().sqrt();
             v.iter().map(|z| z / norm).collect()
         })
         .collect()
@@ -133,7 +138,7 @@ pub fn poisson_counts(p: &[f64], shots: f64, rng: &mut impl Rng) -> Vec<f64> {
         .map(|&x| {
             let m = x.max(0.0) * shots;
             if m > 0.0 {
-                Poisson::new(m).map(|d| d.sample(rng)).unwrap_or(0.0)
+                Poisson::new(m).map_or(0.0, |d| d.sample(rng))
             } else {
                 0.0
             }
