@@ -614,7 +614,7 @@ fn prebuild_command(dims: &[usize], design: Design, cache: &CacheArgs, quiet: bo
                 };
                 match prep.prepared {
                     qst_store::Prepared::File(p) => {
-                        tell!("{design} dim {n}: {what}: {}", p.display())
+                        tell!("{design} dim {n}: {what}: {}", p.display());
                     }
                     qst_store::Prepared::KetsOnly => tell!("{design} dim {n}: {what}"),
                 }

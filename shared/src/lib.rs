@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub mod procfs;
 
 /// A worker's log file name in the log directory: `worker-<slot>.log`.
+#[must_use]
 pub fn log_file_name(slot: usize) -> String {
     format!("worker-{slot}.log")
 }
@@ -39,6 +40,7 @@ impl Method {
             .ok_or_else(|| UnknownMethod(s.to_owned()))
     }
 
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Mle => "mle",
@@ -77,6 +79,7 @@ pub enum ProjectorSpec {
 
 impl ProjectorSpec {
     /// The built-in design, `None` for a custom set.
+    #[must_use]
     pub fn builtin(&self) -> Option<Design> {
         match self {
             ProjectorSpec::Builtin(d) => Some(*d),
@@ -85,6 +88,7 @@ impl ProjectorSpec {
     }
 
     /// The `design` field of a result: the design's name, or `custom`.
+    #[must_use]
     pub fn design_name(&self) -> &'static str {
         match self {
             ProjectorSpec::Builtin(d) => d.name(),
@@ -147,6 +151,7 @@ pub struct Resample {
 /// The seed of resample `index` of job `id`: XXH3-64, seeded by `seed`, of
 /// the id's bytes, a 0 byte and the index as 4 little-endian bytes. Depends on
 /// nothing else (not on the worker, nor on how resamples are grouped in tasks).
+#[must_use]
 pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
     let mut bytes = Vec::with_capacity(id.len() + 5);
     bytes.extend_from_slice(id.as_bytes());

@@ -26,6 +26,7 @@ pub const DEMO_BATCH: &str = "demo.jsonl";
 pub const DEMO_MARKER: &str = ".qst-demo";
 
 /// The embedded default batch.
+#[must_use]
 pub fn demo_spec() -> GenSpec {
     GenSpec {
         dims: vec![2, 3, 4, 6, 8, 12, 16, 24, 32],
@@ -189,7 +190,7 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let Some(dim) = v.get("dim").and_then(|d| d.as_u64()) else {
+        let Some(dim) = v.get("dim").and_then(serde_json::Value::as_u64) else {
             continue;
         };
         let method = v
@@ -201,11 +202,11 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
         a.jobs += 1;
         if v.get("status").and_then(|s| s.as_str()) == Some("ok") {
             a.ok += 1;
-            if let Some(f) = v.get("fidelity").and_then(|f| f.as_f64()) {
+            if let Some(f) = v.get("fidelity").and_then(serde_json::Value::as_f64) {
                 a.fid.0 += f;
                 a.fid.1 += 1;
             }
-            if let Some(s) = v.get("seconds").and_then(|s| s.as_f64()) {
+            if let Some(s) = v.get("seconds").and_then(serde_json::Value::as_f64) {
                 a.sec.0 += s;
                 a.sec.1 += 1;
             }
@@ -226,6 +227,7 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
 }
 
 /// The table `qst demo` prints.
+#[must_use]
 pub fn format_table(rows: &[DimRow]) -> String {
     let mut s = format!(
         "{:>5}  {:<6}  {:>5}  {:>5}  {:>13}  {:>12}\n",

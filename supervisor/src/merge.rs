@@ -321,7 +321,7 @@ fn collect_results(
                         } else {
                             format!(" by {method}")
                         };
-                        problems.push(format!("line {}{by} has two results: {where_}", line));
+                        problems.push(format!("line {line}{by} has two results: {where_}"));
                     } else {
                         seen.insert(key, si);
                         found.push(Found {
@@ -535,7 +535,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), MergeError> {
         .map_err(io_err("read", from))?
         .collect::<Result<_, _>>()
         .map_err(io_err("read", from))?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let src = e.path();
         let dst = to.join(e.file_name());

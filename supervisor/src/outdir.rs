@@ -44,6 +44,7 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OutDirEr
 }
 
 /// This process's effective user id.
+#[must_use]
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     nix::unistd::geteuid().as_raw()

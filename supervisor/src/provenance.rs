@@ -43,6 +43,7 @@ pub struct Provenance {
 }
 
 /// `t` as UTC ISO 8601 with second precision: `2026-05-04T09:12:33Z`.
+#[must_use]
 pub fn utc_iso8601(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)
@@ -73,6 +74,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// The host's name (the kernel's, else `$HOSTNAME`, else `unknown`).
+#[must_use]
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -83,6 +85,7 @@ pub fn hostname() -> String {
 }
 
 /// The user (`$USER`, else `$LOGNAME`, else `uid N`).
+#[must_use]
 pub fn user() -> String {
     ["USER", "LOGNAME"]
         .iter()

@@ -32,16 +32,20 @@ impl Done {
         self.keys.insert((line, method.unwrap_or("").to_owned()));
     }
     /// Whether (line, method) has a result.
+    #[must_use]
     pub fn has(&self, key: &(u64, String)) -> bool {
         self.keys.contains(key) || self.keys.contains(&(key.0, String::new()))
     }
+    #[must_use]
     pub fn len(&self) -> usize {
         self.keys.len()
     }
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
     /// The lines that have at least one result.
+    #[must_use]
     pub fn lines(&self) -> HashSet<u64> {
         self.keys.iter().map(|k| k.0).collect()
     }
@@ -177,6 +181,7 @@ impl ResultsWriter {
     }
 
     /// The path of `results.jsonl`.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -372,7 +377,7 @@ fn cut_to(path: &Path, len: u64) -> Result<(), ResultsError> {
             source,
         })?;
     f.set_len(len)
-        .and_then(|_| f.sync_all())
+        .and_then(|()| f.sync_all())
         .map_err(|source| ResultsError::Repair {
             path: path.to_path_buf(),
             source,

@@ -141,6 +141,7 @@ impl Shard {
     }
 
     /// Whether job line `j` (0-based over job lines) belongs to this shard.
+    #[must_use]
     pub fn holds(&self, j: u64) -> bool {
         j % self.count as u64 == self.index as u64
     }
@@ -283,6 +284,7 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
+    #[must_use]
     pub fn shard(&self) -> Shard {
         Shard {
             index: self.shard,

@@ -173,8 +173,8 @@ struct DimAcc {
     it_sum: f64,
     it_n: u64,
     not_converged: u64,
-    /// dominant_eigenvalue, bell_max_fidelity, purity_std, fidelity_std,
-    /// bell_max_fidelity_std: (Σ, n).
+    /// `dominant_eigenvalue`, `bell_max_fidelity`, `purity_std`, `fidelity_std`,
+    /// `bell_max_fidelity_std`: (Σ, n).
     analysis: [(f64, u64); 5],
     bootstrap_failed: Option<u64>,
 }

@@ -37,6 +37,7 @@ pub enum StateKind {
 
 impl StateKind {
     /// The kind of the `i`-th job (0-based) of a dimension.
+    #[must_use]
     pub fn of(i: usize) -> Self {
         match i % 3 {
             0 => StateKind::Pure,
@@ -47,6 +48,7 @@ impl StateKind {
 }
 
 /// The id of the `i`-th job (0-based) of dimension `n`: `n{n}-{i:04}`.
+#[must_use]
 pub fn job_id(n: usize, i: usize) -> String {
     format!("n{n}-{i:04}")
 }
@@ -91,6 +93,7 @@ pub fn random_state(n: usize, kind: StateKind, rng: &mut StdRng) -> Vec<C64> {
 
 /// p_k = Tr(Π_k ρ) = ψ_k† ρ ψ_k for every `nopovm` projector (docs/designs.md, 1.3),
 /// using the (at most two) non-zero entries of each ket.
+#[must_use]
 pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
     (0..n * n)
         .map(|k| {

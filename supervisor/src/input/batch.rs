@@ -142,6 +142,7 @@ pub struct Batch {
 
 impl Batch {
     /// What the run should tell the user about how the batch was read.
+    #[must_use]
     pub fn note(&self) -> Option<&str> {
         match &self.source {
             Source::Matrix(c) => c.note(),

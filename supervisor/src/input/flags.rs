@@ -80,6 +80,7 @@ pub const DEFAULT_SEED: u64 = 1;
 
 impl InputOptions {
     /// The methods of a line that names none: `--method`, else `mle`.
+    #[must_use]
     pub fn default_methods(&self) -> Vec<Method> {
         if self.methods.is_empty() {
             vec![Method::Mle]
@@ -89,6 +90,7 @@ impl InputOptions {
     }
 
     /// The bootstrap's seed.
+    #[must_use]
     pub fn seed(&self) -> u64 {
         self.seed.unwrap_or(DEFAULT_SEED)
     }
@@ -217,12 +219,14 @@ pub fn format_of(path: &Path) -> Result<Format, UnknownFormat> {
 }
 
 /// Whether the batch is a count matrix (one job per column).
+#[must_use]
 pub fn is_matrix(path: &Path) -> bool {
     matches!(format_of(path), Ok(Format::Text | Format::Sheet))
 }
 
 /// The closest of `known` to `word` (edit distance at most 3), for "did you
 /// mean" hints.
+#[must_use]
 pub fn nearest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()

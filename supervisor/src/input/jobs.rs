@@ -61,6 +61,7 @@ pub enum Entry {
 
 impl Entry {
     /// The batch line (count matrix: column) of this entry.
+    #[must_use]
     pub fn line(&self) -> u64 {
         match self {
             Entry::Job(j) => j.line,
@@ -69,6 +70,7 @@ impl Entry {
     }
 
     /// The (line, method) this entry's result line is keyed by.
+    #[must_use]
     pub fn key(&self) -> (u64, String) {
         match self {
             Entry::Job(j) => (j.line, j.method.as_str().to_owned()),
@@ -84,6 +86,7 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 /// Whether a byte may appear in an id.
+#[must_use]
 pub fn is_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
 }
@@ -393,7 +396,7 @@ pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, TruthError
     qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL).map_err(|e| {
         TruthError::NotDensity {
             path: path.to_path_buf(),
-            why: e.to_string(),
+            why: e.clone(),
         }
     })?;
     Ok(m.iter().map(|z| (z.re, z.im)).collect())

@@ -41,6 +41,7 @@ impl JsonlBatch {
     /// The batch at `path`, open as `file`; relative paths in its lines are
     /// resolved against its directory, and the flags of `settings` are the
     /// defaults of lines that do not say.
+    #[must_use]
     pub fn new(path: &Path, file: File, settings: &BatchSettings, store: &Store) -> Self {
         JsonlBatch {
             reader: BufReader::with_capacity(1 << 16, file),
@@ -289,6 +290,7 @@ impl Known<'_> {
 impl JobParser {
     /// A parser resolving relative paths against `base_dir` and placing ρ
     /// files under `out_dir/rho/`.
+    #[must_use]
     pub fn new(base_dir: PathBuf, out_dir: PathBuf, store: Store) -> Self {
         JobParser {
             base_dir,
@@ -302,6 +304,7 @@ impl JobParser {
     }
 
     /// What lines that do not say get.
+    #[must_use]
     pub fn with_defaults(mut self, defaults: LineDefaults) -> Self {
         self.defaults = defaults;
         self
@@ -309,6 +312,7 @@ impl JobParser {
 
     /// One copy of an error record per default method (a line that could
     /// not be read as a job has one result per method it would have run).
+    #[must_use]
     pub fn for_each_default_method(&self, rec: ErrorRecord) -> Vec<Entry> {
         self.defaults
             .methods
