@@ -33,6 +33,10 @@ impl Method {
     pub const ALL: [Method; 3] = [Method::Mle, Method::Linear, Method::Wls];
 
     /// The method named `s`; the error lists the known ones.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownMethod`] when `s` names no method.
     pub fn parse(s: &str) -> Result<Method, UnknownMethod> {
         Method::ALL
             .into_iter()
@@ -288,6 +292,10 @@ pub enum FrameError {
 pub const MAX_FRAME: usize = 64 << 20;
 
 /// Writes one frame and flushes.
+///
+/// # Errors
+///
+/// [`FrameError`] when `msg` cannot be encoded, is over [`MAX_FRAME`], or cannot be written.
 pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
     let body = postcard::to_stdvec(msg)?;
     if body.len() > MAX_FRAME {
@@ -300,6 +308,11 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), Fra
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
+///
+/// # Errors
+///
+/// [`FrameError`] when the stream fails or ends inside a frame, or a frame is over
+/// [`MAX_FRAME`] or cannot be decoded.
 pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, FrameError> {
     let mut len = [0u8; 4];
     let mut got = 0;

@@ -64,6 +64,11 @@ pub struct DimRow {
 }
 
 /// Runs the demo; returns the run's report and the table's rows.
+///
+/// # Errors
+///
+/// [`Fatal`] when the output directory cannot be prepared, the demo batch cannot be written, or
+/// the run cannot start.
 pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
     prepare_dir(&opts.out, opts.force)?;
     let batch = opts.out.join(DEMO_BATCH);
@@ -174,6 +179,10 @@ fn remove_demo_files(out: &Path) -> Result<(), Fatal> {
 }
 
 /// Rows by (dimension, method) from `results.jsonl`.
+///
+/// # Errors
+///
+/// [`Fatal`] when `results` cannot be read.
 pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
     let f =
         File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;

@@ -174,6 +174,11 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// Merges `shard_dirs` into `out`.
+///
+/// # Errors
+///
+/// [`MergeError`] when a shard directory cannot be read or does not fit the others, or `out`
+/// cannot be written.
 pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
     if shard_dirs.is_empty() {
         return Err(MergeError::NoShards);

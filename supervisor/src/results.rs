@@ -72,6 +72,11 @@ impl ResultsWriter {
     /// a result is returned. Either way the batch fingerprint (size and an
     /// XXH3-128 hash of the bytes) is recorded in `out_dir/batch.fingerprint`,
     /// or, when the directory already has results, checked against it.
+    ///
+    /// # Errors
+    ///
+    /// [`ResultsError`] when the results or fingerprint files cannot be read or written, or the
+    /// fingerprint does not match.
     pub fn open(
         out_dir: &Path,
         batch_path: &Path,
@@ -141,12 +146,20 @@ impl ResultsWriter {
     /// A write that fails part-way (a full disk) is cut back to the last
     /// complete line, so that no later line is ever appended after a fragment;
     /// if even that fails, every later append is refused.
+    ///
+    /// # Errors
+    ///
+    /// When the write fails, or an earlier one left the file unrepaired.
     pub fn append(&mut self, rec: &ResultRecord) -> io::Result<()> {
         self.append_all(std::slice::from_ref(rec))
     }
 
     /// Appends several records with one write and one flush; a failed or
     /// partial write is cut back to the last whole line.
+    ///
+    /// # Errors
+    ///
+    /// When the write fails, or an earlier one left the file unrepaired.
     pub fn append_all(&mut self, recs: &[ResultRecord]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(
@@ -275,6 +288,10 @@ fn read_error(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + use<> {
 
 /// The fingerprint of a batch file: its size and an XXH3-128 hash of its
 /// bytes, as one line of text.
+///
+/// # Errors
+///
+/// [`ResultsError`] when the batch file cannot be read.
 pub fn fingerprint(batch_path: &Path) -> Result<String, ResultsError> {
     let read_batch = |source| ResultsError::ReadBatch {
         path: batch_path.to_path_buf(),

@@ -248,6 +248,10 @@ impl DimAcc {
 /// provenance the same pids), it replaces this run's incarnations rather than
 /// adding them twice; called in a resumed run, it adds them to the
 /// incarnations of the earlier runs kept in the previous `summary.json`.
+///
+/// # Errors
+///
+/// [`SummaryError`] when the results cannot be read or a summary file cannot be written.
 pub fn write_summaries(
     out_dir: &Path,
     workers: &[WorkerUsage],

@@ -118,6 +118,11 @@ pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
 
 /// Poisson counts with mean `shots · p_k / Σ p`; redrawn (a few times) if all
 /// come out zero.
+///
+/// # Errors
+///
+/// [`GenError`] when `p` holds no probability, a mean is out of the Poisson range, or every
+/// redraw comes out all zero.
 pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u64>, GenError> {
     let total: f64 = p.iter().sum();
     if total.is_nan() || total <= 0.0 {
@@ -205,6 +210,10 @@ fn write_error(path: &Path) -> impl FnOnce(io::Error) -> GenError + use<> {
 pub const GEN_MANIFEST: &str = ".qst-gen-manifest";
 
 /// [`generate_with`], refusing an existing batch file.
+///
+/// # Errors
+///
+/// As [`generate_with`] with `force` false.
 pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, GenError> {
     generate_with(out_file, spec, false)
 }
@@ -220,6 +229,10 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, GenError> {
 /// `force`. The truth files of the earlier `qst gen` (those its manifest
 /// lists) are removed first, so none is left stale; other files are never
 /// removed.
+///
+/// # Errors
+///
+/// [`GenError`] when the spec is invalid, a file is in the way, or a file cannot be written.
 pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usize, GenError> {
     check_spec(spec)?;
     let dir = match out_file.parent() {

@@ -94,6 +94,10 @@ fn split_cells(l: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads the bytes of a text count matrix into a grid, or refuses it.
+///
+/// # Errors
+///
+/// [`TextError`] when the bytes are not a rectangular matrix of numbers.
 pub fn read_text(bytes: &[u8]) -> Result<Grid, TextError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let lines: Vec<(usize, &[u8])> = bytes
@@ -144,6 +148,10 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, TextError> {
 }
 
 /// Reads, checks and lays out a text count matrix.
+///
+/// # Errors
+///
+/// When the file cannot be read, or its matrix cannot be read or laid out.
 pub fn open_text(
     path: &Path,
     settings: &BatchSettings,
@@ -158,6 +166,10 @@ pub fn open_text(
 }
 
 /// Parses the bytes of a text count matrix named `<stem>.csv`.
+///
+/// # Errors
+///
+/// When the matrix cannot be read or laid out as jobs.
 pub fn parse_csv(
     bytes: &[u8],
     stem: &str,

@@ -35,6 +35,11 @@ pub enum Negative {
 }
 
 impl Negative {
+    /// The `--negative` policy named `s`.
+    ///
+    /// # Errors
+    ///
+    /// [`FlagError`] when `s` is neither `error` nor `clip`.
     pub fn parse(s: &str) -> Result<Negative, FlagError> {
         match s {
             "error" => Ok(Negative::Error),
@@ -141,6 +146,10 @@ impl InputOptions {
 }
 
 /// Parses `--method mle,linear,wls` (no repeats).
+///
+/// # Errors
+///
+/// [`FlagError`] on an unknown or repeated method.
 pub fn parse_methods(s: &str) -> Result<Vec<Method>, FlagError> {
     let mut out = Vec::new();
     for part in s.split(',') {
@@ -154,6 +163,10 @@ pub fn parse_methods(s: &str) -> Result<Vec<Method>, FlagError> {
 }
 
 /// Parses `--columns A:B` (1-based, inclusive; `A` alone is one column).
+///
+/// # Errors
+///
+/// [`FlagError`] when `s` is not one column or a range of them.
 pub fn parse_columns(s: &str) -> Result<(usize, usize), FlagError> {
     let bad = || FlagError::Columns(s.to_owned());
     let (a, b) = match s.split_once(':') {
@@ -202,6 +215,10 @@ fn extension_phrase(ext: &Option<String>) -> String {
 }
 
 /// The format of the batch at `path`; `Err` names the extensions qst reads.
+///
+/// # Errors
+///
+/// [`UnknownFormat`] when the extension is not one qst reads.
 pub fn format_of(path: &Path) -> Result<Format, UnknownFormat> {
     let ext = path
         .extension()

@@ -128,6 +128,10 @@ pub enum CountsError {
 
 /// One count: finite and ≥ 0; a negative one is set to 0 with `--negative
 /// clip`, and the warning is returned.
+///
+/// # Errors
+///
+/// When the count is not finite, or negative without `--negative clip`.
 pub fn check_count(
     c: &mut f64,
     at: impl FnOnce() -> CountAt,
@@ -152,6 +156,10 @@ pub fn check_count(
 
 /// Checks counts: each by [`check_count`], and not all zero. The error
 /// names the field.
+///
+/// # Errors
+///
+/// When a count fails [`check_count`], or all are zero.
 pub fn check_counts(
     counts: &mut [f64],
     field: &'static str,
@@ -171,6 +179,10 @@ pub fn check_counts(
 }
 
 /// The counts of a job must not all be zero.
+///
+/// # Errors
+///
+/// [`CountsError`] when every count is zero.
 pub fn check_not_all_zero(counts: &[f64], field: &'static str) -> Result<(), CountsError> {
     if counts.iter().all(|&c| c == 0.0) {
         return Err(CountsError::AllZero { field });
@@ -370,6 +382,11 @@ fn empty_cell_hint(sheet: bool) -> &'static str {
 /// the lab's text form, n lines `amplitude,phase` with the phase in units of
 /// π (ψ_j = a_j·e^{iπ·φ_j}); kets are normalized. A `.npy` file is known by its
 /// magic bytes, whatever its name. Returns ρ, n×n row-major.
+///
+/// # Errors
+///
+/// [`TruthError`] when the file cannot be read or parsed, has the wrong shape, or is not a
+/// state.
 pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, TruthError> {
     let mut magic = [0u8; 6];
     let is_npy = File::open(path)

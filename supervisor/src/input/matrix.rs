@@ -288,6 +288,10 @@ fn check_no_labels(g: &Grid) -> Result<(), MatrixError> {
 /// `mub`, 4 for `sic`), or with neither from the row count alone (n²; else
 /// n(n+1) selects `mub`, said in the returned note). `--dim`, when given,
 /// must agree.
+///
+/// # Errors
+///
+/// When the row count fits no design, or disagrees with the flags.
 pub fn matrix_layout(
     rows: usize,
     settings: &BatchSettings,
@@ -472,6 +476,10 @@ struct Column {
 impl MatrixBatch {
     /// Checks a grid and lays it out as jobs. `Err`: the file as a whole
     /// cannot be used (one sentence; the command exits 2).
+    ///
+    /// # Errors
+    ///
+    /// As above.
     pub fn new(
         mut grid: Grid,
         stem: &str,
