@@ -34,7 +34,9 @@ pub const MAX_CHUNK: u32 = 64;
 #[must_use]
 pub fn chunk_size(b: u32, workers: usize) -> u32 {
     let per = u64::from(b).div_ceil(TASKS_PER_WORKER * workers.max(1) as u64);
-    (per as u32).clamp(1, MAX_CHUNK)
+    #[allow(clippy::cast_possible_truncation)] // at most `b`, a u32
+    let per = per as u32;
+    per.clamp(1, MAX_CHUNK)
 }
 
 /// One job's bootstrap in progress.
@@ -299,7 +301,7 @@ mod tests {
             eigenvalue_entropy: 0.0,
             fidelity: None,
             objective: None,
-            analysis: Default::default(),
+            analysis: Box::default(),
             started: 0.0,
             seconds: 0.0,
         }

@@ -184,8 +184,6 @@ fn remove_demo_files(out: &Path) -> Result<(), Fatal> {
 ///
 /// [`Fatal`] when `results` cannot be read.
 pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
-    let f =
-        File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
     #[derive(Default)]
     struct Acc {
         jobs: u64,
@@ -193,13 +191,19 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
         fid: (f64, u64),
         sec: (f64, u64),
     }
+    let f =
+        File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
     let mut by_dim: BTreeMap<(usize, String), Acc> = BTreeMap::new();
     for line in BufReader::new(f).lines() {
         let line = line.map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let Some(dim) = v.get("dim").and_then(serde_json::Value::as_u64) else {
+        let Some(dim) = v
+            .get("dim")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|d| usize::try_from(d).ok())
+        else {
             continue;
         };
         let method = v
@@ -207,7 +211,7 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
             .and_then(|m| m.as_str())
             .unwrap_or("-")
             .to_string();
-        let a = by_dim.entry((dim as usize, method)).or_default();
+        let a = by_dim.entry((dim, method)).or_default();
         a.jobs += 1;
         if v.get("status").and_then(|s| s.as_str()) == Some("ok") {
             a.ok += 1;

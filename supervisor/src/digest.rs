@@ -146,16 +146,15 @@ pub fn digest(out_dir: &Path) -> Digest {
             .and_then(|e| e.as_str())
             .unwrap_or("(no error message)");
         let kind = error_kind(msg);
-        match index.get(&kind) {
-            Some(&i) => kinds[i].count += 1,
-            None => {
-                index.insert(kind.clone(), kinds.len());
-                kinds.push(ErrorKind {
-                    kind,
-                    count: 1,
-                    example: msg.to_string(),
-                });
-            }
+        if let Some(&i) = index.get(&kind) {
+            kinds[i].count += 1;
+        } else {
+            index.insert(kind.clone(), kinds.len());
+            kinds.push(ErrorKind {
+                kind,
+                count: 1,
+                example: msg.to_string(),
+            });
         }
     }
     // Stable: ties keep the order first seen.

@@ -478,7 +478,7 @@ mod tests {
             tol: 1e-8,
             warnings: Vec::new(),
             rho_path: out.join("rho").join("a-1.npy"),
-            analysis: Default::default(),
+            analysis: Box::default(),
         }
     }
 
@@ -495,7 +495,7 @@ mod tests {
             eigenvalue_entropy: 0.56,
             objective: None,
             fidelity: None,
-            analysis: Default::default(),
+            analysis: Box::default(),
             started: 1_700_000_000.25,
             seconds: 0.01,
         }
@@ -619,8 +619,11 @@ mod tests {
             drop(w);
             let path = out.join(RESULTS_FILE);
             let full = fs::read(&path).unwrap();
+            // In [0, len]: `cut_frac` is in [0, 1].
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let cut = ((full.len() as f64) * cut_frac) as usize;
             fs::write(&path, &full[..cut]).unwrap();
+            #[allow(clippy::naive_bytecount)] // a test's few hundred bytes
             let whole = full[..cut].iter().filter(|&&b| b == b'\n').count();
             let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
             proptest::prop_assert_eq!(done.lines(), (1..=whole as u64).collect::<HashSet<u64>>());

@@ -361,8 +361,7 @@ fn sbatch(args: &[String], script: &Path) -> Result<String, SlurmError> {
         .lines()
         .last()
         .and_then(|l| l.split(';').next())
-        .map(str::trim)
-        .unwrap_or("");
+        .map_or("", str::trim);
     if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(SlurmError::Sbatch {
             script: script.display().to_string(),

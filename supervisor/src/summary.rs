@@ -550,6 +550,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unreadable_literal)] // the literal is written as the expected text
     fn numbers_are_written_in_shortest_round_trip_form() {
         assert_eq!(num(Some(-4.090828323181354e-17)), "-4.090828323181354e-17");
         assert_eq!(num(Some(-0.0)), "0.0");

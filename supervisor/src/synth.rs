@@ -135,7 +135,10 @@ pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u6
             if mean > 0.0 {
                 let d = Poisson::new(mean).map_err(|source| GenError::Poisson { mean, source })?;
                 let x: f64 = d.sample(rng);
-                c.push(x as u64);
+                // A Poisson draw is whole and >= 0 (saturating far above any shot count).
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let x = x as u64;
+                c.push(x);
             } else {
                 c.push(0);
             }

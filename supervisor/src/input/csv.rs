@@ -48,8 +48,7 @@ fn parse_cell(cell: &[u8]) -> Cell {
     let t = t
         .strip_prefix(b"\"")
         .and_then(|x| x.strip_suffix(b"\""))
-        .map(<[u8]>::trim_ascii)
-        .unwrap_or(t);
+        .map_or(t, <[u8]>::trim_ascii);
     if t.is_empty() {
         return Cell::Empty;
     }
@@ -232,7 +231,7 @@ mod tests {
         assert!(matches!(&e[0], Entry::Job(j) if j.id == "s-1"));
         let msg = |e: &Entry| match e {
             Entry::Error(r) => r.error.clone(),
-            _ => panic!("{e:?}"),
+            Entry::Job(_) => panic!("{e:?}"),
         };
         assert_eq!(
             msg(&e[1]),

@@ -198,7 +198,7 @@ pub enum Format {
 #[error(
     "{} is not a kind of batch qst reads ({}): a JSON Lines batch (one job per line) ends in .jsonl or .ndjson; a count matrix (one row per projector, one column per sample) in .csv or .txt (comma-separated) or .xlsx, .xls or .ods; rename the file to the extension of its format",
     .path.display(),
-    extension_phrase(.ext)
+    extension_phrase(.ext.as_deref())
 )]
 pub struct UnknownFormat {
     pub path: PathBuf,
@@ -207,7 +207,7 @@ pub struct UnknownFormat {
 }
 
 /// `its extension is .json`, `it has no extension`.
-fn extension_phrase(ext: &Option<String>) -> String {
+fn extension_phrase(ext: Option<&str>) -> String {
     match ext {
         Some(e) => format!("its extension is .{e}"),
         None => "it has no extension".to_string(),

@@ -182,7 +182,9 @@ impl CellNames {
 pub fn column_letters(mut c: usize) -> String {
     let mut s = Vec::new();
     loop {
-        s.push(b'A' + (c % 26) as u8);
+        #[allow(clippy::cast_possible_truncation)] // below 26
+        let letter = (c % 26) as u8;
+        s.push(b'A' + letter);
         if c < 26 {
             break;
         }
