@@ -1,6 +1,11 @@
 //! `qst`: the command line (docs/reference.md), a thin layer over the supervisor and worker crates.
 
 #![forbid(unsafe_code)]
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // The doc comments of the clap types are the `--help` text, where backticks would show.
+    clippy::doc_markdown
+)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -385,7 +390,9 @@ fn positive_seconds(s: &str) -> Result<f64, ValueError> {
 }
 
 fn exit(code: i32) -> ExitCode {
-    ExitCode::from(code.clamp(0, 255) as u8)
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)] // clamped to [0, 255]
+    let code = code.clamp(0, 255) as u8;
+    ExitCode::from(code)
 }
 
 /// Which qst and which command line, for `summary.json`.
@@ -436,7 +443,7 @@ fn main() -> ExitCode {
             out,
             cache,
             force,
-        } => demo_command(DemoOptions {
+        } => demo_command(&DemoOptions {
             out,
             workers,
             cache: cache.cache,
@@ -467,7 +474,7 @@ fn main() -> ExitCode {
             design,
             cache,
         } => prebuild_command(&dims, design, &cache, quiet),
-        Command::Cache { action } => cache_command(action),
+        Command::Cache { action } => cache_command(&action),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "qst", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -489,8 +496,8 @@ fn main() -> ExitCode {
 }
 
 /// `qst demo`: the run, its digest and table.
-fn demo_command(opts: DemoOptions) -> ExitCode {
-    match demo(&opts) {
+fn demo_command(opts: &DemoOptions) -> ExitCode {
+    match demo(opts) {
         Ok((report, rows)) => {
             print_digest(&report.out_dir);
             {
@@ -614,7 +621,7 @@ fn prebuild_command(dims: &[usize], design: Design, cache: &CacheArgs, quiet: bo
                 };
                 match prep.prepared {
                     qst_store::Prepared::File(p) => {
-                        tell!("{design} dim {n}: {what}: {}", p.display())
+                        tell!("{design} dim {n}: {what}: {}", p.display());
                     }
                     qst_store::Prepared::KetsOnly => tell!("{design} dim {n}: {what}"),
                 }
@@ -677,8 +684,8 @@ fn write_report(
     }
 }
 
-fn cache_command(action: CacheAction) -> ExitCode {
-    let (args, verb) = match &action {
+fn cache_command(action: &CacheAction) -> ExitCode {
+    let (args, verb) = match action {
         CacheAction::Ls(a) => (a, "list"),
         CacheAction::Verify(a) => (a, "verify"),
         CacheAction::Clear(a) => (a, "clear"),
@@ -787,16 +794,17 @@ fn slurm_command(a: SlurmArgs) -> ExitCode {
             tell!("prebuilt projector files: {}", sets.join(","));
             tell!("wrote {}", r.array_script.display());
             tell!("wrote {}", r.merge_script.display());
-            match &r.submitted {
-                Some((array, merge)) => tell!(
+            if let Some((array, merge)) = &r.submitted {
+                tell!(
                     "submitted array job {array} and merge job {merge}; merged output: {}",
                     r.out.display()
-                ),
-                None => tell!(
+                );
+            } else {
+                tell!(
                     "submit with:\n  {}\nmerged output: {}",
                     r.commands,
                     r.out.display()
-                ),
+                );
             }
             ExitCode::SUCCESS
         }

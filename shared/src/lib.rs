@@ -5,6 +5,11 @@
 //! ([`log_file_name`]) and its memory figures ([`procfs`]).
 
 #![forbid(unsafe_code)]
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // Formulas in the docs (N·q_k(ρ̂)) are math notation, not code.
+    clippy::doc_markdown
+)]
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -15,6 +20,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub mod procfs;
 
 /// A worker's log file name in the log directory: `worker-<slot>.log`.
+#[must_use]
 pub fn log_file_name(slot: usize) -> String {
     format!("worker-{slot}.log")
 }
@@ -32,6 +38,10 @@ impl Method {
     pub const ALL: [Method; 3] = [Method::Mle, Method::Linear, Method::Wls];
 
     /// The method named `s`; the error lists the known ones.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownMethod`] when `s` names no method.
     pub fn parse(s: &str) -> Result<Method, UnknownMethod> {
         Method::ALL
             .into_iter()
@@ -39,6 +49,7 @@ impl Method {
             .ok_or_else(|| UnknownMethod(s.to_owned()))
     }
 
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Mle => "mle",
@@ -77,6 +88,7 @@ pub enum ProjectorSpec {
 
 impl ProjectorSpec {
     /// The built-in design, `None` for a custom set.
+    #[must_use]
     pub fn builtin(&self) -> Option<Design> {
         match self {
             ProjectorSpec::Builtin(d) => Some(*d),
@@ -85,6 +97,7 @@ impl ProjectorSpec {
     }
 
     /// The `design` field of a result: the design's name, or `custom`.
+    #[must_use]
     pub fn design_name(&self) -> &'static str {
         match self {
             ProjectorSpec::Builtin(d) => d.name(),
@@ -147,6 +160,7 @@ pub struct Resample {
 /// The seed of resample `index` of job `id`: XXH3-64, seeded by `seed`, of
 /// the id's bytes, a 0 byte and the index as 4 little-endian bytes. Depends on
 /// nothing else (not on the worker, nor on how resamples are grouped in tasks).
+#[must_use]
 pub fn resample_seed(seed: u64, id: &str, index: u32) -> u64 {
     let mut bytes = Vec::with_capacity(id.len() + 5);
     bytes.extend_from_slice(id.as_bytes());
@@ -283,18 +297,29 @@ pub enum FrameError {
 pub const MAX_FRAME: usize = 64 << 20;
 
 /// Writes one frame and flushes.
+///
+/// # Errors
+///
+/// [`FrameError`] when `msg` cannot be encoded, is over [`MAX_FRAME`], or cannot be written.
 pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
     let body = postcard::to_stdvec(msg)?;
     if body.len() > MAX_FRAME {
         return Err(FrameError::TooLong(body.len()));
     }
-    w.write_all(&(body.len() as u32).to_le_bytes())?;
+    #[allow(clippy::cast_possible_truncation)] // at most MAX_FRAME (checked above), below 2^32
+    let len = body.len() as u32;
+    w.write_all(&len.to_le_bytes())?;
     w.write_all(&body)?;
     w.flush()?;
     Ok(())
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
+///
+/// # Errors
+///
+/// [`FrameError`] when the stream fails or ends inside a frame, or a frame is over
+/// [`MAX_FRAME`] or cannot be decoded.
 pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, FrameError> {
     let mut len = [0u8; 4];
     let mut got = 0;

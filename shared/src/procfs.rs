@@ -21,12 +21,14 @@ fn kb_field(text: &str, key: &str) -> Option<u64> {
 
 /// Peak resident set size in bytes (`VmHWM` of `/proc/PID/status`); `None`
 /// when the process is gone or the field is missing.
+#[must_use]
 pub fn peak_rss_bytes(pid: Option<u32>) -> Option<u64> {
     let text = std::fs::read_to_string(proc_file(pid, "status")).ok()?;
     kb_field(&text, "VmHWM")
 }
 
 /// Current resident set size in bytes (`VmRSS`).
+#[must_use]
 pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
     let text = std::fs::read_to_string(proc_file(pid, "status")).ok()?;
     kb_field(&text, "VmRSS")
@@ -34,6 +36,7 @@ pub fn rss_bytes(pid: Option<u32>) -> Option<u64> {
 
 /// Proportional set size in bytes (`Pss` of `/proc/PID/smaps_rollup`): shared
 /// pages are divided among the processes that map them.
+#[must_use]
 pub fn pss_bytes(pid: Option<u32>) -> Option<u64> {
     let text = std::fs::read_to_string(proc_file(pid, "smaps_rollup")).ok()?;
     kb_field(&text, "Pss")
@@ -47,7 +50,7 @@ mod tests {
     fn own_figures_are_plausible_and_consistent() {
         // Touch 8 MiB so the figures are well above zero.
         let v = vec![1u8; 8 << 20];
-        assert_eq!(v.iter().map(|&b| b as u64).sum::<u64>(), 8 << 20);
+        assert_eq!(v.iter().map(|&b| u64::from(b)).sum::<u64>(), 8 << 20);
         let rss = rss_bytes(None).unwrap();
         let pss = pss_bytes(None).unwrap();
         let peak = peak_rss_bytes(None).unwrap();

@@ -31,9 +31,12 @@ pub const MAX_CHUNK: u32 = 64;
 /// different jobs interleave, so only the batch's last tasks can leave a
 /// worker idle). Two tasks per worker cost 5 % of the 2-worker speed-up in
 /// `bench/bootstrap.sh` (1.78× against 1.87×).
+#[must_use]
 pub fn chunk_size(b: u32, workers: usize) -> u32 {
     let per = u64::from(b).div_ceil(TASKS_PER_WORKER * workers.max(1) as u64);
-    (per as u32).clamp(1, MAX_CHUNK)
+    #[allow(clippy::cast_possible_truncation)] // at most `b`, a u32
+    let per = per as u32;
+    per.clamp(1, MAX_CHUNK)
 }
 
 /// One job's bootstrap in progress.
@@ -65,6 +68,7 @@ pub struct Bootstraps {
 
 impl Bootstraps {
     /// Bootstraps seeded by `--seed`, spread over `workers`.
+    #[must_use]
     pub fn new(seed: u64, workers: usize) -> Self {
         Bootstraps {
             seed,
@@ -76,6 +80,7 @@ impl Bootstraps {
     }
 
     /// Whether no job waits for resamples.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
@@ -296,7 +301,7 @@ mod tests {
             eigenvalue_entropy: 0.0,
             fidelity: None,
             objective: None,
-            analysis: Default::default(),
+            analysis: Box::default(),
             started: 0.0,
             seconds: 0.0,
         }
@@ -350,8 +355,12 @@ mod tests {
         let r = |t: &Job| t.analysis.resample.unwrap();
         // Out of order; task 0 lost once (retried); resample 3 fails; task 4 fails whole.
         assert!(
-            b.done(0, r(&tasks[2].1), Ok(&back(&tasks[2].1, |i| Ok(i as f64))))
-                .is_none()
+            b.done(
+                0,
+                r(&tasks[2].1),
+                Ok(&back(&tasks[2].1, |i| Ok(f64::from(i))))
+            )
+            .is_none()
         );
         assert!(b.lost(0, r(&tasks[0].1), "died", 3).is_none());
         let (_, again) = b.next_task().unwrap();
@@ -360,7 +369,7 @@ mod tests {
             if i == 3 {
                 Err(JobFailure::of(&"bad"))
             } else {
-                Ok(i as f64)
+                Ok(f64::from(i))
             }
         };
         assert!(
@@ -369,11 +378,15 @@ mod tests {
         );
         assert!(b.done(0, r(&tasks[4].1), Err("worker said no")).is_none());
         assert!(
-            b.done(0, r(&tasks[3].1), Ok(&back(&tasks[3].1, |i| Ok(i as f64))))
-                .is_none()
+            b.done(
+                0,
+                r(&tasks[3].1),
+                Ok(&back(&tasks[3].1, |i| Ok(f64::from(i))))
+            )
+            .is_none()
         );
         let rec = b
-            .done(0, r(&again), Ok(&back(&again, |i| Ok(i as f64))))
+            .done(0, r(&again), Ok(&back(&again, |i| Ok(f64::from(i)))))
             .unwrap();
         let ResultRecord::Ok(rec) = rec else {
             panic!("not an ok record: {rec:?}")

@@ -26,6 +26,7 @@ pub const DEMO_BATCH: &str = "demo.jsonl";
 pub const DEMO_MARKER: &str = ".qst-demo";
 
 /// The embedded default batch.
+#[must_use]
 pub fn demo_spec() -> GenSpec {
     GenSpec {
         dims: vec![2, 3, 4, 6, 8, 12, 16, 24, 32],
@@ -63,6 +64,11 @@ pub struct DimRow {
 }
 
 /// Runs the demo; returns the run's report and the table's rows.
+///
+/// # Errors
+///
+/// [`Fatal`] when the output directory cannot be prepared, the demo batch cannot be written, or
+/// the run cannot start.
 pub fn demo(opts: &DemoOptions) -> Result<(RunReport, Vec<DimRow>), Fatal> {
     prepare_dir(&opts.out, opts.force)?;
     let batch = opts.out.join(DEMO_BATCH);
@@ -173,9 +179,11 @@ fn remove_demo_files(out: &Path) -> Result<(), Fatal> {
 }
 
 /// Rows by (dimension, method) from `results.jsonl`.
+///
+/// # Errors
+///
+/// [`Fatal`] when `results` cannot be read.
 pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
-    let f =
-        File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
     #[derive(Default)]
     struct Acc {
         jobs: u64,
@@ -183,13 +191,19 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
         fid: (f64, u64),
         sec: (f64, u64),
     }
+    let f =
+        File::open(results).map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
     let mut by_dim: BTreeMap<(usize, String), Acc> = BTreeMap::new();
     for line in BufReader::new(f).lines() {
         let line = line.map_err(|e| Fatal::to(format!("read {}: {e}", results.display())))?;
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let Some(dim) = v.get("dim").and_then(|d| d.as_u64()) else {
+        let Some(dim) = v
+            .get("dim")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|d| usize::try_from(d).ok())
+        else {
             continue;
         };
         let method = v
@@ -197,15 +211,15 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
             .and_then(|m| m.as_str())
             .unwrap_or("-")
             .to_string();
-        let a = by_dim.entry((dim as usize, method)).or_default();
+        let a = by_dim.entry((dim, method)).or_default();
         a.jobs += 1;
         if v.get("status").and_then(|s| s.as_str()) == Some("ok") {
             a.ok += 1;
-            if let Some(f) = v.get("fidelity").and_then(|f| f.as_f64()) {
+            if let Some(f) = v.get("fidelity").and_then(serde_json::Value::as_f64) {
                 a.fid.0 += f;
                 a.fid.1 += 1;
             }
-            if let Some(s) = v.get("seconds").and_then(|s| s.as_f64()) {
+            if let Some(s) = v.get("seconds").and_then(serde_json::Value::as_f64) {
                 a.sec.0 += s;
                 a.sec.1 += 1;
             }
@@ -226,6 +240,7 @@ pub fn table_rows(results: &Path) -> Result<Vec<DimRow>, Fatal> {
 }
 
 /// The table `qst demo` prints.
+#[must_use]
 pub fn format_table(rows: &[DimRow]) -> String {
     let mut s = format!(
         "{:>5}  {:<6}  {:>5}  {:>5}  {:>13}  {:>12}\n",

@@ -37,6 +37,7 @@ pub struct Digest {
 }
 
 /// The kind of an error message (see the module's documentation).
+#[must_use]
 pub fn error_kind(msg: &str) -> String {
     let msg = strip_line_prefix(msg);
     let mut out = String::with_capacity(msg.len());
@@ -60,8 +61,8 @@ pub fn error_kind(msg: &str) -> String {
             continue;
         }
         let sign_of_number = (c == '-' || c == '+')
-            && chars.peek().is_some_and(|d| d.is_ascii_digit())
-            && !prev.is_some_and(|p| p.is_alphanumeric());
+            && chars.peek().is_some_and(char::is_ascii_digit)
+            && !prev.is_some_and(char::is_alphanumeric);
         if c.is_ascii_digit() || sign_of_number {
             // A number: digits, one decimal point, an exponent.
             while let Some(&d) = chars.peek() {
@@ -145,16 +146,15 @@ pub fn digest(out_dir: &Path) -> Digest {
             .and_then(|e| e.as_str())
             .unwrap_or("(no error message)");
         let kind = error_kind(msg);
-        match index.get(&kind) {
-            Some(&i) => kinds[i].count += 1,
-            None => {
-                index.insert(kind.clone(), kinds.len());
-                kinds.push(ErrorKind {
-                    kind,
-                    count: 1,
-                    example: msg.to_string(),
-                });
-            }
+        if let Some(&i) = index.get(&kind) {
+            kinds[i].count += 1;
+        } else {
+            index.insert(kind.clone(), kinds.len());
+            kinds.push(ErrorKind {
+                kind,
+                count: 1,
+                example: msg.to_string(),
+            });
         }
     }
     // Stable: ties keep the order first seen.
@@ -167,6 +167,7 @@ impl Digest {
     /// The digest's text (empty when there is no error): a head line, up to
     /// [`DIGEST_KINDS`] kinds with counts and an example, and where the full
     /// list is.
+    #[must_use]
     pub fn render(&self, out_dir: &Path) -> String {
         if self.errors == 0 {
             return String::new();

@@ -174,6 +174,11 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// Merges `shard_dirs` into `out`.
+///
+/// # Errors
+///
+/// [`MergeError`] when a shard directory cannot be read or does not fit the others, or `out`
+/// cannot be written.
 pub fn merge(out: &Path, shard_dirs: &[PathBuf]) -> Result<MergeOutcome, MergeError> {
     if shard_dirs.is_empty() {
         return Err(MergeError::NoShards);
@@ -321,7 +326,7 @@ fn collect_results(
                         } else {
                             format!(" by {method}")
                         };
-                        problems.push(format!("line {}{by} has two results: {where_}", line));
+                        problems.push(format!("line {line}{by} has two results: {where_}"));
                     } else {
                         seen.insert(key, si);
                         found.push(Found {
@@ -535,7 +540,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), MergeError> {
         .map_err(io_err("read", from))?
         .collect::<Result<_, _>>()
         .map_err(io_err("read", from))?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for e in entries {
         let src = e.path();
         let dst = to.join(e.file_name());

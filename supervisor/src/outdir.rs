@@ -44,6 +44,7 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OutDirEr
 }
 
 /// This process's effective user id.
+#[must_use]
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     nix::unistd::geteuid().as_raw()
@@ -56,6 +57,10 @@ fn trusted_owner(uid: u32) -> bool {
 
 /// Creates `dir` (and its parents, mode 0755 before the umask) and checks it
 /// with [`check_dir`].
+///
+/// # Errors
+///
+/// [`OutDirError`] when `dir` cannot be created, or fails [`check_dir`].
 pub fn create_dir(dir: &Path) -> Result<(), OutDirError> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -68,6 +73,10 @@ pub fn create_dir(dir: &Path) -> Result<(), OutDirError> {
 /// Refuses a directory that another user could write into (group or world
 /// writable without the sticky bit), or that another user owns (the
 /// directory, or a symbolic link naming it).
+///
+/// # Errors
+///
+/// [`OutDirError`] when `dir` cannot be inspected, or is writable or owned by another user.
 pub fn check_dir(dir: &Path) -> Result<(), OutDirError> {
     let me = euid();
     let link = fs::symlink_metadata(dir).map_err(io_err("read", dir))?;
@@ -111,6 +120,11 @@ pub fn check_dir(dir: &Path) -> Result<(), OutDirError> {
 /// Takes the exclusive lock of an output directory for the life of the
 /// returned file (and writes this process's PID into it), or says which
 /// process holds it.
+///
+/// # Errors
+///
+/// [`OutDirError`] when the lock file cannot be opened or written, or another process holds the
+/// lock.
 pub fn lock_dir(dir: &Path) -> Result<File, OutDirError> {
     let path = dir.join(LOCK_FILE);
     let mut f = OpenOptions::new()
@@ -163,6 +177,10 @@ pub fn lock_dir(dir: &Path) -> Result<File, OutDirError> {
 /// Opens a file at a fixed name for appending, never through a symbolic link
 /// (`O_NOFOLLOW`), and only if it is a regular file (`O_NONBLOCK` so that a
 /// FIFO planted there cannot block the open).
+///
+/// # Errors
+///
+/// When the open fails, or `path` is not a regular file.
 pub fn open_append(path: &Path) -> io::Result<File> {
     let f = OpenOptions::new()
         .create(true)
@@ -179,11 +197,19 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 /// Writes `bytes` to `path` atomically: a uniquely named temporary file
 /// beside it (created with `O_EXCL`, so nothing planted there is followed),
 /// fsync, rename.
+///
+/// # Errors
+///
+/// When the temporary file cannot be created, written, synced or renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 
 /// [`write_atomic`] with the content written by `body`.
+///
+/// # Errors
+///
+/// When the temporary file cannot be created, synced or renamed, or `body` fails.
 pub fn write_atomic_with(
     path: &Path,
     body: impl FnOnce(&mut io::BufWriter<&File>) -> io::Result<()>,

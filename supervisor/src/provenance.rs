@@ -43,7 +43,9 @@ pub struct Provenance {
 }
 
 /// `t` as UTC ISO 8601 with second precision: `2026-05-04T09:12:33Z`.
+#[must_use]
 pub fn utc_iso8601(t: SystemTime) -> String {
+    #[allow(clippy::cast_possible_wrap)] // seconds since 1970: far below 2^63
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -66,13 +68,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    // The day of the month is in [1, 31], the month in [1, 12].
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let (d, m) = (
+        (doy - (153 * mp + 2) / 5 + 1) as u32,
+        if mp < 10 { mp + 3 } else { mp - 9 } as u32,
+    );
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
 }
 
 /// The host's name (the kernel's, else `$HOSTNAME`, else `unknown`).
+#[must_use]
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -83,6 +90,7 @@ pub fn hostname() -> String {
 }
 
 /// The user (`$USER`, else `$LOGNAME`, else `uid N`).
+#[must_use]
 pub fn user() -> String {
     ["USER", "LOGNAME"]
         .iter()

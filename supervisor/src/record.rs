@@ -185,16 +185,19 @@ impl From<ErrorRecord> for ResultRecord {
 
 impl ResultRecord {
     /// The record of a job that ended well.
+    #[must_use]
     pub fn ok(job: &Job, figures: &JobFigures, worker: usize, out_dir: &Path) -> Self {
         ResultRecord::Ok(OkRecord::new(job, figures, worker, out_dir))
     }
 
     /// The record of a batch line that could not become a job.
+    #[must_use]
     pub fn error(line: u64, id: Option<&str>, message: String) -> Self {
         ResultRecord::Error(ErrorRecord::new(line, id, message))
     }
 
     /// The record of a validated job that failed (knows dim, design, method).
+    #[must_use]
     pub fn job_error(job: &Job, message: String) -> Self {
         ResultRecord::Error(ErrorRecord {
             dim: Some(job.dim),
@@ -206,11 +209,13 @@ impl ResultRecord {
     }
 
     /// Whether this is an `ok` record.
+    #[must_use]
     pub fn is_ok(&self) -> bool {
         matches!(self, ResultRecord::Ok(_))
     }
 
     /// The batch line (a count matrix's column number).
+    #[must_use]
     pub fn line(&self) -> u64 {
         match self {
             ResultRecord::Ok(r) => r.line,
@@ -219,6 +224,7 @@ impl ResultRecord {
     }
 
     /// The job's id, when known.
+    #[must_use]
     pub fn id(&self) -> Option<&str> {
         match self {
             ResultRecord::Ok(r) => Some(&r.id),
@@ -227,6 +233,7 @@ impl ResultRecord {
     }
 
     /// n, when known.
+    #[must_use]
     pub fn dim(&self) -> Option<usize> {
         match self {
             ResultRecord::Ok(r) => Some(r.dim),
@@ -235,6 +242,7 @@ impl ResultRecord {
     }
 
     /// The method's name, when known.
+    #[must_use]
     pub fn method(&self) -> Option<&str> {
         match self {
             ResultRecord::Ok(r) => Some(&r.method),
@@ -243,6 +251,7 @@ impl ResultRecord {
     }
 
     /// The record as one JSON line, without the trailing newline.
+    #[must_use]
     pub fn to_json_line(&self) -> String {
         // Serializing plain fields to a String cannot fail.
         serde_json::to_string(self).unwrap_or_else(|e| {

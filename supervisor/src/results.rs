@@ -32,16 +32,20 @@ impl Done {
         self.keys.insert((line, method.unwrap_or("").to_owned()));
     }
     /// Whether (line, method) has a result.
+    #[must_use]
     pub fn has(&self, key: &(u64, String)) -> bool {
         self.keys.contains(key) || self.keys.contains(&(key.0, String::new()))
     }
+    #[must_use]
     pub fn len(&self) -> usize {
         self.keys.len()
     }
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
     /// The lines that have at least one result.
+    #[must_use]
     pub fn lines(&self) -> HashSet<u64> {
         self.keys.iter().map(|k| k.0).collect()
     }
@@ -68,6 +72,11 @@ impl ResultsWriter {
     /// a result is returned. Either way the batch fingerprint (size and an
     /// XXH3-128 hash of the bytes) is recorded in `out_dir/batch.fingerprint`,
     /// or, when the directory already has results, checked against it.
+    ///
+    /// # Errors
+    ///
+    /// [`ResultsError`] when the results or fingerprint files cannot be read or written, or the
+    /// fingerprint does not match.
     pub fn open(
         out_dir: &Path,
         batch_path: &Path,
@@ -137,12 +146,20 @@ impl ResultsWriter {
     /// A write that fails part-way (a full disk) is cut back to the last
     /// complete line, so that no later line is ever appended after a fragment;
     /// if even that fails, every later append is refused.
+    ///
+    /// # Errors
+    ///
+    /// When the write fails, or an earlier one left the file unrepaired.
     pub fn append(&mut self, rec: &ResultRecord) -> io::Result<()> {
         self.append_all(std::slice::from_ref(rec))
     }
 
     /// Appends several records with one write and one flush; a failed or
     /// partial write is cut back to the last whole line.
+    ///
+    /// # Errors
+    ///
+    /// When the write fails, or an earlier one left the file unrepaired.
     pub fn append_all(&mut self, recs: &[ResultRecord]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(
@@ -177,6 +194,7 @@ impl ResultsWriter {
     }
 
     /// The path of `results.jsonl`.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -270,6 +288,10 @@ fn read_error(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + use<> {
 
 /// The fingerprint of a batch file: its size and an XXH3-128 hash of its
 /// bytes, as one line of text.
+///
+/// # Errors
+///
+/// [`ResultsError`] when the batch file cannot be read.
 pub fn fingerprint(batch_path: &Path) -> Result<String, ResultsError> {
     let read_batch = |source| ResultsError::ReadBatch {
         path: batch_path.to_path_buf(),
@@ -372,7 +394,7 @@ fn cut_to(path: &Path, len: u64) -> Result<(), ResultsError> {
             source,
         })?;
     f.set_len(len)
-        .and_then(|_| f.sync_all())
+        .and_then(|()| f.sync_all())
         .map_err(|source| ResultsError::Repair {
             path: path.to_path_buf(),
             source,
@@ -456,7 +478,7 @@ mod tests {
             tol: 1e-8,
             warnings: Vec::new(),
             rho_path: out.join("rho").join("a-1.npy"),
-            analysis: Default::default(),
+            analysis: Box::default(),
         }
     }
 
@@ -473,7 +495,7 @@ mod tests {
             eigenvalue_entropy: 0.56,
             objective: None,
             fidelity: None,
-            analysis: Default::default(),
+            analysis: Box::default(),
             started: 1_700_000_000.25,
             seconds: 0.01,
         }
@@ -597,8 +619,11 @@ mod tests {
             drop(w);
             let path = out.join(RESULTS_FILE);
             let full = fs::read(&path).unwrap();
+            // In [0, len]: `cut_frac` is in [0, 1].
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let cut = ((full.len() as f64) * cut_frac) as usize;
             fs::write(&path, &full[..cut]).unwrap();
+            #[allow(clippy::naive_bytecount)] // a test's few hundred bytes
             let whole = full[..cut].iter().filter(|&&b| b == b'\n').count();
             let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
             proptest::prop_assert_eq!(done.lines(), (1..=whole as u64).collect::<HashSet<u64>>());

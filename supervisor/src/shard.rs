@@ -99,6 +99,11 @@ impl std::fmt::Display for Shard {
 
 impl Shard {
     /// Parses a `--shard` spec, reading the scheduler's variables through `env`.
+    ///
+    /// # Errors
+    ///
+    /// [`ShardError`] when the spec is malformed, out of range, or names a variable that is
+    /// unset or invalid.
     pub fn parse(spec: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, ShardError> {
         let s = spec.trim();
         if s == "slurm" {
@@ -136,11 +141,16 @@ impl Shard {
     }
 
     /// Parses a spec against the process's environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`Shard::parse`].
     pub fn from_env(spec: &str) -> Result<Shard, ShardError> {
         Shard::parse(spec, |k| std::env::var(k).ok())
     }
 
     /// Whether job line `j` (0-based over job lines) belongs to this shard.
+    #[must_use]
     pub fn holds(&self, j: u64) -> bool {
         j % self.count as u64 == self.index as u64
     }
@@ -283,6 +293,7 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
+    #[must_use]
     pub fn shard(&self) -> Shard {
         Shard {
             index: self.shard,
@@ -291,6 +302,10 @@ impl ShardRecord {
     }
 
     /// Reads `dir/shard.json`; `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`ShardError`] when the file cannot be read or parsed.
     pub fn read(dir: &Path) -> Result<Option<ShardRecord>, ShardError> {
         let path = dir.join(SHARD_FILE);
         let bytes = match fs::read(&path) {
@@ -313,6 +328,10 @@ impl ShardRecord {
     }
 
     /// Writes `dir/shard.json` atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`ShardError`] when the file cannot be written.
     pub fn write(&self, dir: &Path) -> Result<(), ShardError> {
         let path = dir.join(SHARD_FILE);
         let io_err = |source| ShardError::Io {
@@ -329,6 +348,11 @@ impl ShardRecord {
 /// Before a run into `out_dir`: a resumed shard must be the same shard, and
 /// a shard's directory is resumed as that shard. `had_results`: the
 /// directory already held results.
+///
+/// # Errors
+///
+/// [`ShardError`] when the directory belongs to another shard, or its record cannot be read or
+/// written.
 pub fn check_resume(
     out_dir: &Path,
     shard: Option<Shard>,
@@ -364,6 +388,10 @@ pub fn check_resume(
 /// The 1-based batch line of every job line of a JSON Lines batch, in order
 /// (the lines `qst run` makes an entry of: neither blank nor `#` comments,
 /// an over-long line included).
+///
+/// # Errors
+///
+/// When the batch cannot be read.
 pub fn jsonl_job_lines(path: &Path) -> io::Result<Vec<u64>> {
     let f = File::open(path)?;
     let mut r = BufReader::with_capacity(1 << 16, f);

@@ -124,6 +124,11 @@ fn word(flag: &'static str, v: &str) -> Result<String, SlurmError> {
 }
 
 /// Writes the scripts (after prebuilding), and submits them with `submit`.
+///
+/// # Errors
+///
+/// [`SlurmError`] when `shards` or `cpus_per_task` is 0, or a path, the prebuild, a script or
+/// the submission fails.
 pub fn slurm(opts: &SlurmOptions) -> Result<SlurmReport, SlurmError> {
     if opts.shards == 0 {
         return Err(SlurmError::NoShards(0));
@@ -356,8 +361,7 @@ fn sbatch(args: &[String], script: &Path) -> Result<String, SlurmError> {
         .lines()
         .last()
         .and_then(|l| l.split(';').next())
-        .map(str::trim)
-        .unwrap_or("");
+        .map_or("", str::trim);
     if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(SlurmError::Sbatch {
             script: script.display().to_string(),

@@ -173,8 +173,8 @@ struct DimAcc {
     it_sum: f64,
     it_n: u64,
     not_converged: u64,
-    /// dominant_eigenvalue, bell_max_fidelity, purity_std, fidelity_std,
-    /// bell_max_fidelity_std: (Σ, n).
+    /// `dominant_eigenvalue`, `bell_max_fidelity`, `purity_std`, `fidelity_std`,
+    /// `bell_max_fidelity_std`: (Σ, n).
     analysis: [(f64, u64); 5],
     bootstrap_failed: Option<u64>,
 }
@@ -248,6 +248,10 @@ impl DimAcc {
 /// provenance the same pids), it replaces this run's incarnations rather than
 /// adding them twice; called in a resumed run, it adds them to the
 /// incarnations of the earlier runs kept in the previous `summary.json`.
+///
+/// # Errors
+///
+/// [`SummaryError`] when the results cannot be read or a summary file cannot be written.
 pub fn write_summaries(
     out_dir: &Path,
     workers: &[WorkerUsage],
@@ -546,6 +550,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unreadable_literal)] // the literal is written as the expected text
     fn numbers_are_written_in_shortest_round_trip_form() {
         assert_eq!(num(Some(-4.090828323181354e-17)), "-4.090828323181354e-17");
         assert_eq!(num(Some(-0.0)), "0.0");

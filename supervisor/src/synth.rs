@@ -37,6 +37,7 @@ pub enum StateKind {
 
 impl StateKind {
     /// The kind of the `i`-th job (0-based) of a dimension.
+    #[must_use]
     pub fn of(i: usize) -> Self {
         match i % 3 {
             0 => StateKind::Pure,
@@ -47,6 +48,7 @@ impl StateKind {
 }
 
 /// The id of the `i`-th job (0-based) of dimension `n`: `n{n}-{i:04}`.
+#[must_use]
 pub fn job_id(n: usize, i: usize) -> String {
     format!("n{n}-{i:04}")
 }
@@ -91,6 +93,7 @@ pub fn random_state(n: usize, kind: StateKind, rng: &mut StdRng) -> Vec<C64> {
 
 /// p_k = Tr(Π_k ρ) = ψ_k† ρ ψ_k for every `nopovm` projector (docs/designs.md, 1.3),
 /// using the (at most two) non-zero entries of each ket.
+#[must_use]
 pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
     (0..n * n)
         .map(|k| {
@@ -115,6 +118,11 @@ pub fn nopovm_probabilities(n: usize, rho: &[C64]) -> Vec<f64> {
 
 /// Poisson counts with mean `shots · p_k / Σ p`; redrawn (a few times) if all
 /// come out zero.
+///
+/// # Errors
+///
+/// [`GenError`] when `p` holds no probability, a mean is out of the Poisson range, or every
+/// redraw comes out all zero.
 pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u64>, GenError> {
     let total: f64 = p.iter().sum();
     if total.is_nan() || total <= 0.0 {
@@ -127,7 +135,10 @@ pub fn simulate_counts(p: &[f64], shots: f64, rng: &mut StdRng) -> Result<Vec<u6
             if mean > 0.0 {
                 let d = Poisson::new(mean).map_err(|source| GenError::Poisson { mean, source })?;
                 let x: f64 = d.sample(rng);
-                c.push(x as u64);
+                // A Poisson draw is whole and >= 0 (saturating far above any shot count).
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let x = x as u64;
+                c.push(x);
             } else {
                 c.push(0);
             }
@@ -202,6 +213,10 @@ fn write_error(path: &Path) -> impl FnOnce(io::Error) -> GenError + use<> {
 pub const GEN_MANIFEST: &str = ".qst-gen-manifest";
 
 /// [`generate_with`], refusing an existing batch file.
+///
+/// # Errors
+///
+/// As [`generate_with`] with `force` false.
 pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, GenError> {
     generate_with(out_file, spec, false)
 }
@@ -217,6 +232,10 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, GenError> {
 /// `force`. The truth files of the earlier `qst gen` (those its manifest
 /// lists) are removed first, so none is left stale; other files are never
 /// removed.
+///
+/// # Errors
+///
+/// [`GenError`] when the spec is invalid, a file is in the way, or a file cannot be written.
 pub fn generate_with(out_file: &Path, spec: &GenSpec, force: bool) -> Result<usize, GenError> {
     check_spec(spec)?;
     let dir = match out_file.parent() {

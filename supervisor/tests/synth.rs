@@ -2,6 +2,14 @@
 //! truths: checked here against p_k computed with the explicit formula
 //! p_k = Σ_{a,b} Π_k[a,b] ρ[b,a], with Π_k built from docs/designs.md in this file.
 
+// `clippy::pedantic` is reviewed (docs/ARCHITECTURE.md, "Lints"); these do not fit:
+#![allow(
+    // Formulas in the docs (p_k, Π_k[a,b]) are math notation, not code.
+    clippy::doc_markdown,
+    // The dimensions read back are the small ones this file generated.
+    clippy::cast_possible_truncation
+)]
+
 use std::path::Path;
 
 use qst_supervisor::synth::{GenSpec, StateKind, generate};

@@ -104,7 +104,7 @@ fn die_with_parent(supervisor_pid: u32) -> Result<(), WorkerError> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(WorkerError::DeathSignal)?;
     let parent = nix::unistd::getppid().as_raw();
-    if parent as u32 != supervisor_pid {
+    if u32::try_from(parent) != Ok(supervisor_pid) {
         return Err(WorkerError::Orphan {
             parent,
             supervisor: supervisor_pid,

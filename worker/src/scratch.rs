@@ -70,6 +70,7 @@ mod tests {
             .collect();
         for (i, h) in handles.iter().enumerate() {
             let k = h.projectors().count();
+            #[allow(clippy::cast_precision_loss)] // counts in 1..=5
             let counts: Vec<f64> = (0..k).map(|j| ((j * 7 + i) % 5 + 1) as f64).collect();
             let want = mle(&h.projectors(), &counts, &opts).expect("mle");
             for _ in 0..2 {

@@ -57,6 +57,10 @@ impl From<BatchError> for Fatal {
 /// `.xls`, `.ods`). `Err` (one sentence) when the command cannot run at all:
 /// an unreadable batch, an unknown extension, a count matrix whose shape no
 /// design explains, or flags that do not fit the file.
+///
+/// # Errors
+///
+/// As above: the batch cannot be used as a whole.
 pub fn open_batch(
     path: &Path,
     settings: &BatchSettings,
@@ -142,6 +146,7 @@ pub struct Batch {
 
 impl Batch {
     /// What the run should tell the user about how the batch was read.
+    #[must_use]
     pub fn note(&self) -> Option<&str> {
         match &self.source {
             Source::Matrix(c) => c.note(),

@@ -48,8 +48,7 @@ fn parse_cell(cell: &[u8]) -> Cell {
     let t = t
         .strip_prefix(b"\"")
         .and_then(|x| x.strip_suffix(b"\""))
-        .map(<[u8]>::trim_ascii)
-        .unwrap_or(t);
+        .map_or(t, <[u8]>::trim_ascii);
     if t.is_empty() {
         return Cell::Empty;
     }
@@ -94,6 +93,10 @@ fn split_cells(l: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads the bytes of a text count matrix into a grid, or refuses it.
+///
+/// # Errors
+///
+/// [`TextError`] when the bytes are not a rectangular matrix of numbers.
 pub fn read_text(bytes: &[u8]) -> Result<Grid, TextError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let lines: Vec<(usize, &[u8])> = bytes
@@ -125,7 +128,7 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, TextError> {
                 return Err(TextError::DecimalComma { line, text });
             }
             let words: Vec<&[u8]> = inner
-                .split(|b| b.is_ascii_whitespace())
+                .split(u8::is_ascii_whitespace)
                 .filter(|w| !w.is_empty())
                 .collect();
             if words.len() > 1 && words.iter().all(|w| matches!(parse_cell(w), Cell::Num(_))) {
@@ -144,6 +147,10 @@ pub fn read_text(bytes: &[u8]) -> Result<Grid, TextError> {
 }
 
 /// Reads, checks and lays out a text count matrix.
+///
+/// # Errors
+///
+/// When the file cannot be read, or its matrix cannot be read or laid out.
 pub fn open_text(
     path: &Path,
     settings: &BatchSettings,
@@ -158,6 +165,10 @@ pub fn open_text(
 }
 
 /// Parses the bytes of a text count matrix named `<stem>.csv`.
+///
+/// # Errors
+///
+/// When the matrix cannot be read or laid out as jobs.
 pub fn parse_csv(
     bytes: &[u8],
     stem: &str,
@@ -220,7 +231,7 @@ mod tests {
         assert!(matches!(&e[0], Entry::Job(j) if j.id == "s-1"));
         let msg = |e: &Entry| match e {
             Entry::Error(r) => r.error.clone(),
-            _ => panic!("{e:?}"),
+            Entry::Job(_) => panic!("{e:?}"),
         };
         assert_eq!(
             msg(&e[1]),
@@ -300,7 +311,7 @@ mod tests {
         #[test]
         fn csv_parser_never_panics_on_near_valid_files(
             cells in proptest::collection::vec(proptest::collection::vec(
-                prop_oneof![Just("1".to_string()), Just("".to_string()), Just("-2".to_string()), Just("nan".to_string()), Just("a".to_string()), (0.0f64..1e6).prop_map(|x| x.to_string())], 1..5), 4..5)
+                prop_oneof![Just("1".to_string()), Just(String::new()), Just("-2".to_string()), Just("nan".to_string()), Just("a".to_string()), (0.0f64..1e6).prop_map(|x| x.to_string())], 1..5), 4..5)
         ) {
             let text: String = cells.iter().map(|r| r.join(",") + "\r\n").collect();
             if let Ok(b) = parse_csv(text.as_bytes(), "p", &settings(), &store()) {

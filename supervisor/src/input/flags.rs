@@ -35,6 +35,11 @@ pub enum Negative {
 }
 
 impl Negative {
+    /// The `--negative` policy named `s`.
+    ///
+    /// # Errors
+    ///
+    /// [`FlagError`] when `s` is neither `error` nor `clip`.
     pub fn parse(s: &str) -> Result<Negative, FlagError> {
         match s {
             "error" => Ok(Negative::Error),
@@ -80,6 +85,7 @@ pub const DEFAULT_SEED: u64 = 1;
 
 impl InputOptions {
     /// The methods of a line that names none: `--method`, else `mle`.
+    #[must_use]
     pub fn default_methods(&self) -> Vec<Method> {
         if self.methods.is_empty() {
             vec![Method::Mle]
@@ -89,6 +95,7 @@ impl InputOptions {
     }
 
     /// The bootstrap's seed.
+    #[must_use]
     pub fn seed(&self) -> u64 {
         self.seed.unwrap_or(DEFAULT_SEED)
     }
@@ -139,6 +146,10 @@ impl InputOptions {
 }
 
 /// Parses `--method mle,linear,wls` (no repeats).
+///
+/// # Errors
+///
+/// [`FlagError`] on an unknown or repeated method.
 pub fn parse_methods(s: &str) -> Result<Vec<Method>, FlagError> {
     let mut out = Vec::new();
     for part in s.split(',') {
@@ -152,6 +163,10 @@ pub fn parse_methods(s: &str) -> Result<Vec<Method>, FlagError> {
 }
 
 /// Parses `--columns A:B` (1-based, inclusive; `A` alone is one column).
+///
+/// # Errors
+///
+/// [`FlagError`] when `s` is not one column or a range of them.
 pub fn parse_columns(s: &str) -> Result<(usize, usize), FlagError> {
     let bad = || FlagError::Columns(s.to_owned());
     let (a, b) = match s.split_once(':') {
@@ -183,7 +198,7 @@ pub enum Format {
 #[error(
     "{} is not a kind of batch qst reads ({}): a JSON Lines batch (one job per line) ends in .jsonl or .ndjson; a count matrix (one row per projector, one column per sample) in .csv or .txt (comma-separated) or .xlsx, .xls or .ods; rename the file to the extension of its format",
     .path.display(),
-    extension_phrase(.ext)
+    extension_phrase(.ext.as_deref())
 )]
 pub struct UnknownFormat {
     pub path: PathBuf,
@@ -192,7 +207,7 @@ pub struct UnknownFormat {
 }
 
 /// `its extension is .json`, `it has no extension`.
-fn extension_phrase(ext: &Option<String>) -> String {
+fn extension_phrase(ext: Option<&str>) -> String {
     match ext {
         Some(e) => format!("its extension is .{e}"),
         None => "it has no extension".to_string(),
@@ -200,6 +215,10 @@ fn extension_phrase(ext: &Option<String>) -> String {
 }
 
 /// The format of the batch at `path`; `Err` names the extensions qst reads.
+///
+/// # Errors
+///
+/// [`UnknownFormat`] when the extension is not one qst reads.
 pub fn format_of(path: &Path) -> Result<Format, UnknownFormat> {
     let ext = path
         .extension()
@@ -217,12 +236,14 @@ pub fn format_of(path: &Path) -> Result<Format, UnknownFormat> {
 }
 
 /// Whether the batch is a count matrix (one job per column).
+#[must_use]
 pub fn is_matrix(path: &Path) -> bool {
     matches!(format_of(path), Ok(Format::Text | Format::Sheet))
 }
 
 /// The closest of `known` to `word` (edit distance at most 3), for "did you
 /// mean" hints.
+#[must_use]
 pub fn nearest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()

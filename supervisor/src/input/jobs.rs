@@ -61,6 +61,7 @@ pub enum Entry {
 
 impl Entry {
     /// The batch line (count matrix: column) of this entry.
+    #[must_use]
     pub fn line(&self) -> u64 {
         match self {
             Entry::Job(j) => j.line,
@@ -69,6 +70,7 @@ impl Entry {
     }
 
     /// The (line, method) this entry's result line is keyed by.
+    #[must_use]
     pub fn key(&self) -> (u64, String) {
         match self {
             Entry::Job(j) => (j.line, j.method.as_str().to_owned()),
@@ -84,6 +86,7 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 /// Whether a byte may appear in an id.
+#[must_use]
 pub fn is_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-'
 }
@@ -125,6 +128,10 @@ pub enum CountsError {
 
 /// One count: finite and ≥ 0; a negative one is set to 0 with `--negative
 /// clip`, and the warning is returned.
+///
+/// # Errors
+///
+/// When the count is not finite, or negative without `--negative clip`.
 pub fn check_count(
     c: &mut f64,
     at: impl FnOnce() -> CountAt,
@@ -149,6 +156,10 @@ pub fn check_count(
 
 /// Checks counts: each by [`check_count`], and not all zero. The error
 /// names the field.
+///
+/// # Errors
+///
+/// When a count fails [`check_count`], or all are zero.
 pub fn check_counts(
     counts: &mut [f64],
     field: &'static str,
@@ -168,6 +179,10 @@ pub fn check_counts(
 }
 
 /// The counts of a job must not all be zero.
+///
+/// # Errors
+///
+/// [`CountsError`] when every count is zero.
 pub fn check_not_all_zero(counts: &[f64], field: &'static str) -> Result<(), CountsError> {
     if counts.iter().all(|&c| c == 0.0) {
         return Err(CountsError::AllZero { field });
@@ -367,6 +382,11 @@ fn empty_cell_hint(sheet: bool) -> &'static str {
 /// the lab's text form, n lines `amplitude,phase` with the phase in units of
 /// π (ψ_j = a_j·e^{iπ·φ_j}); kets are normalized. A `.npy` file is known by its
 /// magic bytes, whatever its name. Returns ρ, n×n row-major.
+///
+/// # Errors
+///
+/// [`TruthError`] when the file cannot be read or parsed, has the wrong shape, or is not a
+/// state.
 pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, TruthError> {
     let mut magic = [0u8; 6];
     let is_npy = File::open(path)
@@ -393,7 +413,7 @@ pub fn read_truth(path: &Path, dim: usize) -> Result<Vec<(f64, f64)>, TruthError
     qst_math::check_density_matrix(mat.as_ref(), TRUTH_TOL).map_err(|e| {
         TruthError::NotDensity {
             path: path.to_path_buf(),
-            why: e.to_string(),
+            why: e.clone(),
         }
     })?;
     Ok(m.iter().map(|z| (z.re, z.im)).collect())

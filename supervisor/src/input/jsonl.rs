@@ -41,6 +41,7 @@ impl JsonlBatch {
     /// The batch at `path`, open as `file`; relative paths in its lines are
     /// resolved against its directory, and the flags of `settings` are the
     /// defaults of lines that do not say.
+    #[must_use]
     pub fn new(path: &Path, file: File, settings: &BatchSettings, store: &Store) -> Self {
         JsonlBatch {
             reader: BufReader::with_capacity(1 << 16, file),
@@ -71,9 +72,9 @@ impl JsonlBatch {
                     return None;
                 }
                 Ok(LineRead::TooLong) => {
-                    let rec = Known::at(line).record(JobError::TooLong);
+                    let rec = Known::at(line).record(&JobError::TooLong);
                     self.pending
-                        .extend(self.parser.for_each_default_method(rec));
+                        .extend(self.parser.for_each_default_method(&rec));
                 }
                 Ok(LineRead::Line) => {
                     if line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
@@ -83,12 +84,12 @@ impl JsonlBatch {
                 }
                 Err(source) => {
                     self.done = true;
-                    let rec = Known::at(line).record(JobError::Read {
+                    let rec = Known::at(line).record(&JobError::Read {
                         path: self.path.clone(),
                         source,
                     });
                     self.pending
-                        .extend(self.parser.for_each_default_method(rec));
+                        .extend(self.parser.for_each_default_method(&rec));
                 }
             }
         }
@@ -164,7 +165,7 @@ macro_rules! field {
     ($k:expr, $check:expr) => {
         match $check {
             Ok(v) => v,
-            Err(e) => return Some($k.err(JobError::from(e))),
+            Err(e) => return Some($k.err(&JobError::from(e))),
         }
     };
 }
@@ -274,14 +275,14 @@ impl Known<'_> {
     }
     /// The line's error record: the one place a [`JobError`] of a JSON line
     /// is rendered.
-    fn record(&self, e: JobError) -> ErrorRecord {
+    fn record(&self, e: &JobError) -> ErrorRecord {
         let mut r = ErrorRecord::new(self.line, self.id, format!("{}: {e}", self.who()));
         r.dim = self.dim;
         r.design = self.design.map(str::to_owned);
         r.method = self.method.map(|m| m.as_str().to_owned());
         r
     }
-    fn err(&self, e: JobError) -> Entry {
+    fn err(&self, e: &JobError) -> Entry {
         Entry::Error(self.record(e))
     }
 }
@@ -289,6 +290,7 @@ impl Known<'_> {
 impl JobParser {
     /// A parser resolving relative paths against `base_dir` and placing ρ
     /// files under `out_dir/rho/`.
+    #[must_use]
     pub fn new(base_dir: PathBuf, out_dir: PathBuf, store: Store) -> Self {
         JobParser {
             base_dir,
@@ -302,6 +304,7 @@ impl JobParser {
     }
 
     /// What lines that do not say get.
+    #[must_use]
     pub fn with_defaults(mut self, defaults: LineDefaults) -> Self {
         self.defaults = defaults;
         self
@@ -309,7 +312,8 @@ impl JobParser {
 
     /// One copy of an error record per default method (a line that could
     /// not be read as a job has one result per method it would have run).
-    pub fn for_each_default_method(&self, rec: ErrorRecord) -> Vec<Entry> {
+    #[must_use]
+    pub fn for_each_default_method(&self, rec: &ErrorRecord) -> Vec<Entry> {
         self.defaults
             .methods
             .iter()
@@ -409,10 +413,10 @@ impl JobParser {
         let id = field!(k, id_field(&obj));
         k.id = Some(id);
         if !is_valid_id(id) {
-            return Some(k.err(JobError::BadId));
+            return Some(k.err(&JobError::BadId));
         }
         if let Some(&first) = self.ids.get(id) {
-            return Some(k.err(JobError::DuplicateId(first)));
+            return Some(k.err(&JobError::DuplicateId(first)));
         }
         self.ids.insert(id.to_owned(), line);
         field!(k, known_fields(&obj));
@@ -680,6 +684,7 @@ fn method_field(obj: &Map<String, Value>) -> Result<Option<Vec<Method>>, JobErro
 const DIM_RANGE: &str = "an integer from 2 to 256";
 
 /// `dim`: an integer from 2 to [`MAX_DIM`].
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // cast once whole and in range
 fn dim_field(obj: &Map<String, Value>) -> Result<usize, JobError> {
     match obj.get("dim") {
         None | Some(Value::Null) => Err(JobError::Missing("dim")),
@@ -691,6 +696,8 @@ fn dim_field(obj: &Map<String, Value>) -> Result<usize, JobError> {
 }
 
 /// `max_iters`, `tol` of `mle` (else the defaults).
+// `max_iters` is cast once whole and in [1, 2^64] (2^64 saturates to u64::MAX).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn iteration_fields(obj: &Map<String, Value>) -> Result<(u64, f64), JobError> {
     let max_iters = match obj.get("max_iters") {
         None | Some(Value::Null) => DEFAULT_MAX_ITERS,
@@ -846,6 +853,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one case per field, in a row
     fn each_bad_field_gets_its_own_sentence() {
         let tmp = tempfile::tempdir().unwrap();
         let mut p = parser(tmp.path());

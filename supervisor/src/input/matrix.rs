@@ -162,6 +162,7 @@ pub enum CellNames {
 
 impl CellNames {
     /// The name of the cell at (row, column) of the grid (0-based).
+    #[must_use]
     pub fn name(&self, r: usize, c: usize) -> String {
         match self {
             CellNames::Text => format!("row {}, column {}", r + 1, c + 1),
@@ -177,10 +178,13 @@ impl CellNames {
 }
 
 /// Spreadsheet column letters of a 0-based column: 0 → A, 25 → Z, 26 → AA.
+#[must_use]
 pub fn column_letters(mut c: usize) -> String {
     let mut s = Vec::new();
     loop {
-        s.push(b'A' + (c % 26) as u8);
+        #[allow(clippy::cast_possible_truncation)] // below 26
+        let letter = (c % 26) as u8;
+        s.push(b'A' + letter);
         if c < 26 {
             break;
         }
@@ -286,6 +290,10 @@ fn check_no_labels(g: &Grid) -> Result<(), MatrixError> {
 /// `mub`, 4 for `sic`), or with neither from the row count alone (n²; else
 /// n(n+1) selects `mub`, said in the returned note). `--dim`, when given,
 /// must agree.
+///
+/// # Errors
+///
+/// When the row count fits no design, or disagrees with the flags.
 pub fn matrix_layout(
     rows: usize,
     settings: &BatchSettings,
@@ -419,6 +427,7 @@ fn fits_some_design(k: usize, settings: &BatchSettings) -> bool {
 
 /// `<stem>` of an id: characters outside the id set replaced by `_`,
 /// shortened so that `<stem>-<column>.<method>` stays within 128 characters.
+#[must_use]
 pub fn id_stem(stem: &str, cols: usize) -> String {
     let mut s: String = stem
         .chars()
@@ -469,6 +478,10 @@ struct Column {
 impl MatrixBatch {
     /// Checks a grid and lays it out as jobs. `Err`: the file as a whole
     /// cannot be used (one sentence; the command exits 2).
+    ///
+    /// # Errors
+    ///
+    /// As above.
     pub fn new(
         mut grid: Grid,
         stem: &str,
@@ -532,21 +545,25 @@ impl MatrixBatch {
     }
 
     /// The dimension of every job.
+    #[must_use]
     pub fn dim(&self) -> usize {
         self.dim
     }
 
     /// The number of columns (samples) still to hand out.
+    #[must_use]
     pub fn columns(&self) -> usize {
         self.columns.len()
     }
 
     /// What the run should tell the user about how the file was read.
+    #[must_use]
     pub fn note(&self) -> Option<&str> {
         self.note.as_deref()
     }
 
     /// The id of column `col` (1-based).
+    #[must_use]
     pub fn id_of(&self, col: usize) -> String {
         format!("{}-{col}", self.stem)
     }

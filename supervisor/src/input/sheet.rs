@@ -54,6 +54,11 @@ fn cell(d: &Data) -> Cell {
 }
 
 /// Reads one sheet of a spreadsheet into a grid.
+///
+/// # Errors
+///
+/// [`SheetError`] when the workbook cannot be opened, the sheet is missing, or a cell is not a
+/// number.
 pub fn read_sheet(path: &Path, sheet: Option<&str>) -> Result<Grid, SheetError> {
     let mut book = open_workbook_auto(path).map_err(SheetError::Open)?;
     let names = book.sheet_names();
@@ -96,6 +101,10 @@ pub fn read_sheet(path: &Path, sheet: Option<&str>) -> Result<Grid, SheetError> 
 }
 
 /// Reads, checks and lays out a spreadsheet count matrix.
+///
+/// # Errors
+///
+/// When the sheet cannot be read, or its matrix cannot be laid out as jobs.
 pub fn open_sheet(
     path: &Path,
     settings: &BatchSettings,
