@@ -1,0 +1,227 @@
+//! One worker slot's state as a type (starting, idle, busy with one or two
+//! jobs, being stopped, backing off before a restart, or without a worker),
+//! and why the run stops dispatching ([`Cancel`]).
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use qst_shared::Job;
+
+use crate::dispatch::BinKey;
+use crate::executor::WorkerProc;
+
+/// Why the run stops dispatching, weakest first: a later, stronger reason
+/// replaces a weaker one, never the reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Cancel {
+    /// Writing a ρ file or a result line failed: running jobs finish.
+    WriteFailed,
+    /// SIGINT or SIGTERM (this one): running jobs finish.
+    Signal(i32),
+    /// A second signal after the first (which this holds): running workers
+    /// are killed and their jobs left without a result.
+    SecondSignal(i32),
+}
+
+impl Cancel {
+    /// The first signal, if a signal stopped the run.
+    pub(super) fn signal(self) -> Option<i32> {
+        match self {
+            Cancel::WriteFailed => None,
+            Cancel::Signal(s) | Cancel::SecondSignal(s) => Some(s),
+        }
+    }
+}
+
+/// A job sent to a worker.
+pub(super) struct Running {
+    pub job: Job,
+    /// When the worker started it: when it was sent to an idle worker, or
+    /// when the job before it ended.
+    pub started: Instant,
+    /// A bootstrap resample: its group.
+    pub boot: Option<u64>,
+}
+
+/// The jobs a busy worker holds: the one it runs and at most one sent
+/// behind it (which it starts as soon as the first ends).
+pub(super) struct InFlight {
+    pub head: Running,
+    pub next: Option<Running>,
+}
+
+/// A worker being stopped: `Stop` was sent to it while idle, or it ran over
+/// `--job-timeout` and was sent SIGTERM.
+pub(super) struct Stopping {
+    pub proc_: WorkerProc,
+    /// The job over `--job-timeout`; `None` once its result came anyway.
+    pub timed_out: Option<Running>,
+    /// Jobs sent behind it: back to the queue, uncounted, when it exits.
+    pub behind: Vec<Running>,
+    /// When to send SIGKILL after the SIGTERM.
+    pub kill_at: Option<Instant>,
+}
+
+pub(super) enum SlotState {
+    /// Spawned; it has not said hello yet.
+    Starting(WorkerProc),
+    /// Said hello; holds no job.
+    Idle(WorkerProc),
+    /// Runs a job (and may hold one more).
+    Busy(WorkerProc, InFlight),
+    /// Gets no more jobs; exits soon.
+    Stopping(Stopping),
+    /// No worker: the next start waits until then (failed starts or deaths
+    /// in a row).
+    BackingOff { until: Instant },
+    /// No worker, and none to start now.
+    Exited,
+}
+
+/// The jobs a worker held when it exited.
+pub(super) struct Left {
+    /// Said hello before it exited.
+    pub had_hello: bool,
+    /// The job it was running: a death counts against it.
+    pub head: Option<Running>,
+    /// Whether `head` ran over `--job-timeout`.
+    pub timed_out: bool,
+    /// Jobs sent behind the head: not started, not counted.
+    pub behind: Vec<Running>,
+}
+
+/// A worker slot.
+pub(super) struct Slot {
+    /// Which start of this slot the current (or last) worker is.
+    pub incarnation: u64,
+    pub state: SlotState,
+    /// The bins this worker has served (it holds their projector sets).
+    pub served: HashSet<BinKey>,
+    /// The last job this worker finished took under
+    /// [`super::PIPELINE_BELOW`]: it gets its next job before the one it
+    /// runs ends.
+    pub quick: bool,
+}
+
+impl Slot {
+    pub(super) fn new() -> Self {
+        Slot {
+            incarnation: 0,
+            state: SlotState::Exited,
+            served: HashSet::new(),
+            quick: false,
+        }
+    }
+
+    /// The worker process, while there is one.
+    pub(super) fn proc_mut(&mut self) -> Option<&mut WorkerProc> {
+        match &mut self.state {
+            SlotState::Starting(p) | SlotState::Idle(p) | SlotState::Busy(p, _) => Some(p),
+            SlotState::Stopping(st) => Some(&mut st.proc_),
+            SlotState::BackingOff { .. } | SlotState::Exited => None,
+        }
+    }
+
+    /// The worker's PID, while there is one.
+    pub(super) fn pid(&self) -> Option<u32> {
+        match &self.state {
+            SlotState::Starting(p) | SlotState::Idle(p) | SlotState::Busy(p, _) => Some(p.pid),
+            SlotState::Stopping(st) => Some(st.proc_.pid),
+            SlotState::BackingOff { .. } | SlotState::Exited => None,
+        }
+    }
+
+    pub(super) fn has_proc(&self) -> bool {
+        self.pid().is_some()
+    }
+
+    pub(super) fn is_idle(&self) -> bool {
+        matches!(self.state, SlotState::Idle(_))
+    }
+
+    /// The jobs the worker holds, the one it runs first.
+    pub(super) fn jobs(&self) -> Vec<&Running> {
+        match &self.state {
+            SlotState::Busy(_, f) => std::iter::once(&f.head).chain(&f.next).collect(),
+            SlotState::Stopping(st) => st.timed_out.iter().chain(&st.behind).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Busy with one job and allowed a second: the last job it finished
+    /// was quick, and the one it runs starts no bootstrap (whose resamples
+    /// go to whichever worker is free).
+    pub(super) fn has_room_behind(&self) -> bool {
+        match &self.state {
+            SlotState::Busy(_, f) => {
+                self.quick && f.next.is_none() && f.head.job.analysis.bootstrap == 0
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes a job the worker reports ended (normally the one it runs; the
+    /// one behind it starts now). `None`: it holds no job.
+    pub(super) fn take_ended(&mut self, now: Instant) -> Option<Running> {
+        match std::mem::replace(&mut self.state, SlotState::Exited) {
+            SlotState::Busy(p, f) => {
+                self.state = match f.next {
+                    Some(mut next) => {
+                        next.started = now;
+                        SlotState::Busy(
+                            p,
+                            InFlight {
+                                head: next,
+                                next: None,
+                            },
+                        )
+                    }
+                    None => SlotState::Idle(p),
+                };
+                Some(f.head)
+            }
+            SlotState::Stopping(mut st) => {
+                // Over the timeout but finished as it was being stopped:
+                // the result stands.
+                let run = match st.timed_out.take() {
+                    Some(run) => Some(run),
+                    None if !st.behind.is_empty() => Some(st.behind.remove(0)),
+                    None => None,
+                };
+                self.state = SlotState::Stopping(st);
+                run
+            }
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// The worker exited: the slot holds no worker now; what it held.
+    pub(super) fn take_exited(&mut self) -> Left {
+        let mut left = Left {
+            had_hello: true,
+            head: None,
+            timed_out: false,
+            behind: Vec::new(),
+        };
+        match std::mem::replace(&mut self.state, SlotState::Exited) {
+            SlotState::Starting(_) | SlotState::BackingOff { .. } | SlotState::Exited => {
+                left.had_hello = false;
+            }
+            SlotState::Idle(_) => {}
+            SlotState::Busy(_, f) => {
+                left.head = Some(f.head);
+                left.behind.extend(f.next);
+            }
+            SlotState::Stopping(st) => {
+                left.timed_out = st.timed_out.is_some();
+                left.head = st.timed_out;
+                left.behind = st.behind;
+            }
+        }
+        self.served.clear();
+        left
+    }
+}
