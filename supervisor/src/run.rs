@@ -10,7 +10,7 @@
 //! the batch needs and every projector file is prebuilt. A second streaming
 //! pass feeds the dispatcher's bounded window.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,6 @@ const GROUP_MAX: usize = 512;
 /// job before the one it runs ends, so that it does not wait a round trip
 /// between jobs. Slower jobs are sent one at a time (a job sent behind a
 /// long one could have run sooner on another worker).
-const PIPELINE: bool = false;
 const PIPELINE_BELOW: Duration = Duration::from_millis(100);
 /// A job sent behind another is at most this big (estimated, see
 /// [`crate::dispatch::job_bytes`]): its frame then fits in the pipe, so the
@@ -948,7 +947,7 @@ impl Supervisor {
     /// one behind the job it runs.
     fn takes_a_job(&self, slot: usize) -> bool {
         let s = &self.slots[slot];
-        s.is_idle() || (PIPELINE && self.boots.is_empty() && s.has_room_behind())
+        s.is_idle() || (self.boots.is_empty() && s.has_room_behind())
     }
 
     /// Sends the slot what it can take (one job, or two to a quick idle
@@ -982,14 +981,17 @@ impl Supervisor {
             }
             return false;
         }
-        let others: HashSet<BinKey> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i != slot && s.has_proc())
-            .flat_map(|(_, s)| s.served.iter().cloned())
-            .collect();
-        let Some(job) = self.dispatcher.next_for(&self.slots[slot].served, &others) else {
+        let slots = &self.slots;
+        let served_by_others = |k: &BinKey| {
+            slots
+                .iter()
+                .enumerate()
+                .any(|(i, s)| i != slot && s.has_proc() && s.served.contains(k))
+        };
+        let next = self
+            .dispatcher
+            .next_for_with(&slots[slot].served, served_by_others);
+        let Some(job) = next else {
             if idle && !self.bootstrap_pending() {
                 self.send_stop(slot);
             }
