@@ -554,12 +554,13 @@ fn a_sigint_while_the_batch_is_still_being_read_stops_cleanly() {
     }
 }
 
-/// A worker killed (kill -9) while it holds two jobs: the one it runs and a
-/// quick job sent behind it (a worker whose last job was quick gets its next
-/// one before the current one ends). The death counts against the job it
-/// ran (here its error, with `--max-retries 0`); the job behind it goes back
-/// to the queue uncounted and runs on the next worker. Every line ends
-/// exactly once, and every ρ matches the state its counts came from.
+/// A worker killed (kill -9) while it holds two or more jobs: the one it
+/// runs and quick jobs sent behind it (a worker whose last job was quick
+/// gets its next ones before the current one ends). The death counts
+/// against the job it ran (here its error, with `--max-retries 0`); the jobs
+/// behind it go back to the queue uncounted and run on the next worker.
+/// Every line ends exactly once, and every ρ matches the state its counts
+/// came from.
 #[test]
 fn a_worker_killed_with_two_jobs_in_flight_loses_neither() {
     let t = Tmp::new();

@@ -2,12 +2,12 @@
 //! jobs, being stopped, backing off before a restart, or without a worker),
 //! and why the run stops dispatching ([`Cancel`]).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 use qst_shared::Job;
 
-use crate::dispatch::BinKey;
+use crate::dispatch::{BinKey, job_bytes};
 use crate::executor::WorkerProc;
 
 /// Why the run stops dispatching, weakest first: a later, stronger reason
@@ -43,11 +43,11 @@ pub(super) struct Running {
     pub boot: Option<u64>,
 }
 
-/// The jobs a busy worker holds: the one it runs and at most one sent
-/// behind it (which it starts as soon as the first ends).
+/// The jobs a busy worker holds: the one it runs and those sent behind it
+/// (which it starts, in order, as soon as the one before ends).
 pub(super) struct InFlight {
     pub head: Running,
-    pub next: Option<Running>,
+    pub behind: VecDeque<Running>,
 }
 
 /// A worker being stopped: `Stop` was sent to it while idle, or it ran over
@@ -67,7 +67,7 @@ pub(super) enum SlotState {
     Starting(WorkerProc),
     /// Said hello; holds no job.
     Idle(WorkerProc),
-    /// Runs a job (and may hold one more).
+    /// Runs a job (and may hold more behind it).
     Busy(WorkerProc, InFlight),
     /// Gets no more jobs; exits soon.
     Stopping(Stopping),
@@ -97,10 +97,9 @@ pub(super) struct Slot {
     pub state: SlotState,
     /// The bins this worker has served (it holds their projector sets).
     pub served: HashSet<BinKey>,
-    /// The last job this worker finished took under
-    /// [`super::PIPELINE_BELOW`]: it gets its next job before the one it
-    /// runs ends.
-    pub quick: bool,
+    /// How long the last job this worker finished took (seconds): how many
+    /// jobs it may hold at once follows from it.
+    pub last_seconds: Option<f64>,
 }
 
 impl Slot {
@@ -109,7 +108,7 @@ impl Slot {
             incarnation: 0,
             state: SlotState::Exited,
             served: HashSet::new(),
-            quick: false,
+            last_seconds: None,
         }
     }
 
@@ -142,21 +141,26 @@ impl Slot {
     /// The jobs the worker holds, the one it runs first.
     pub(super) fn jobs(&self) -> Vec<&Running> {
         match &self.state {
-            SlotState::Busy(_, f) => std::iter::once(&f.head).chain(&f.next).collect(),
+            SlotState::Busy(_, f) => std::iter::once(&f.head).chain(&f.behind).collect(),
             SlotState::Stopping(st) => st.timed_out.iter().chain(&st.behind).collect(),
             _ => Vec::new(),
         }
     }
 
-    /// Busy with one job and allowed a second: the last job it finished
-    /// was quick, and the one it runs starts no bootstrap (whose resamples
-    /// go to whichever worker is free).
-    pub(super) fn has_room_behind(&self) -> bool {
+    /// Busy, and allowed one more job behind those it holds (`depth` in
+    /// all), none of which starts a bootstrap (whose resamples go to
+    /// whichever worker is free): the estimated bytes of the jobs behind.
+    pub(super) fn room_behind(&self, depth: usize) -> Option<usize> {
         match &self.state {
-            SlotState::Busy(_, f) => {
-                self.quick && f.next.is_none() && f.head.job.analysis.bootstrap == 0
+            SlotState::Busy(_, f)
+                if 1 + f.behind.len() < depth
+                    && std::iter::once(&f.head)
+                        .chain(&f.behind)
+                        .all(|r| r.job.analysis.bootstrap == 0) =>
+            {
+                Some(f.behind.iter().map(|r| job_bytes(&r.job)).sum())
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -164,15 +168,15 @@ impl Slot {
     /// one behind it starts now). `None`: it holds no job.
     pub(super) fn take_ended(&mut self, now: Instant) -> Option<Running> {
         match std::mem::replace(&mut self.state, SlotState::Exited) {
-            SlotState::Busy(p, f) => {
-                self.state = match f.next {
+            SlotState::Busy(p, mut f) => {
+                self.state = match f.behind.pop_front() {
                     Some(mut next) => {
                         next.started = now;
                         SlotState::Busy(
                             p,
                             InFlight {
                                 head: next,
-                                next: None,
+                                behind: f.behind,
                             },
                         )
                     }
@@ -213,7 +217,7 @@ impl Slot {
             SlotState::Idle(_) => {}
             SlotState::Busy(_, f) => {
                 left.head = Some(f.head);
-                left.behind.extend(f.next);
+                left.behind.extend(f.behind);
             }
             SlotState::Stopping(st) => {
                 left.timed_out = st.timed_out.is_some();
