@@ -254,7 +254,6 @@ struct Opened {
     store_config: StoreConfig,
     store: Store,
     settings: BatchSettings,
-    batch: Batch,
     writer: ResultsWriter,
     done_lines: Done,
 }
@@ -264,7 +263,7 @@ struct Opened {
 /// could not run (exit 2): nothing was started.
 pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let started = std::time::SystemTime::now();
-    let o = open(opts)?;
+    let (o, batch) = open(opts)?;
     // Signals are caught from here on: one that arrives during the passes
     // over the batch or the prebuild waits in the channel and stops the run
     // before any job is dispatched.
@@ -285,9 +284,28 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         std::process::id()
     );
     let mut provenance = provenance(opts, &o, started, workers);
+    let passes = passes(opts, &o, batch, workers)?;
+    let out_dir = o.out_dir.clone();
+    let mut sup = Supervisor::new(opts, o, exe, tx, passes, workers)?;
+    start(&mut sup, &rx);
+    event_loop(&mut sup, &rx);
+    signal_handle.close();
+    Ok(finish(&mut sup, opts, out_dir, &mut provenance))
+}
 
-    // Pass 1: what the batch needs, streamed.
-    let mut batch = Sharded::new(o.batch, opts.shard);
+/// What the batch holds, found before any worker starts.
+struct Passes {
+    /// The batch, open again for the second pass.
+    batch: Sharded<Batch>,
+    needs: Needs,
+    /// The projector sets whose prebuild failed, with their jobs' error.
+    bad_dims: HashMap<(Design, usize), String>,
+}
+
+/// Pass 1 over the batch (what it needs), the prebuild of every projector
+/// file it needs, `shard.json`, and the batch opened again for pass 2.
+fn passes(opts: &RunOptions, o: &Opened, batch: Batch, workers: usize) -> Result<Passes, Fatal> {
+    let mut batch = Sharded::new(batch, opts.shard);
     let needs = survey(&mut batch, &o.done_lines, workers);
     if batch.seen() == 0 {
         return Err(Fatal(format!(
@@ -295,7 +313,6 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             opts.batch.display()
         )));
     }
-    // Prebuild every projector file before any worker starts.
     let bad_dims = prebuild(&o.store, &needs.dims, opts.quiet);
     if let Some(shard) = opts.shard {
         write_shard_record(opts, shard, &o.out_dir, &o.log_dir, batch.seen())?;
@@ -304,58 +321,17 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         open_batch(&opts.batch, &o.settings, &o.store).map_err(Fatal)?,
         opts.shard,
     );
-    let spawner = Spawner {
-        exe,
-        cache_dir: o.store_config.dir.clone(),
-        max_cache_bytes: o.store_config.max_bytes,
-        log_dir: o.log_dir,
-        supervisor_pid: std::process::id(),
-    };
-    let n_slots = workers.min(usize::try_from(needs.tasks).unwrap_or(usize::MAX));
-    debug_assert!(needs.tasks >= needs.jobs);
-    check_worker_logs(&spawner, n_slots)?;
-    let out_dir = o.out_dir.clone();
-    let mut sup = Supervisor {
-        opts: opts.clone(),
-        out_dir: o.out_dir,
-        store: o.store,
-        spawner,
-        tx,
-        writer: o.writer,
-        batch: Some(batch),
-        done_lines: o.done_lines,
+    Ok(Passes {
+        batch,
+        needs,
         bad_dims,
-        dispatcher: Dispatcher::new(),
-        slots: (0..n_slots).map(|_| Slot::new()).collect(),
-        usage: (0..n_slots)
-            .map(|slot| WorkerUsage {
-                slot,
-                ..Default::default()
-            })
-            .collect(),
-        retries: HashMap::new(),
-        progress: Progress::new(needs.total, opts.quiet),
-        cancel: None,
-        write_error: None,
-        failed_starts: 0,
-        deaths: 0,
-        failing_since: None,
-        written: 0,
-        pending: Vec::new(),
-        pending_since: None,
-        rho_dir: None,
-        boots: Bootstraps::new(opts.input.seed(), workers),
-    };
-    start(&mut sup, &rx);
-    event_loop(&mut sup, &rx);
-    signal_handle.close();
-    Ok(finish(&mut sup, opts, out_dir, &mut provenance))
+    })
 }
 
 /// The checks and openings before anything is read in full: the output
 /// directory, the store, the batch, `results.jsonl` (and `--resume`'s done
 /// lines), the log directory and the supervisor's log.
-fn open(opts: &RunOptions) -> Result<Opened, Fatal> {
+fn open(opts: &RunOptions) -> Result<(Opened, Batch), Fatal> {
     let out_dir = std::path::absolute(opts.out_dir()).map_err(|e| {
         Fatal::to(format!(
             "resolve the output directory {}: {e}",
@@ -389,16 +365,16 @@ fn open(opts: &RunOptions) -> Result<Opened, Fatal> {
         e => Fatal::to(e),
     })?;
     init_log(&log_dir.join("supervisor.log"), opts.verbose)?;
-    Ok(Opened {
+    let opened = Opened {
         out_dir,
         log_dir,
         store_config,
         store,
         settings,
-        batch,
         writer,
         done_lines,
-    })
+    };
+    Ok((opened, batch))
 }
 
 /// `summary.json`'s provenance, its end time still open.
@@ -712,6 +688,59 @@ fn any_error(results: &Path) -> bool {
 }
 
 impl Supervisor {
+    /// The supervisor of a run, its slots not started yet.
+    fn new(
+        opts: &RunOptions,
+        o: Opened,
+        exe: PathBuf,
+        tx: Sender<Event>,
+        passes: Passes,
+        workers: usize,
+    ) -> Result<Self, Fatal> {
+        let spawner = Spawner {
+            exe,
+            cache_dir: o.store_config.dir.clone(),
+            max_cache_bytes: o.store_config.max_bytes,
+            log_dir: o.log_dir,
+            supervisor_pid: std::process::id(),
+        };
+        let needs = &passes.needs;
+        let n_slots = workers.min(usize::try_from(needs.tasks).unwrap_or(usize::MAX));
+        debug_assert!(needs.tasks >= needs.jobs);
+        check_worker_logs(&spawner, n_slots)?;
+        Ok(Supervisor {
+            opts: opts.clone(),
+            out_dir: o.out_dir,
+            store: o.store,
+            spawner,
+            tx,
+            writer: o.writer,
+            batch: Some(passes.batch),
+            done_lines: o.done_lines,
+            bad_dims: passes.bad_dims,
+            dispatcher: Dispatcher::new(),
+            slots: (0..n_slots).map(|_| Slot::new()).collect(),
+            usage: (0..n_slots)
+                .map(|slot| WorkerUsage {
+                    slot,
+                    ..Default::default()
+                })
+                .collect(),
+            retries: HashMap::new(),
+            progress: Progress::new(needs.total, opts.quiet),
+            cancel: None,
+            write_error: None,
+            failed_starts: 0,
+            deaths: 0,
+            failing_since: None,
+            written: 0,
+            pending: Vec::new(),
+            pending_since: None,
+            rho_dir: None,
+            boots: Bootstraps::new(opts.input.seed(), workers),
+        })
+    }
+
     fn finished(&self) -> bool {
         let stopping = self.cancel.is_some()
             || (self.batch.is_none() && self.dispatcher.is_empty() && self.boots.is_empty());
