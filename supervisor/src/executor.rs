@@ -122,6 +122,15 @@ pub struct WorkerProc {
 }
 
 impl WorkerProc {
+    /// A process that stands in for a worker in tests (its stdin a pipe).
+    #[cfg(test)]
+    pub(crate) fn stand_in(pid: u32, stdin: ChildStdin) -> Self {
+        WorkerProc {
+            pid,
+            stdin: BufWriter::new(stdin),
+        }
+    }
+
     /// Sends one message; an error means the worker is gone (its reader
     /// thread reports the exit).
     pub fn send(&mut self, msg: &ToWorker) -> Result<(), FrameError> {

@@ -1538,6 +1538,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pipeline_depth_follows_the_last_jobs_time() {
+        assert_eq!(pipeline_depth(None), 1);
+        assert_eq!(pipeline_depth(Some(0.000_07)), 4);
+        assert_eq!(pipeline_depth(Some(0.01)), 2);
+        assert_eq!(pipeline_depth(Some(0.5)), 1);
+    }
+
+    #[test]
     fn default_out_dir_and_resume_command() {
         let mut o = RunOptions::new("/data/run 1/b.jsonl");
         assert_eq!(o.out_dir(), PathBuf::from("/data/run 1/b.qst"));

@@ -229,3 +229,129 @@ impl Slot {
         left
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qst_shared::{Design, Method, ProjectorSpec};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    fn running(line: u64, bootstrap: u32, started: Instant) -> Running {
+        let mut job = Job {
+            line,
+            id: format!("j{line}"),
+            dim: 2,
+            method: Method::Mle,
+            projectors: ProjectorSpec::Builtin(Design::Nopovm),
+            counts: vec![1.0; 4],
+            truth: None,
+            max_iters: 10,
+            tol: 1e-8,
+            warnings: Vec::new(),
+            rho_path: format!("/x/{line}.npy").into(),
+            analysis: Default::default(),
+        };
+        job.analysis.bootstrap = bootstrap;
+        Running {
+            job,
+            started,
+            boot: None,
+        }
+    }
+
+    /// A slot busy with `lines` (the first running), its worker `cat`.
+    fn busy(lines: &[u64]) -> (Slot, std::process::Child) {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let proc_ = WorkerProc::stand_in(child.id(), child.stdin.take().unwrap());
+        let t = Instant::now() - Duration::from_secs(5);
+        let head = running(lines[0], 0, t);
+        let behind = lines[1..].iter().map(|&l| running(l, 0, t)).collect();
+        let mut slot = Slot::new();
+        slot.state = SlotState::Busy(proc_, InFlight { head, behind });
+        (slot, child)
+    }
+
+    #[test]
+    fn cancel_reasons_are_ordered_and_the_stronger_wins() {
+        assert!(Cancel::WriteFailed < Cancel::Signal(15));
+        assert!(Cancel::Signal(15) < Cancel::SecondSignal(2));
+        let first = Some(Cancel::Signal(2));
+        assert_eq!(first.max(Some(Cancel::WriteFailed)), first);
+        assert_eq!(Cancel::SecondSignal(2).signal(), Some(2));
+        assert_eq!(Cancel::WriteFailed.signal(), None);
+    }
+
+    #[test]
+    fn an_ended_job_hands_over_to_the_one_behind_it_which_starts_then() {
+        let (mut slot, mut child) = busy(&[1, 2, 3]);
+        assert_eq!(slot.jobs().len(), 3);
+        let now = Instant::now();
+        assert_eq!(slot.take_ended(now).unwrap().job.line, 1);
+        let SlotState::Busy(_, f) = &slot.state else {
+            panic!("not busy")
+        };
+        assert_eq!((f.head.job.line, f.head.started), (2, now));
+        assert_eq!(f.behind.len(), 1);
+        assert_eq!(slot.take_ended(now).unwrap().job.line, 2);
+        assert_eq!(slot.take_ended(now).unwrap().job.line, 3);
+        assert!(slot.is_idle());
+        assert!(slot.take_ended(now).is_none());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn room_behind_follows_the_depth_and_bootstraps_and_counts_bytes() {
+        let (mut slot, mut child) = busy(&[1, 2]);
+        assert_eq!(slot.room_behind(1), None);
+        assert_eq!(slot.room_behind(2), None);
+        let bytes = slot.room_behind(3).unwrap();
+        assert_eq!(bytes, job_bytes(&running(2, 0, Instant::now()).job));
+        if let SlotState::Busy(_, f) = &mut slot.state {
+            f.head.job.analysis.bootstrap = 10;
+        }
+        assert_eq!(slot.room_behind(4), None, "a bootstrap's job runs alone");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn an_exit_counts_against_the_running_job_only() {
+        let (mut slot, mut child) = busy(&[7, 8, 9]);
+        slot.served
+            .insert(BinKey::of(&running(7, 0, Instant::now()).job));
+        let left = slot.take_exited();
+        assert!(left.had_hello && !left.timed_out);
+        assert_eq!(left.head.unwrap().job.line, 7);
+        let behind: Vec<u64> = left.behind.iter().map(|r| r.job.line).collect();
+        assert_eq!(behind, [8, 9]);
+        assert!(!slot.has_proc() && slot.served.is_empty());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_timed_out_job_that_ends_anyway_keeps_its_result_and_the_rest_go_back() {
+        let (mut slot, mut child) = busy(&[4, 5]);
+        let SlotState::Busy(p, f) = std::mem::replace(&mut slot.state, SlotState::Exited) else {
+            panic!("not busy")
+        };
+        slot.state = SlotState::Stopping(Stopping {
+            proc_: p,
+            timed_out: Some(f.head),
+            behind: f.behind.into(),
+            kill_at: None,
+        });
+        assert_eq!(slot.take_ended(Instant::now()).unwrap().job.line, 4);
+        let left = slot.take_exited();
+        assert!(left.head.is_none() && !left.timed_out);
+        assert_eq!(left.behind.len(), 1);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
