@@ -95,11 +95,22 @@ impl Dispatcher {
     /// The next job for a worker that has served the bins `mine`, while
     /// other workers serve `others`.
     pub fn next_for(&mut self, mine: &HashSet<BinKey>, others: &HashSet<BinKey>) -> Option<Job> {
+        self.next_for_with(mine, |k| others.contains(k))
+    }
+
+    /// [`Self::next_for`], with whether other workers serve a bin asked
+    /// only when the worker has no bin of its own left (no set to build
+    /// for every job).
+    pub fn next_for_with(
+        &mut self,
+        mine: &HashSet<BinKey>,
+        served_by_others: impl Fn(&BinKey) -> bool,
+    ) -> Option<Job> {
         let key = self
             .bins
             .keys()
             .find(|k| mine.contains(*k))
-            .or_else(|| self.bins.keys().find(|k| !others.contains(*k)))
+            .or_else(|| self.bins.keys().find(|k| !served_by_others(k)))
             .or_else(|| self.bins.keys().next())?
             .clone();
         let bin = self.bins.get_mut(&key)?;

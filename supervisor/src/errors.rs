@@ -30,16 +30,11 @@ pub const EXIT_CANNOT_RUN: i32 = 2;
 /// How a worker ended, as a result's error message says it: `signal 9`,
 /// `exit status 1`.
 pub fn describe_exit(status: &std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.signal(), status.code()) {
-        (Some(sig), _) => format!("signal {sig}"),
-        (None, Some(code)) => format!("exit status {code}"),
-        (None, None) => "an unknown status".to_string(),
-    }
+    crate::executor::WorkerExit::from(status).to_string()
 }
 
 /// The error of a job whose worker died too often.
-pub fn worker_died(times: u32, how: &str) -> String {
+pub fn worker_died(times: u32, how: impl fmt::Display) -> String {
     let plural = if times == 1 { "time" } else { "times" };
     format!("worker died {times} {plural} on this job: {how}")
 }

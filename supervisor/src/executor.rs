@@ -7,15 +7,82 @@
 //! when that thread exits), so the supervisor spawns from its main thread,
 //! which lives as long as the process.
 
-use std::io::{BufReader, BufWriter};
-use std::os::unix::process::CommandExt;
+use std::fmt;
+use std::io::{self, BufReader, BufWriter};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 
 use crossbeam_channel::Sender;
-use qst_shared::{FromWorker, ToWorker, read_frame, write_frame};
+use qst_shared::{FrameError, FromWorker, ToWorker, read_frame, write_frame};
 
-use crate::errors::describe_exit;
+/// How a worker process ended; written as a result's error message says it
+/// (`exit status 1`, `signal 9`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+    /// Neither could be told: the wait failed (its error), or the status
+    /// names neither.
+    Unknown { wait_error: Option<String> },
+}
+
+impl WorkerExit {
+    /// Exit status 0.
+    pub fn is_clean(&self) -> bool {
+        *self == WorkerExit::Code(0)
+    }
+}
+
+impl From<&ExitStatus> for WorkerExit {
+    fn from(status: &ExitStatus) -> Self {
+        match (status.signal(), status.code()) {
+            (Some(sig), _) => WorkerExit::Signal(sig),
+            (None, Some(code)) => WorkerExit::Code(code),
+            (None, None) => WorkerExit::Unknown { wait_error: None },
+        }
+    }
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerExit::Code(code) => write!(f, "exit status {code}"),
+            WorkerExit::Signal(sig) => write!(f, "signal {sig}"),
+            WorkerExit::Unknown { wait_error: None } => f.write_str("an unknown status"),
+            WorkerExit::Unknown {
+                wait_error: Some(e),
+            } => write!(f, "an unknown status (waitpid failed: {e})"),
+        }
+    }
+}
+
+/// Why a worker could not be started; reads after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("open the worker log {path}: {source}")]
+    OpenLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("start a worker from {exe}: {source}")]
+    Start {
+        exe: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("start a worker: its pipes were not created")]
+    NoPipes,
+    #[error("start the reader thread of worker {slot}: {source}")]
+    ReaderThread {
+        slot: usize,
+        #[source]
+        source: io::Error,
+    },
+}
 
 /// What a reader thread reports.
 #[derive(Debug)]
@@ -26,14 +93,13 @@ pub enum WorkerEvent {
         incarnation: u64,
         msg: FromWorker,
     },
-    /// The worker's pipe ended and the process was reaped: `how` is
-    /// `signal 9`, `exit status 0`, …; `stream_error` says if the stream was
-    /// torn or undecodable rather than closed cleanly.
+    /// The worker's pipe ended and the process was reaped: `how` it
+    /// ended; `stream_error` says if the stream was torn or undecodable
+    /// rather than closed cleanly.
     Exited {
         slot: usize,
         incarnation: u64,
-        how: String,
-        clean: bool,
+        how: WorkerExit,
         stream_error: Option<String>,
     },
 }
@@ -56,10 +122,19 @@ pub struct WorkerProc {
 }
 
 impl WorkerProc {
+    /// A process that stands in for a worker in tests (its stdin a pipe).
+    #[cfg(test)]
+    pub(crate) fn stand_in(pid: u32, stdin: ChildStdin) -> Self {
+        WorkerProc {
+            pid,
+            stdin: BufWriter::new(stdin),
+        }
+    }
+
     /// Sends one message; an error means the worker is gone (its reader
     /// thread reports the exit).
-    pub fn send(&mut self, msg: &ToWorker) -> Result<(), String> {
-        write_frame(&mut self.stdin, msg).map_err(|e| e.to_string())
+    pub fn send(&mut self, msg: &ToWorker) -> Result<(), FrameError> {
+        write_frame(&mut self.stdin, msg)
     }
 }
 
@@ -94,23 +169,25 @@ impl Spawner {
         incarnation: u64,
         tx: Sender<E>,
         wrap: fn(WorkerEvent) -> E,
-    ) -> Result<WorkerProc, String> {
+    ) -> Result<WorkerProc, SpawnError> {
         let log = self.log_path(slot);
         // The worker's stderr (panics, last words) goes to its own log.
         let stderr = crate::outdir::open_append(&log)
-            .map_err(|e| format!("open the worker log {}: {e}", log.display()))?;
+            .map_err(|source| SpawnError::OpenLog { path: log, source })?;
         let mut child = Command::new(&self.exe)
             .args(self.args(slot))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
-            .env("RAYON_NUM_THREADS", "1")
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("start a worker from {}: {e}", self.exe.display()))?;
+            .map_err(|source| SpawnError::Start {
+                exe: self.exe.clone(),
+                source,
+            })?;
         let pid = child.id();
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err("start a worker: its pipes were not created".to_string());
+            return Err(SpawnError::NoPipes);
         };
         let reader = std::thread::Builder::new()
             .name(format!("worker-{slot}"))
@@ -135,22 +212,23 @@ impl Spawner {
                     }
                 };
                 drop(out);
-                let (how, clean) = match child.wait() {
-                    Ok(st) => (describe_exit(&st), st.success()),
-                    Err(e) => (format!("an unknown status (waitpid failed: {e})"), false),
+                let how = match child.wait() {
+                    Ok(st) => WorkerExit::from(&st),
+                    Err(e) => WorkerExit::Unknown {
+                        wait_error: Some(e.to_string()),
+                    },
                 };
                 let _ = tx.send(wrap(WorkerEvent::Exited {
                     slot,
                     incarnation,
                     how,
-                    clean,
                     stream_error,
                 }));
             });
-        if let Err(e) = reader {
+        if let Err(source) = reader {
             // Without its reader the worker cannot be heard: stop it.
             crate::platform::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-            return Err(format!("start the reader thread of worker {slot}: {e}"));
+            return Err(SpawnError::ReaderThread { slot, source });
         }
         Ok(WorkerProc {
             pid,

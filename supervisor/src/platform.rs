@@ -7,6 +7,15 @@ use nix::unistd::Pid;
 
 pub use qst_shared::procfs::{peak_rss_bytes, pss_bytes, rss_bytes};
 
+/// Why SIGINT and SIGTERM cannot be caught; reads after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("install the SIGINT and SIGTERM handlers: {0}")]
+    Install(#[source] std::io::Error),
+    #[error("start the signal thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
 /// Sends `sig` to the process group led by `pid` (each worker leads its own).
 /// A group that is already gone is not an error.
 pub fn signal_group(pid: u32, sig: Signal) {
@@ -18,10 +27,10 @@ pub fn signal_group(pid: u32, sig: Signal) {
 pub fn forward_signals<E: Send + 'static>(
     tx: Sender<E>,
     wrap: fn(i32) -> E,
-) -> Result<signal_hook::iterator::Handle, String> {
+) -> Result<signal_hook::iterator::Handle, SignalError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| format!("install the SIGINT and SIGTERM handlers: {e}"))?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(SignalError::Install)?;
     let handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
@@ -32,6 +41,6 @@ pub fn forward_signals<E: Send + 'static>(
                 }
             }
         })
-        .map_err(|e| format!("start the signal thread: {e}"))?;
+        .map_err(SignalError::Thread)?;
     Ok(handle)
 }

@@ -10,14 +10,14 @@
 //! the batch needs and every projector file is prebuilt. A second streaming
 //! pass feeds the dispatcher's bounded window.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender, unbounded};
 use nix::sys::signal::Signal;
-use qst_shared::{Design, FromWorker, Job, ProjectorSpec, ToWorker};
+use qst_shared::{Design, FromWorker, Job, JobFailure, JobFigures, ProjectorSpec, ToWorker};
 use qst_store::{Store, StoreConfig};
 use tracing::{info, warn};
 
@@ -25,7 +25,7 @@ use crate::batch::{Batch, BatchSettings, Entry, open_batch};
 use crate::bootstrap::Bootstraps;
 use crate::dispatch::{BinKey, Dispatcher};
 use crate::errors::{self, Fatal};
-use crate::executor::{Spawner, WorkerEvent, WorkerProc};
+use crate::executor::{Spawner, WorkerEvent, WorkerExit};
 use crate::input::InputOptions;
 use crate::platform;
 use crate::progress::{Progress, build_bar};
@@ -34,6 +34,9 @@ use crate::results::{Done, FINGERPRINT_FILE, OkRecord, ResultRecord, ResultsWrit
 use crate::shard::{Shard, ShardRecord, Sharded};
 use crate::summary::{Incarnation, WorkerUsage, write_summaries};
 
+mod slot;
+use slot::{Cancel, InFlight, Running, Slot, SlotState, Stopping};
+
 /// How often the loop wakes without events (timeouts, progress lines).
 const TICK: Duration = Duration::from_millis(100);
 /// Group commit: result lines wait at most this long, or until this many are
@@ -41,6 +44,23 @@ const TICK: Duration = Duration::from_millis(100);
 /// and the lines are appended with one write.
 const GROUP_WAIT: Duration = Duration::from_millis(25);
 const GROUP_MAX: usize = 512;
+/// The jobs sent behind a running one are at most this big together
+/// (estimated, see [`crate::dispatch::job_bytes`]): their frames then fit
+/// in the pipe, so a write never waits for the worker to finish a job.
+const PIPELINE_MAX_BYTES: usize = 32 << 10;
+/// Pipelining: how many jobs a worker holds at most (the one it runs and
+/// those sent behind it, which it starts as soon as the one before ends),
+/// from how long its last job took: 4 below 1 ms, 2 below 100 ms, else 1.
+/// A worker busy with small jobs then never waits for the supervisor
+/// between them, while at most about 0.1 s of work waits behind a job that
+/// another worker, free sooner, could have taken.
+fn pipeline_depth(last_seconds: Option<f64>) -> usize {
+    match last_seconds {
+        Some(s) if s < 0.001 => 4,
+        Some(s) if s < 0.1 => 2,
+        _ => 1,
+    }
+}
 /// Between SIGTERM and SIGKILL of a worker over `--job-timeout`.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 /// Workers that die before saying hello (or cannot be started), in a row,
@@ -191,29 +211,6 @@ fn wrap_signal(s: i32) -> Event {
     Event::Signal(s)
 }
 
-struct Running {
-    job: Job,
-    started: Instant,
-    /// A bootstrap resample: its group.
-    boot: Option<u64>,
-}
-
-#[derive(Default)]
-struct Slot {
-    incarnation: u64,
-    /// Some from spawn until its exit is reported.
-    proc_: Option<WorkerProc>,
-    hello: bool,
-    job: Option<Running>,
-    served: HashSet<BinKey>,
-    /// `Stop` sent, or being stopped: gets no more jobs.
-    stopping: bool,
-    timed_out: bool,
-    kill_at: Option<Instant>,
-    /// When to start this slot's worker again (backing off after failed starts).
-    respawn_at: Option<Instant>,
-}
-
 struct Supervisor {
     opts: RunOptions,
     out_dir: PathBuf,
@@ -229,8 +226,10 @@ struct Supervisor {
     usage: Vec<WorkerUsage>,
     retries: HashMap<u64, u32>,
     progress: Progress,
-    interrupted: Option<i32>,
-    hard_stop: bool,
+    /// Why dispatching stopped, if it did (the strongest reason so far).
+    cancel: Option<Cancel>,
+    /// The first failed write's message, said at the end (even when a
+    /// signal came after it).
     write_error: Option<String>,
     failed_starts: u32,
     /// Workers that died (not a clean exit) with no job finished since.
@@ -247,11 +246,91 @@ struct Supervisor {
     boots: Bootstraps,
 }
 
+/// What the checks before any worker starts opened.
+struct Opened {
+    out_dir: PathBuf,
+    log_dir: PathBuf,
+    store_config: StoreConfig,
+    store: Store,
+    settings: BatchSettings,
+    writer: ResultsWriter,
+    done_lines: Done,
+}
+
 /// Runs a batch through a pool of workers. Must be called from a thread that
 /// lives as long as the process (the main thread). `Err` means the command
 /// could not run (exit 2): nothing was started.
 pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let started = std::time::SystemTime::now();
+    let (o, batch) = open(opts)?;
+    // Signals are caught from here on: one that arrives during the passes
+    // over the batch or the prebuild waits in the channel and stops the run
+    // before any job is dispatched.
+    let (tx, rx) = unbounded();
+    let signal_handle = platform::forward_signals(tx.clone(), wrap_signal).map_err(Fatal::to)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Fatal::to(format!("find the qst executable to start workers: {e}")))?;
+    let workers = opts
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    info!(
+        "run batch={} out={} workers={workers} resume={} already_done={} pid={}",
+        opts.batch.display(),
+        o.out_dir.display(),
+        opts.resume,
+        o.done_lines.len(),
+        std::process::id()
+    );
+    let mut provenance = provenance(opts, &o, started, workers);
+    let passes = passes(opts, &o, batch, workers)?;
+    let out_dir = o.out_dir.clone();
+    let mut sup = Supervisor::new(opts, o, exe, tx, passes, workers)?;
+    start(&mut sup, &rx);
+    event_loop(&mut sup, &rx);
+    signal_handle.close();
+    Ok(finish(&mut sup, opts, out_dir, &mut provenance))
+}
+
+/// What the batch holds, found before any worker starts.
+struct Passes {
+    /// The batch, open again for the second pass.
+    batch: Sharded<Batch>,
+    needs: Needs,
+    /// The projector sets whose prebuild failed, with their jobs' error.
+    bad_dims: HashMap<(Design, usize), String>,
+}
+
+/// Pass 1 over the batch (what it needs), the prebuild of every projector
+/// file it needs, `shard.json`, and the batch opened again for pass 2.
+fn passes(opts: &RunOptions, o: &Opened, batch: Batch, workers: usize) -> Result<Passes, Fatal> {
+    let mut batch = Sharded::new(batch, opts.shard);
+    let needs = survey(&mut batch, &o.done_lines, workers);
+    if batch.seen() == 0 {
+        return Err(Fatal(format!(
+            "failed to run: no jobs in {} (it holds no job line: every line is blank or a # comment)",
+            opts.batch.display()
+        )));
+    }
+    let bad_dims = prebuild(&o.store, &needs.dims, opts.quiet);
+    if let Some(shard) = opts.shard {
+        write_shard_record(opts, shard, &o.out_dir, &o.log_dir, batch.seen())?;
+    }
+    let batch = Sharded::new(
+        open_batch(&opts.batch, &o.settings, &o.store).map_err(Fatal::from)?,
+        opts.shard,
+    );
+    Ok(Passes {
+        batch,
+        needs,
+        bad_dims,
+    })
+}
+
+/// The checks and openings before anything is read in full: the output
+/// directory, the store, the batch, `results.jsonl` (and `--resume`'s done
+/// lines), the log directory and the supervisor's log.
+fn open(opts: &RunOptions) -> Result<(Opened, Batch), Fatal> {
     let out_dir = std::path::absolute(opts.out_dir()).map_err(|e| {
         Fatal::to(format!(
             "resolve the output directory {}: {e}",
@@ -285,27 +364,26 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         e => Fatal::to(e),
     })?;
     init_log(&log_dir.join("supervisor.log"), opts.verbose)?;
-    // Signals are caught from here on: one that arrives during the passes
-    // over the batch or the prebuild waits in the channel and stops the run
-    // before any job is dispatched.
-    let (tx, rx) = unbounded();
-    let signal_handle = platform::forward_signals(tx.clone(), wrap_signal).map_err(Fatal::to)?;
-    let exe = std::env::current_exe()
-        .map_err(|e| Fatal::to(format!("find the qst executable to start workers: {e}")))?;
-    let workers = opts
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    info!(
-        "run batch={} out={} workers={workers} resume={} already_done={} pid={}",
-        opts.batch.display(),
-        out_dir.display(),
-        opts.resume,
-        done_lines.len(),
-        std::process::id()
-    );
+    let opened = Opened {
+        out_dir,
+        log_dir,
+        store_config,
+        store,
+        settings,
+        writer,
+        done_lines,
+    };
+    Ok((opened, batch))
+}
 
-    let mut provenance = Provenance {
+/// `summary.json`'s provenance, its end time still open.
+fn provenance(
+    opts: &RunOptions,
+    o: &Opened,
+    started: std::time::SystemTime,
+    workers: usize,
+) -> Provenance {
+    Provenance {
         qst_version: opts.invocation.version.clone(),
         commit: opts.invocation.commit.clone(),
         command: opts.invocation.argv.clone(),
@@ -313,76 +391,19 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         ended: None,
         host: hostname(),
         user: user(),
-        cache_dir: store_config.dir.clone(),
+        cache_dir: o.store_config.dir.clone(),
         batch: std::path::absolute(&opts.batch).unwrap_or_else(|_| opts.batch.clone()),
-        batch_fingerprint: fs::read_to_string(out_dir.join(FINGERPRINT_FILE))
+        batch_fingerprint: fs::read_to_string(o.out_dir.join(FINGERPRINT_FILE))
             .ok()
             .map(|s| s.trim().to_string()),
         workers,
         resume: opts.resume,
-    };
-
-    // Pass 1: what the batch needs, streamed.
-    let mut batch = Sharded::new(batch, opts.shard);
-    let needs = survey(&mut batch, &done_lines, workers);
-    if batch.seen() == 0 {
-        return Err(Fatal(format!(
-            "failed to run: no jobs in {} (it holds no job line: every line is blank or a # comment)",
-            opts.batch.display()
-        )));
     }
-    // Prebuild every projector file before any worker starts.
-    let bad_dims = prebuild(&store, &needs.dims, opts.quiet);
-    if let Some(shard) = opts.shard {
-        write_shard_record(opts, shard, &out_dir, &log_dir, batch.seen())?;
-    }
-    let batch = Sharded::new(
-        open_batch(&opts.batch, &settings, &store).map_err(Fatal::from)?,
-        opts.shard,
-    );
+}
 
-    let spawner = Spawner {
-        exe,
-        cache_dir: store_config.dir.clone(),
-        max_cache_bytes: store_config.max_bytes,
-        log_dir,
-        supervisor_pid: std::process::id(),
-    };
-    let n_slots = workers.min(usize::try_from(needs.tasks).unwrap_or(usize::MAX));
-    debug_assert!(needs.tasks >= needs.jobs);
-    check_worker_logs(&spawner, n_slots)?;
-    let mut sup = Supervisor {
-        opts: opts.clone(),
-        out_dir: out_dir.clone(),
-        store,
-        spawner,
-        tx,
-        writer,
-        batch: Some(batch),
-        done_lines,
-        bad_dims,
-        dispatcher: Dispatcher::new(),
-        slots: (0..n_slots).map(|_| Slot::default()).collect(),
-        usage: (0..n_slots)
-            .map(|slot| WorkerUsage {
-                slot,
-                ..Default::default()
-            })
-            .collect(),
-        retries: HashMap::new(),
-        progress: Progress::new(needs.total, opts.quiet),
-        interrupted: None,
-        hard_stop: false,
-        write_error: None,
-        failed_starts: 0,
-        deaths: 0,
-        failing_since: None,
-        written: 0,
-        pending: Vec::new(),
-        pending_since: None,
-        rho_dir: None,
-        boots: Bootstraps::new(opts.input.seed(), workers),
-    };
+/// Starts every slot's worker, unless a signal came during the prebuild
+/// (then none starts); with no slot, records the errors of the bad lines.
+fn start(sup: &mut Supervisor, rx: &crossbeam_channel::Receiver<Event>) {
     if qst_store::builds_cancelled() {
         // A signal came during the prebuild: no worker starts.
         while let Ok(ev) = rx.try_recv() {
@@ -391,18 +412,16 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
             }
         }
     }
-    if sup.interrupted.is_none() {
-        if n_slots == 0 {
-            // Nothing to run: record the errors of the bad lines.
-            sup.fill();
-        }
-        for slot in 0..n_slots {
-            sup.spawn(slot);
-        }
+    if sup.cancel.is_some() {
+        return;
     }
-    event_loop(&mut sup, &rx);
-    signal_handle.close();
-    Ok(finish(&mut sup, opts, out_dir, &mut provenance))
+    if sup.slots.is_empty() {
+        // Nothing to run: record the errors of the bad lines.
+        sup.fill();
+    }
+    for slot in 0..sup.slots.len() {
+        sup.spawn(slot);
+    }
 }
 
 /// A pipe or device (`qst run /dev/stdin`) would be read once, then found
@@ -581,7 +600,8 @@ fn finish(
         "run ended written={} supervisor_peak_rss_bytes={peak}",
         sup.written
     );
-    if let Some(sig) = sup.interrupted {
+    let interrupted = sup.cancel.and_then(Cancel::signal);
+    if let Some(sig) = interrupted {
         let name = if sig == Signal::SIGTERM as i32 {
             "SIGTERM"
         } else {
@@ -599,7 +619,7 @@ fn finish(
     RunReport {
         exit_code,
         out_dir,
-        interrupted: sup.interrupted,
+        interrupted,
         results_written: sup.written,
     }
 }
@@ -660,11 +680,78 @@ pub fn log_to_stderr() {
 }
 
 impl Supervisor {
+    /// The supervisor of a run, its slots not started yet.
+    fn new(
+        opts: &RunOptions,
+        o: Opened,
+        exe: PathBuf,
+        tx: Sender<Event>,
+        passes: Passes,
+        workers: usize,
+    ) -> Result<Self, Fatal> {
+        let spawner = Spawner {
+            exe,
+            cache_dir: o.store_config.dir.clone(),
+            max_cache_bytes: o.store_config.max_bytes,
+            log_dir: o.log_dir,
+            supervisor_pid: std::process::id(),
+        };
+        let needs = &passes.needs;
+        let n_slots = workers.min(usize::try_from(needs.tasks).unwrap_or(usize::MAX));
+        debug_assert!(needs.tasks >= needs.jobs);
+        check_worker_logs(&spawner, n_slots)?;
+        Ok(Supervisor {
+            opts: opts.clone(),
+            out_dir: o.out_dir,
+            store: o.store,
+            spawner,
+            tx,
+            writer: o.writer,
+            batch: Some(passes.batch),
+            done_lines: o.done_lines,
+            bad_dims: passes.bad_dims,
+            dispatcher: Dispatcher::new(),
+            slots: (0..n_slots).map(|_| Slot::new()).collect(),
+            usage: (0..n_slots)
+                .map(|slot| WorkerUsage {
+                    slot,
+                    ..Default::default()
+                })
+                .collect(),
+            retries: HashMap::new(),
+            progress: Progress::new(needs.total, opts.quiet),
+            cancel: None,
+            write_error: None,
+            failed_starts: 0,
+            deaths: 0,
+            failing_since: None,
+            written: 0,
+            pending: Vec::new(),
+            pending_since: None,
+            rho_dir: None,
+            boots: Bootstraps::new(opts.input.seed(), workers),
+        })
+    }
+
     fn finished(&self) -> bool {
-        let stopping = self.interrupted.is_some()
-            || self.write_error.is_some()
+        let stopping = self.cancel.is_some()
             || (self.batch.is_none() && self.dispatcher.is_empty() && self.boots.is_empty());
-        stopping && self.slots.iter().all(|s| s.proc_.is_none())
+        stopping && self.slots.iter().all(|s| !s.has_proc())
+    }
+
+    /// Stops dispatching for `why`, unless a stronger reason already did.
+    fn raise(&mut self, why: Cancel) {
+        self.cancel = self.cancel.max(Some(why));
+    }
+
+    /// A write failed: the first failure's message is said at the end, and
+    /// dispatching stops (running jobs finish).
+    fn write_failed(&mut self, message: String) {
+        if self.write_error.is_none() {
+            self.write_error = Some(message);
+            self.raise(Cancel::WriteFailed);
+            self.stop_idle();
+        }
     }
 
     /// Queues a result line for the next group commit.
@@ -688,14 +775,14 @@ impl Supervisor {
         if recs.iter().any(ResultRecord::is_ok)
             && let Err(e) = self.sync_rho()
         {
+            let msg = format!(
+                "failed to make the rho files in {} durable: {e}; stopping (rerun with --resume)",
+                self.out_dir.join("rho").display()
+            );
             if self.write_error.is_none() {
                 warn!("syncfs of the rho directory failed: {e}");
-                self.write_error = Some(format!(
-                    "failed to make the rho files in {} durable: {e}; stopping (rerun with --resume)",
-                    self.out_dir.join("rho").display()
-                ));
-                self.stop_idle();
             }
+            self.write_failed(msg);
             return;
         }
         match self.writer.append_all(&recs) {
@@ -706,14 +793,14 @@ impl Supervisor {
                 }
             }
             Err(e) => {
+                let msg = format!(
+                    "failed to append to {}: {e}; stopping (rerun with --resume)",
+                    self.writer.path().display()
+                );
                 if self.write_error.is_none() {
                     warn!("append to results.jsonl failed: {e}");
-                    self.write_error = Some(format!(
-                        "failed to append to {}: {e}; stopping (rerun with --resume)",
-                        self.writer.path().display()
-                    ));
-                    self.stop_idle();
                 }
+                self.write_failed(msg);
             }
         }
     }
@@ -776,20 +863,17 @@ impl Supervisor {
                 });
                 self.slots[slot] = Slot {
                     incarnation,
-                    proc_: Some(proc_),
-                    ..Default::default()
+                    state: SlotState::Starting(proc_),
+                    ..Slot::new()
                 };
             }
             Err(e) => {
                 warn!("spawn slot={slot} failed: {e}");
                 self.slots[slot].incarnation = incarnation;
+                self.slots[slot].state = SlotState::Exited;
                 self.start_failed();
                 if self.give_up_starting() {
-                    if self
-                        .slots
-                        .iter()
-                        .all(|s| s.proc_.is_none() && s.respawn_at.is_none())
-                    {
+                    if self.no_worker_left() {
                         self.fail_everything(&format!("failed to {e}"));
                     }
                 } else {
@@ -797,6 +881,13 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// No slot has a worker, or one about to start.
+    fn no_worker_left(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| matches!(s.state, SlotState::Exited))
     }
 
     /// One more start failed in a row.
@@ -829,7 +920,9 @@ impl Supervisor {
             "slot={slot}: {in_a_row} failed starts or deaths in a row; next start in {:.2} s",
             delay.as_secs_f64()
         );
-        self.slots[slot].respawn_at = Some(Instant::now() + delay);
+        self.slots[slot].state = SlotState::BackingOff {
+            until: Instant::now() + delay,
+        };
     }
 
     /// No worker can run: every remaining job gets this error.
@@ -855,9 +948,9 @@ impl Supervisor {
     fn bootstrap_pending(&self) -> bool {
         !self.boots.is_empty()
             || self.slots.iter().any(|s| {
-                s.job
-                    .as_ref()
-                    .is_some_and(|r| r.boot.is_none() && r.job.analysis.bootstrap > 0)
+                s.jobs()
+                    .iter()
+                    .any(|r| r.boot.is_none() && r.job.analysis.bootstrap > 0)
             })
     }
 
@@ -865,7 +958,7 @@ impl Supervisor {
     /// when nothing is left.
     fn wake_idle(&mut self) {
         for slot in 0..self.slots.len() {
-            if self.slots[slot].job.is_none() {
+            if self.slots[slot].is_idle() {
                 self.dispatch(slot);
             }
         }
@@ -879,41 +972,71 @@ impl Supervisor {
         }
     }
 
+    /// Whether the slot takes a job now: it is idle, or busy with room for
+    /// one behind the job it runs.
+    fn takes_a_job(&self, slot: usize) -> bool {
+        let s = &self.slots[slot];
+        s.is_idle()
+            || (self.boots.is_empty() && s.room_behind(pipeline_depth(s.last_seconds)).is_some())
+    }
+
+    /// Sends the slot what it can take (one job, or more to a worker whose
+    /// last job was quick: [`pipeline_depth`]), or `Stop` to an idle worker
+    /// when nothing is left for it.
     fn dispatch(&mut self, slot: usize) {
-        {
-            let s = &self.slots[slot];
-            if s.proc_.is_none() || !s.hello || s.job.is_some() || s.stopping {
+        while self.takes_a_job(slot) {
+            if !self.dispatch_one(slot) {
                 return;
             }
         }
-        if self.interrupted.is_some() || self.write_error.is_some() {
-            self.send_stop(slot);
-            return;
-        }
-        if let Some((g, job)) = self.boots.next_task() {
-            self.send_job(slot, job, Some(g));
-            return;
-        }
-        self.fill();
-        if self.write_error.is_some() {
-            // Recording the batch's bad lines just failed: stop here.
-            self.send_stop(slot);
-            return;
-        }
-        let others: HashSet<BinKey> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i != slot && s.proc_.is_some())
-            .flat_map(|(_, s)| s.served.iter().cloned())
-            .collect();
-        let Some(job) = self.dispatcher.next_for(&self.slots[slot].served, &others) else {
-            if !self.bootstrap_pending() {
+    }
+
+    /// Sends the slot one job; false when it got none.
+    fn dispatch_one(&mut self, slot: usize) -> bool {
+        let idle = self.slots[slot].is_idle();
+        if self.cancel.is_some() {
+            if idle {
                 self.send_stop(slot);
             }
-            return;
+            return false;
+        }
+        if idle && let Some((g, job)) = self.boots.next_task() {
+            self.send_job(slot, job, Some(g));
+            return true;
+        }
+        self.fill();
+        if self.cancel.is_some() {
+            // Recording the batch's bad lines just failed: stop here.
+            if idle {
+                self.send_stop(slot);
+            }
+            return false;
+        }
+        let slots = &self.slots;
+        let served_by_others = |k: &BinKey| {
+            slots
+                .iter()
+                .enumerate()
+                .any(|(i, s)| i != slot && s.has_proc() && s.served.contains(k))
         };
+        let next = self
+            .dispatcher
+            .next_for_with(&slots[slot].served, served_by_others);
+        let Some(job) = next else {
+            if idle && !self.bootstrap_pending() {
+                self.send_stop(slot);
+            }
+            return false;
+        };
+        let s = &self.slots[slot];
+        let waiting = s.room_behind(pipeline_depth(s.last_seconds)).unwrap_or(0);
+        if !idle && waiting + crate::dispatch::job_bytes(&job) > PIPELINE_MAX_BYTES {
+            // Too big to wait in the pipe: it goes when the worker has room.
+            self.dispatcher.push_front(job);
+            return false;
+        }
         self.send_job(slot, job, None);
+        true
     }
 
     fn send_job(&mut self, slot: usize, job: Job, boot: Option<u64>) {
@@ -934,30 +1057,62 @@ impl Supervisor {
         let s = &mut self.slots[slot];
         s.served.insert(BinKey::of(&job));
         let msg = ToWorker::Run(job);
-        let sent = s.proc_.as_mut().map(|p| p.send(&msg));
+        let sent = s.proc_mut().map(|p| p.send(&msg));
         let ToWorker::Run(job) = msg else { return };
         if let Some(Err(e)) = sent {
             // The worker is gone; its exit event retries the job.
             warn!("send to slot={slot} failed: {e}");
         }
-        s.job = Some(Running {
+        let run = Running {
             job,
             started: Instant::now(),
             boot,
-        });
+        };
+        match &mut s.state {
+            SlotState::Busy(_, f) => f.behind.push_back(run),
+            SlotState::Idle(_) => {
+                let SlotState::Idle(p) = std::mem::replace(&mut s.state, SlotState::Exited) else {
+                    return;
+                };
+                s.state = SlotState::Busy(
+                    p,
+                    InFlight {
+                        head: run,
+                        behind: std::collections::VecDeque::new(),
+                    },
+                );
+            }
+            _ => {
+                // Not reached: only a slot that takes a job gets one.
+                warn!(
+                    "slot={slot}: line={} sent to a worker that takes no job",
+                    run.job.line
+                );
+                self.dispatcher.push_front(run.job);
+            }
+        }
     }
 
+    /// Tells an idle worker to exit.
     fn send_stop(&mut self, slot: usize) {
         let s = &mut self.slots[slot];
-        if let (Some(p), false) = (s.proc_.as_mut(), s.stopping) {
-            s.stopping = true;
+        if !s.is_idle() {
+            return;
+        }
+        if let SlotState::Idle(mut p) = std::mem::replace(&mut s.state, SlotState::Exited) {
             let _ = p.send(&ToWorker::Stop);
+            s.state = SlotState::Stopping(Stopping {
+                proc_: p,
+                timed_out: None,
+                behind: Vec::new(),
+                kill_at: None,
+            });
         }
     }
 
     fn stop_idle(&mut self) {
         for slot in 0..self.slots.len() {
-            if self.slots[slot].job.is_none() && self.slots[slot].hello {
+            if self.slots[slot].is_idle() {
                 self.send_stop(slot);
             }
         }
@@ -979,82 +1134,25 @@ impl Supervisor {
                 slot,
                 incarnation,
                 how,
-                clean,
                 stream_error,
             } => {
                 if self.slots[slot].incarnation != incarnation {
                     return;
                 }
-                self.on_exit(slot, how, clean, stream_error);
+                self.on_exit(slot, &how, stream_error);
             }
         }
     }
 
     fn on_frame(&mut self, slot: usize, msg: FromWorker) {
         match msg {
-            FromWorker::Hello { pid } => {
-                info!("hello slot={slot} pid={pid}");
-                self.slots[slot].hello = true;
-                self.failed_starts = 0;
-                self.failing_since = None;
-                self.dispatch(slot);
-            }
+            FromWorker::Hello { pid } => self.on_hello(slot, pid),
             FromWorker::Done { line, outcome } => {
-                let Some(run) = self.slots[slot].job.take() else {
+                let Some(run) = self.take_ended(slot, line) else {
                     warn!("slot={slot} reported line={line} but runs no job");
                     return;
                 };
-                if run.job.line != line {
-                    warn!(
-                        "slot={slot} reported line={line} but runs line={}",
-                        run.job.line
-                    );
-                }
-                self.deaths = 0;
-                if let Some(i) = self.usage[slot].current() {
-                    match &outcome {
-                        Ok(fig) => {
-                            i.jobs += 1;
-                            i.busy_seconds += fig.seconds;
-                        }
-                        Err(_) => i.busy_seconds += run.started.elapsed().as_secs_f64(),
-                    }
-                }
-                if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
-                    // A bootstrap resample: only its figures count.
-                    let rec =
-                        self.boots
-                            .done(g, r, outcome.as_ref().map_err(|e| e.message.as_str()));
-                    self.bootstrap_ended(rec);
-                    self.dispatch(slot);
-                    return;
-                }
-                self.retries.remove(&run.job.line);
-                match outcome {
-                    Ok(mut fig) => {
-                        let rec = OkRecord::new(&run.job, &fig, slot, &self.out_dir);
-                        match fig.analysis.resample_means.take() {
-                            Some(means) if run.job.analysis.bootstrap > 0 => {
-                                // Held back until its resamples are in.
-                                self.boots.start(&run.job, means, rec);
-                                self.wake_idle();
-                            }
-                            _ => self.record(rec.into()),
-                        }
-                    }
-                    Err(failure) => {
-                        self.record(ResultRecord::job_error(&run.job, failure.message));
-                        if run.job.analysis.bootstrap > 0 {
-                            // Idle workers waited for its resamples.
-                            self.wake_idle();
-                        }
-                    }
-                }
-                if self.slots[slot].timed_out {
-                    // It finished as it was being stopped: the result stands.
-                    self.slots[slot].timed_out = false;
-                }
-                self.dispatch(slot);
+                self.on_done(slot, run, outcome);
             }
             FromWorker::Usage {
                 peak_rss_bytes,
@@ -1066,80 +1164,158 @@ impl Supervisor {
                 }
             }
             FromWorker::OutputFailed { line, reason } => {
-                // The machine's failure, not the job's: no result (a resume
-                // runs the job again), and the run stops like on a full
-                // results file.
-                let Some(run) = self.slots[slot].job.take() else {
-                    return;
-                };
-                warn!(
-                    "slot={slot} line={line} id={}: writing its rho failed: {reason}",
-                    run.job.id
-                );
-                self.retries.remove(&run.job.line);
-                if self.write_error.is_none() {
-                    self.write_error = Some(format!(
-                        "failed to write the rho of job {} ({reason}); stopping: the output directory {} needs attention (space, permissions), then rerun with --resume",
-                        run.job.id,
-                        self.out_dir.display()
-                    ));
-                    self.stop_idle();
+                if let Some(run) = self.take_ended(slot, line) {
+                    self.on_output_failed(slot, run, &reason);
                 }
-                self.dispatch(slot);
             }
             FromWorker::ProjectorFileBad { line, reason } => {
-                let Some(run) = self.slots[slot].job.take() else {
-                    return;
-                };
-                warn!("slot={slot} line={line}: projector file failed its checks: {reason}");
-                if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
-                    if let Some(design) = run.job.projectors.builtin() {
-                        let _ = self.store.ensure(design, run.job.dim);
-                    }
-                    let why = format!("projector file failed its checks: {reason}");
-                    let rec = self.boots.lost(g, r, &why, self.opts.max_retries.max(1));
-                    self.bootstrap_ended(rec);
-                    self.slots[slot].served.clear();
-                    self.dispatch(slot);
-                    return;
+                if let Some(run) = self.take_ended(slot, line) {
+                    self.on_projector_file_bad(slot, run, &reason);
                 }
-                self.progress_note(&format!(
-                    "qst: job {}: projector file failed its checks ({reason}); rebuilding it",
-                    run.job.id
-                ));
-                let tries = self.retries.entry(run.job.line).or_insert(0);
-                *tries += 1;
-                let tries = *tries;
-                let Some(design) = run.job.projectors.builtin() else {
-                    let msg = format!("projectors: failed to use the projector file: {reason}");
-                    self.record(ResultRecord::job_error(&run.job, msg));
-                    return;
-                };
-                let rebuilt = self.store.ensure(design, run.job.dim);
-                match rebuilt {
-                    Ok(_) if tries <= self.opts.max_retries.max(1) => {
-                        info!(
-                            "rebuilt dim={} after a bad file; retrying line={line}",
-                            run.job.dim
-                        );
-                        self.dispatcher.push_front(run.job);
-                    }
-                    Ok(_) => {
-                        let msg = format!("projectors: failed to use the rebuilt file: {reason}");
-                        self.record(ResultRecord::job_error(&run.job, msg));
-                    }
-                    Err(e) => {
-                        let msg = format!("projectors: failed to {e}");
-                        self.record(ResultRecord::job_error(&run.job, msg));
-                    }
-                }
-                // Its in-process cache may hold nothing good: a fresh look next time.
-                self.slots[slot].served.clear();
-                self.dispatch(slot);
-                // Workers idle for a bootstrap that will not come now.
-                self.wake_idle();
             }
         }
+    }
+
+    /// The job the worker of `slot` reports ended (it names `line`).
+    fn take_ended(&mut self, slot: usize, line: u64) -> Option<Running> {
+        let run = self.slots[slot].take_ended(Instant::now())?;
+        if run.job.line != line {
+            warn!(
+                "slot={slot} reported line={line} but runs line={}",
+                run.job.line
+            );
+        }
+        Some(run)
+    }
+
+    fn on_hello(&mut self, slot: usize, pid: u32) {
+        info!("hello slot={slot} pid={pid}");
+        let s = &mut self.slots[slot];
+        match std::mem::replace(&mut s.state, SlotState::Exited) {
+            SlotState::Starting(p) => s.state = SlotState::Idle(p),
+            other => {
+                s.state = other;
+                warn!("slot={slot} said hello twice");
+                return;
+            }
+        }
+        self.failed_starts = 0;
+        self.failing_since = None;
+        self.dispatch(slot);
+    }
+
+    fn on_done(&mut self, slot: usize, run: Running, outcome: Result<JobFigures, JobFailure>) {
+        self.deaths = 0;
+        if let Some(i) = self.usage[slot].current() {
+            match &outcome {
+                Ok(fig) => {
+                    i.jobs += 1;
+                    i.busy_seconds += fig.seconds;
+                }
+                Err(_) => i.busy_seconds += run.started.elapsed().as_secs_f64(),
+            }
+        }
+        if let Ok(fig) = &outcome {
+            self.slots[slot].last_seconds = Some(fig.seconds);
+        }
+        if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+            // A bootstrap resample: only its figures count.
+            let rec = self
+                .boots
+                .done(g, r, outcome.as_ref().map_err(|e| e.message.as_str()));
+            self.bootstrap_ended(rec);
+            self.dispatch(slot);
+            return;
+        }
+        self.retries.remove(&run.job.line);
+        match outcome {
+            Ok(mut fig) => {
+                let rec = OkRecord::new(&run.job, &fig, slot, &self.out_dir);
+                match fig.analysis.resample_means.take() {
+                    Some(means) if run.job.analysis.bootstrap > 0 => {
+                        // Held back until its resamples are in.
+                        self.boots.start(&run.job, means, rec);
+                        self.wake_idle();
+                    }
+                    _ => self.record(rec.into()),
+                }
+            }
+            Err(failure) => {
+                self.record(ResultRecord::job_error(&run.job, failure.message));
+                if run.job.analysis.bootstrap > 0 {
+                    // Idle workers waited for its resamples.
+                    self.wake_idle();
+                }
+            }
+        }
+        self.dispatch(slot);
+    }
+
+    /// The machine's failure, not the job's: no result (a resume runs the
+    /// job again), and the run stops like on a full results file.
+    fn on_output_failed(&mut self, slot: usize, run: Running, reason: &str) {
+        let line = run.job.line;
+        warn!(
+            "slot={slot} line={line} id={}: writing its rho failed: {reason}",
+            run.job.id
+        );
+        self.retries.remove(&line);
+        let msg = format!(
+            "failed to write the rho of job {} ({reason}); stopping: the output directory {} needs attention (space, permissions), then rerun with --resume",
+            run.job.id,
+            self.out_dir.display()
+        );
+        self.write_failed(msg);
+        self.dispatch(slot);
+    }
+
+    fn on_projector_file_bad(&mut self, slot: usize, run: Running, reason: &str) {
+        let line = run.job.line;
+        warn!("slot={slot} line={line}: projector file failed its checks: {reason}");
+        // Its in-process cache may hold nothing good: a fresh look next time.
+        self.slots[slot].served.clear();
+        if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+            if let Some(design) = run.job.projectors.builtin() {
+                let _ = self.store.ensure(design, run.job.dim);
+            }
+            let why = format!("projector file failed its checks: {reason}");
+            let rec = self.boots.lost(g, r, &why, self.opts.max_retries.max(1));
+            self.bootstrap_ended(rec);
+            self.dispatch(slot);
+            return;
+        }
+        self.progress_note(&format!(
+            "qst: job {}: projector file failed its checks ({reason}); rebuilding it",
+            run.job.id
+        ));
+        let tries = self.retries.entry(line).or_insert(0);
+        *tries += 1;
+        let tries = *tries;
+        let Some(design) = run.job.projectors.builtin() else {
+            let msg = format!("projectors: failed to use the projector file: {reason}");
+            self.record(ResultRecord::job_error(&run.job, msg));
+            return;
+        };
+        match self.store.ensure(design, run.job.dim) {
+            Ok(_) if tries <= self.opts.max_retries.max(1) => {
+                info!(
+                    "rebuilt dim={} after a bad file; retrying line={line}",
+                    run.job.dim
+                );
+                self.dispatcher.push_front(run.job);
+            }
+            Ok(_) => {
+                let msg = format!("projectors: failed to use the rebuilt file: {reason}");
+                self.record(ResultRecord::job_error(&run.job, msg));
+            }
+            Err(e) => {
+                let msg = format!("projectors: failed to {e}");
+                self.record(ResultRecord::job_error(&run.job, msg));
+            }
+        }
+        self.dispatch(slot);
+        // Workers idle for a bootstrap that will not come now.
+        self.wake_idle();
     }
 
     fn progress_note(&self, line: &str) {
@@ -1148,87 +1324,38 @@ impl Supervisor {
         }
     }
 
-    fn on_exit(&mut self, slot: usize, how: String, clean: bool, stream_error: Option<String>) {
-        let s = &mut self.slots[slot];
-        let had_hello = s.hello;
-        let timed_out = s.timed_out;
-        s.proc_ = None;
-        s.hello = false;
-        s.stopping = false;
-        s.timed_out = false;
-        s.kill_at = None;
-        s.served.clear();
-        let running = s.job.take();
+    fn on_exit(&mut self, slot: usize, how: &WorkerExit, stream_error: Option<String>) {
+        let left = self.slots[slot].take_exited();
         if let Some(e) = &stream_error {
             warn!("slot={slot}: bad stream from worker: {e}");
         }
-        if clean && running.is_none() {
+        if how.is_clean() && left.head.is_none() && left.behind.is_empty() {
             info!("slot={slot} exited cleanly");
         } else {
             warn!("slot={slot} exited with {how}");
             self.deaths += 1;
         }
-        if !had_hello {
+        if !left.had_hello {
             self.start_failed();
         }
         if let Some(i) = self.usage[slot].current() {
-            i.exit = Some(how.clone());
-            if let Some(run) = &running {
+            i.exit = Some(how.to_string());
+            if let Some(run) = &left.head {
                 i.busy_seconds += run.started.elapsed().as_secs_f64();
             }
         }
-        if let Some(run) = running {
-            if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
-                let rec = if timed_out {
-                    let secs = self.opts.job_timeout.unwrap_or(0.0);
-                    self.boots.done(g, r, Err(&errors::job_timed_out(secs)))
-                } else if self.hard_stop {
-                    None
-                } else {
-                    self.boots.lost(
-                        g,
-                        r,
-                        &format!("its worker died with {how}"),
-                        self.opts.max_retries,
-                    )
-                };
-                self.bootstrap_ended(rec);
-            } else if timed_out {
-                let secs = self.opts.job_timeout.unwrap_or(0.0);
-                self.record(ResultRecord::job_error(
-                    &run.job,
-                    errors::job_timed_out(secs),
-                ));
-            } else if self.hard_stop {
-                info!(
-                    "line={} left without a result (stopped by a second signal)",
-                    run.job.line
-                );
-            } else {
-                let tries = self.retries.entry(run.job.line).or_insert(0);
-                *tries += 1;
-                let tries = *tries;
-                if tries > self.opts.max_retries {
-                    self.retries.remove(&run.job.line);
-                    let msg = errors::worker_died(tries, &how);
-                    self.record(ResultRecord::job_error(&run.job, msg));
-                } else {
-                    info!(
-                        "line={} retry {tries} after its worker died with {how}",
-                        run.job.line
-                    );
-                    self.dispatcher.push_front(run.job);
-                }
-            }
+        if let Some(run) = left.head {
+            self.head_lost(run, left.timed_out, how);
+        }
+        // Jobs sent behind it never ran there: back to the queue, first,
+        // in their order, uncounted.
+        for run in left.behind.into_iter().rev() {
+            self.behind_lost(run);
         }
         let more = self.batch.is_some() || !self.dispatcher.is_empty() || self.bootstrap_pending();
-        if self.interrupted.is_none() && self.write_error.is_none() && more {
+        if self.cancel.is_none() && more {
             if self.give_up_starting() {
-                if self
-                    .slots
-                    .iter()
-                    .all(|s| s.proc_.is_none() && s.respawn_at.is_none())
-                {
+                if self.no_worker_left() {
                     let msg = format!(
                         "failed to start a worker: {} in a row exited before saying hello, the last with {how}",
                         self.failed_starts
@@ -1244,23 +1371,105 @@ impl Supervisor {
         self.wake_idle();
     }
 
-    fn on_signal(&mut self, sig: i32) {
-        if self.interrupted.is_none() {
-            self.interrupted = Some(sig);
-            let running = self.slots.iter().filter(|s| s.job.is_some()).count();
-            info!("signal {sig}: stop dispatching, {running} jobs running");
-            self.progress_note(&format!(
-                "qst: stopping: letting {running} running jobs finish (signal again to stop them now)"
+    /// The job a worker was running when it exited: its timeout error, or
+    /// a retry (or its error, after too many deaths), or nothing after a
+    /// second signal.
+    fn head_lost(&mut self, run: Running, timed_out: bool, how: &WorkerExit) {
+        let hard_stop = matches!(self.cancel, Some(Cancel::SecondSignal(_)));
+        if let (Some(g), Some(r)) = (run.boot, run.job.analysis.resample) {
+            let rec = if timed_out {
+                let secs = self.opts.job_timeout.unwrap_or(0.0);
+                self.boots.done(g, r, Err(&errors::job_timed_out(secs)))
+            } else if hard_stop {
+                None
+            } else {
+                self.boots.lost(
+                    g,
+                    r,
+                    &format!("its worker died with {how}"),
+                    self.opts.max_retries,
+                )
+            };
+            self.bootstrap_ended(rec);
+        } else if timed_out {
+            let secs = self.opts.job_timeout.unwrap_or(0.0);
+            self.record(ResultRecord::job_error(
+                &run.job,
+                errors::job_timed_out(secs),
             ));
-            self.stop_idle();
-        } else if !self.hard_stop {
-            self.hard_stop = true;
-            info!("second signal {sig}: killing running workers");
-            for s in &self.slots {
-                if let (Some(p), Some(_)) = (&s.proc_, &s.job) {
-                    platform::signal_group(p.pid, Signal::SIGKILL);
+        } else if hard_stop {
+            info!(
+                "line={} left without a result (stopped by a second signal)",
+                run.job.line
+            );
+        } else {
+            let tries = self.retries.entry(run.job.line).or_insert(0);
+            *tries += 1;
+            let tries = *tries;
+            if tries > self.opts.max_retries {
+                self.retries.remove(&run.job.line);
+                let msg = errors::worker_died(tries, how);
+                self.record(ResultRecord::job_error(&run.job, msg));
+            } else {
+                info!(
+                    "line={} retry {tries} after its worker died with {how}",
+                    run.job.line
+                );
+                self.dispatcher.push_front(run.job);
+            }
+        }
+    }
+
+    /// A job sent behind the one its worker ran when it exited: it goes
+    /// back to the queue, first, with no death counted against it (nothing
+    /// after a second signal).
+    fn behind_lost(&mut self, run: Running) {
+        if matches!(self.cancel, Some(Cancel::SecondSignal(_))) {
+            info!(
+                "line={} left without a result (stopped by a second signal)",
+                run.job.line
+            );
+            return;
+        }
+        match (run.boot, run.job.analysis.resample) {
+            (Some(g), Some(r)) => {
+                // Not reached (resamples are never sent behind a job): lost like a head.
+                let rec = self
+                    .boots
+                    .lost(g, r, "its worker exited", self.opts.max_retries);
+                self.bootstrap_ended(rec);
+            }
+            _ => {
+                info!(
+                    "line={} back to the queue (sent behind a job whose worker exited)",
+                    run.job.line
+                );
+                self.dispatcher.push_front(run.job);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        match self.cancel {
+            None | Some(Cancel::WriteFailed) => {
+                self.raise(Cancel::Signal(sig));
+                let running: usize = self.slots.iter().map(|s| s.jobs().len()).sum();
+                info!("signal {sig}: stop dispatching, {running} jobs running");
+                self.progress_note(&format!(
+                    "qst: stopping: letting {running} running jobs finish (signal again to stop them now)"
+                ));
+                self.stop_idle();
+            }
+            Some(Cancel::Signal(first)) => {
+                self.raise(Cancel::SecondSignal(first));
+                info!("second signal {sig}: killing running workers");
+                for s in &self.slots {
+                    if let (Some(pid), false) = (s.pid(), s.jobs().is_empty()) {
+                        platform::signal_group(pid, Signal::SIGKILL);
+                    }
                 }
             }
+            Some(Cancel::SecondSignal(_)) => {}
         }
     }
 
@@ -1268,36 +1477,50 @@ impl Supervisor {
         self.progress.tick();
         let now = Instant::now();
         let more = self.batch.is_some() || !self.dispatcher.is_empty();
-        let go_on = self.interrupted.is_none() && self.write_error.is_none() && more;
+        let go_on = self.cancel.is_none() && more;
         for slot in 0..self.slots.len() {
             let s = &mut self.slots[slot];
-            if s.proc_.is_none() && s.respawn_at.is_some_and(|t| now >= t) {
-                s.respawn_at = None;
+            if let SlotState::BackingOff { until } = s.state
+                && now >= until
+            {
+                s.state = SlotState::Exited;
                 if go_on {
                     self.spawn(slot);
                 }
             }
         }
-        for (slot, s) in self.slots.iter_mut().enumerate() {
-            let Some(p) = &s.proc_ else { continue };
-            let over = match (self.opts.job_timeout, &s.job, s.timed_out) {
-                (Some(limit), Some(run), false) => run.started.elapsed().as_secs_f64() > limit,
-                _ => false,
+        for slot in 0..self.slots.len() {
+            self.check_timeout(slot, now);
+        }
+    }
+
+    /// SIGTERM to a worker whose job runs over `--job-timeout`; SIGKILL
+    /// once the grace after it has passed.
+    fn check_timeout(&mut self, slot: usize, now: Instant) {
+        let s = &mut self.slots[slot];
+        if let (Some(limit), SlotState::Busy(_, f)) = (self.opts.job_timeout, &s.state)
+            && f.head.started.elapsed().as_secs_f64() > limit
+        {
+            let SlotState::Busy(p, f) = std::mem::replace(&mut s.state, SlotState::Exited) else {
+                return;
             };
-            if let (true, Some(run)) = (over, &s.job) {
-                warn!(
-                    "line={} id={} over --job-timeout: stopping slot={slot}",
-                    run.job.line, run.job.id
-                );
-                s.timed_out = true;
-                s.stopping = true;
-                s.kill_at = Some(now + TERM_GRACE);
-                platform::signal_group(p.pid, Signal::SIGTERM);
-            }
-            if s.kill_at.is_some_and(|t| now >= t) {
-                s.kill_at = None;
-                platform::signal_group(p.pid, Signal::SIGKILL);
-            }
+            warn!(
+                "line={} id={} over --job-timeout: stopping slot={slot}",
+                f.head.job.line, f.head.job.id
+            );
+            platform::signal_group(p.pid, Signal::SIGTERM);
+            s.state = SlotState::Stopping(Stopping {
+                proc_: p,
+                timed_out: Some(f.head),
+                behind: f.behind.into(),
+                kill_at: Some(now + TERM_GRACE),
+            });
+        }
+        if let SlotState::Stopping(st) = &mut s.state
+            && st.kill_at.is_some_and(|t| now >= t)
+        {
+            st.kill_at = None;
+            platform::signal_group(st.proc_.pid, Signal::SIGKILL);
         }
     }
 }
@@ -1305,6 +1528,14 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipeline_depth_follows_the_last_jobs_time() {
+        assert_eq!(pipeline_depth(None), 1);
+        assert_eq!(pipeline_depth(Some(0.000_07)), 4);
+        assert_eq!(pipeline_depth(Some(0.01)), 2);
+        assert_eq!(pipeline_depth(Some(0.5)), 1);
+    }
 
     #[test]
     fn default_out_dir_and_resume_command() {

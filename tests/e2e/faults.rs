@@ -498,3 +498,97 @@ fn a_sigint_while_the_batch_is_still_being_read_stops_cleanly() {
         poll("the worker to exit", LONG, || (!alive(pid)).then_some(()));
     }
 }
+
+/// A worker killed (kill -9) while it holds two or more jobs: the one it
+/// runs and quick jobs sent behind it (a worker whose last job was quick
+/// gets its next ones before the current one ends). The death counts
+/// against the job it ran (here its error, with `--max-retries 0`); the jobs
+/// behind it go back to the queue uncounted and run on the next worker.
+/// Every line ends exactly once, and every ρ matches the state its counts
+/// came from.
+#[test]
+fn a_worker_killed_with_two_jobs_in_flight_loses_neither() {
+    let t = Tmp::new();
+    let batch = t.join("b.jsonl");
+    // Dimension 64 first (largest first), in line order: three quick linear
+    // inversions, then the slow job; then the n = 4 jobs (lines 5 to 8).
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| {
+            job_json(
+                &format!("lin{i}"),
+                SLOW_DIM,
+                &test_counts(SLOW_DIM, 1, 1e7),
+                r#","method":"linear""#,
+            )
+        })
+        .collect();
+    lines.push(slow_job("slow"));
+    lines.extend((1..5).map(|i| quick_job(&format!("q{i}"), i)));
+    write_lines(&batch, &lines);
+    let out = t.join("out");
+    let mut args = vec![
+        "run",
+        s(&batch),
+        "--out",
+        s(&out),
+        "--workers",
+        "1",
+        "--max-retries",
+        "0",
+    ];
+    args.extend(SMALL_CACHE);
+    let mut run = t.spawn(&args);
+    let log = out.join("logs/worker-0.log");
+    let sup_log = out.join("logs/supervisor.log");
+    // The slow job runs and q1 (line 5) has been sent behind it.
+    poll("the slow job to run with a job behind it", LONG, || {
+        let started = started_jobs(&log).iter().any(|id| id == "slow");
+        let behind = read(&sup_log).contains("dispatch line=5 ");
+        (started && behind).then_some(())
+    });
+    let pid = worker_pids(&log)[0];
+    let text = read(&log);
+    assert!(
+        !text.contains("done job=slow ") && !text.contains("start job=q1 "),
+        "the slow job ended before the kill"
+    );
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    assert_eq!(run.wait(LONG).code(), Some(1), "{}", run.stderr_text());
+
+    let all = results(&out);
+    let by_line = results_by_line(&out);
+    assert_eq!(all.len(), 8, "one result per line: {all:?}");
+    assert_eq!(
+        by_line.keys().copied().collect::<BTreeSet<_>>(),
+        (1..=8).collect::<BTreeSet<u64>>()
+    );
+    assert_eq!(by_line[&4]["status"], "error");
+    assert_eq!(
+        by_line[&4]["error"],
+        "worker died 1 time on this job: signal 9"
+    );
+    // q1 was sent twice (to the killed worker, then again), and its
+    // result is ok: the death was not counted against it.
+    let dispatches = read(&sup_log)
+        .lines()
+        .filter(|l| l.contains("dispatch line=5 "))
+        .count();
+    assert_eq!(dispatches, 2);
+    for line in (1..=3).chain(5..=8) {
+        let r = &by_line[&line];
+        assert_eq!(r["status"], "ok", "{r}");
+        let (n, seed) = if line <= 3 {
+            (SLOW_DIM, 1)
+        } else {
+            (4, line - 4)
+        };
+        let rho = qst_npy::read_matrix(&out.join(r["rho"].as_str().unwrap()), n).unwrap();
+        let truth = test_state(n, seed);
+        let d = rho
+            .iter()
+            .zip(&truth)
+            .map(|(x, &(re, im))| (x.re - re).hypot(x.im - im))
+            .fold(0.0, f64::max);
+        assert!(d < 1e-2, "line {line}: ρ differs from its state by {d}");
+    }
+}

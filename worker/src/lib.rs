@@ -164,12 +164,6 @@ fn serve(args: &WorkerArgs, pid: u32) -> Result<(), WorkerError> {
         );
         let reply = match run_job(&cache, &mut scratches, &job) {
             Ok(figures) => {
-                if figures.converged == Some(false) {
-                    warn!(
-                        "job={} reached max_iters={} without converging pid={pid}",
-                        job.id, job.max_iters
-                    );
-                }
                 info!(
                     "done job={} line={} dim={} method={} iterations={} seconds={:.6} pid={pid}",
                     job.id,
