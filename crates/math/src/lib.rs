@@ -41,16 +41,13 @@ pub use analysis::{
     Dominant, bell_fidelities, bell_side, bell_summary, dominant, ket_density, ket_from_polar,
     poisson_resample, sample_std, wrap_phase,
 };
-pub use design::{DESIGNS, Design, DesignError, prime_power};
+pub use design::{DESIGNS, Design, DesignError, nopovm_ket, nopovm_slice, prime_power};
 pub use figures::{Figures, check_density_matrix, fidelity, figures};
 pub use linear::{frequencies, linear, project_to_density, project_to_simplex};
 pub use mle::{
     MleOptions, MleResult, MleScratch, MleStats, certificate, log_likelihood, mle, mle_with_scratch,
 };
-pub use projectors::{
-    gram, measurement_matrix, nopovm_ket, nopovm_slice, probabilities, rank_one_kets,
-    validate_dense,
-};
+pub use projectors::{gram, measurement_matrix, probabilities, rank_one_kets, validate_dense};
 pub use stop::Stop;
 pub use wls::{WlsOptions, WlsResult, chi2, chi2_gradient, wls};
 

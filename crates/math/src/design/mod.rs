@@ -5,6 +5,7 @@
 
 mod field;
 mod mub;
+mod nopovm;
 
 use std::fmt;
 use std::ops::Range;
@@ -12,10 +13,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::projectors::{nopovm_ket, nopovm_slice};
 use crate::{C64, Projectors};
 
 pub use field::prime_power;
+pub use nopovm::{nopovm_ket, nopovm_slice};
 
 /// A built-in design.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
