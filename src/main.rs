@@ -14,16 +14,11 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use qst_report::DEFAULT_MAX_SAMPLES;
 use qst_shared::{Design, Method};
 use qst_store::{BuildAction, Store, StoreConfig};
-use qst_supervisor::demo::{DemoOptions, demo, format_table};
-use qst_supervisor::digest::digest;
-use qst_supervisor::errors::EXIT_CANNOT_RUN;
-use qst_supervisor::input::{InputOptions, Negative, parse_columns, parse_methods};
-use qst_supervisor::merge::{MergeOutcome, merge};
-use qst_supervisor::provenance::Invocation;
-use qst_supervisor::run::{RunOptions, run};
-use qst_supervisor::shard::Shard;
-use qst_supervisor::slurm::{SlurmOptions, slurm};
-use qst_supervisor::synth::{GenSpec, generate_with};
+use qst_supervisor::{
+    DemoOptions, EXIT_CANNOT_RUN, GenSpec, InputOptions, Invocation, MergeOutcome, Negative,
+    RunOptions, Shard, SlurmOptions, demo, digest, format_table, generate_with, merge,
+    parse_columns, parse_methods, run, slurm,
+};
 use qst_supervisor::{say, tell};
 
 /// `0.1.0 (commit abc1234)`: the version and the git commit of the build.
@@ -418,7 +413,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (quiet, verbose) = (cli.quiet, cli.verbose);
     if verbose && !matches!(cli.command, Command::Run(_) | Command::Demo { .. }) {
-        qst_supervisor::run::log_to_stderr();
+        qst_supervisor::log_to_stderr();
     }
     match cli.command {
         Command::Worker {
@@ -594,7 +589,7 @@ fn prebuild_command(dims: &[usize], design: Design, cache: &CacheArgs, quiet: bo
         return exit(EXIT_CANNOT_RUN);
     }
     let mut store = cache.store();
-    if let (false, Some(bar)) = (quiet, qst_supervisor::progress::build_bar()) {
+    if let (false, Some(bar)) = (quiet, qst_supervisor::build_bar()) {
         store = store.with_build_progress(bar);
     }
     let mut bad = false;

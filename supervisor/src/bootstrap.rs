@@ -14,8 +14,6 @@ use tracing::{info, warn};
 
 use crate::results::{BootstrapRecord, OkRecord, ResultRecord};
 
-pub use qst_shared::resample_seed;
-
 /// (purity, fidelity, Bell max fidelity) of a resample.
 type ResampleFigures = (f64, Option<f64>, Option<f64>);
 
@@ -266,7 +264,7 @@ impl Bootstraps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qst_shared::{Analysis, Design, JobFailure, Method, ProjectorSpec};
+    use qst_shared::{Analysis, Design, JobFailure, Method, ProjectorSpec, resample_seed};
 
     fn job(b: u32) -> Job {
         Job {

@@ -64,6 +64,7 @@ impl Dispatcher {
         self.jobs < WINDOW_JOBS && self.bytes < WINDOW_BYTES
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.jobs
     }
@@ -92,6 +93,7 @@ impl Dispatcher {
             .push_front(job);
     }
 
+    #[cfg(test)]
     /// The next job for a worker that has served the bins `mine`, while
     /// other workers serve `others`.
     pub fn next_for(&mut self, mine: &HashSet<BinKey>, others: &HashSet<BinKey>) -> Option<Job> {
@@ -152,7 +154,7 @@ mod tests {
             tol: 1e-8,
             warnings: Vec::new(),
             rho_path: format!("/x/{line}.npy").into(),
-            analysis: Default::default(),
+            analysis: Box::default(),
         }
     }
 
@@ -195,18 +197,18 @@ mod tests {
     #[test]
     fn window_is_bounded_by_jobs_and_bytes() {
         let mut d = Dispatcher::new();
-        let mut n = 0;
+        let mut n = 0usize;
         while d.has_room() {
-            d.push(job(n, 64));
+            d.push(job(n as u64, 64));
             n += 1;
         }
         // 64² counts of 8 bytes each: the byte bound stops it first, at the
         // first job that reaches it.
         let each = job_bytes(&job(0, 64));
         assert!(each > 64 * 64 * 8);
-        assert_eq!(n as usize, WINDOW_BYTES.div_ceil(each));
-        assert!((n as usize) < WINDOW_JOBS);
-        assert_eq!(d.drain().len(), n as usize);
+        assert_eq!(n, WINDOW_BYTES.div_ceil(each));
+        assert!(n < WINDOW_JOBS);
+        assert_eq!(d.drain().len(), n);
         assert!(d.has_room());
     }
 }

@@ -29,8 +29,8 @@ pub const EXIT_CANNOT_RUN: i32 = 2;
 
 /// How a worker ended, as a result's error message says it: `signal 9`,
 /// `exit status 1`.
-pub fn describe_exit(status: &std::process::ExitStatus) -> String {
-    crate::executor::WorkerExit::from(status).to_string()
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    crate::executor::WorkerExit::from(&status).to_string()
 }
 
 /// The error of a job whose worker died too often.
@@ -66,11 +66,11 @@ mod tests {
             .args(["-c", "kill -9 $$"])
             .status()
             .unwrap();
-        assert_eq!(describe_exit(&st), "signal 9");
+        assert_eq!(describe_exit(st), "signal 9");
         let st = std::process::Command::new("sh")
             .args(["-c", "exit 3"])
             .status()
             .unwrap();
-        assert_eq!(describe_exit(&st), "exit status 3");
+        assert_eq!(describe_exit(st), "exit status 3");
     }
 }

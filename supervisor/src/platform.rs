@@ -5,7 +5,7 @@ use crossbeam_channel::Sender;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-pub use qst_shared::procfs::{peak_rss_bytes, pss_bytes, rss_bytes};
+pub use qst_shared::procfs::peak_rss_bytes;
 
 /// Why SIGINT and SIGTERM cannot be caught; reads after "failed to".
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,11 @@ pub enum SignalError {
 /// Sends `sig` to the process group led by `pid` (each worker leads its own).
 /// A group that is already gone is not an error.
 pub fn signal_group(pid: u32, sig: Signal) {
-    let _ = killpg(Pid::from_raw(pid as i32), sig);
+    // A pid is at most PID_MAX_LIMIT (2^22) on Linux; one that does not fit
+    // an i32 names no process group.
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = killpg(Pid::from_raw(pid), sig);
+    }
 }
 
 /// Starts the thread that turns SIGINT and SIGTERM into events; returns the

@@ -98,6 +98,7 @@ impl Progress {
 /// A [`qst_store::BuildProgress`] hook that shows each projector file's build
 /// as a bar of bytes written, when stderr is a terminal (else `None`: the
 /// logs have its start and end).
+#[must_use]
 pub fn build_bar() -> Option<qst_store::BuildProgress> {
     use qst_store::BuildEvent;
     use std::sync::Mutex;

@@ -184,12 +184,14 @@ impl From<ErrorRecord> for ResultRecord {
 }
 
 impl ResultRecord {
+    #[cfg(test)]
     /// The record of a job that ended well.
     #[must_use]
     pub fn ok(job: &Job, figures: &JobFigures, worker: usize, out_dir: &Path) -> Self {
         ResultRecord::Ok(OkRecord::new(job, figures, worker, out_dir))
     }
 
+    #[cfg(test)]
     /// The record of a batch line that could not become a job.
     #[must_use]
     pub fn error(line: u64, id: Option<&str>, message: String) -> Self {
@@ -223,6 +225,7 @@ impl ResultRecord {
         }
     }
 
+    #[cfg(test)]
     /// The job's id, when known.
     #[must_use]
     pub fn id(&self) -> Option<&str> {
@@ -232,6 +235,7 @@ impl ResultRecord {
         }
     }
 
+    #[cfg(test)]
     /// n, when known.
     #[must_use]
     pub fn dim(&self) -> Option<usize> {
@@ -537,7 +541,7 @@ mod tests {
                     kinds[2] += usize::from(r.spectral.is_some());
                     kinds[3] += usize::from(r.bootstrap.is_some());
                     kinds[4] += usize::from(r.log_likelihood.is_none());
-                    assert_eq!(r.purity, v["purity"].as_f64().unwrap());
+                    assert_eq!(r.purity.to_bits(), v["purity"].as_f64().unwrap().to_bits());
                     assert_eq!(r.rank as u64, v["rank"].as_u64().unwrap());
                 }
                 ResultRecord::Error(r) => {

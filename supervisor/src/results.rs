@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::outdir::OutDirError;
 
-pub use crate::record::{
-    BellRecord, BootstrapRecord, ErrorRecord, OkRecord, ResultRecord, SpectralRecord,
-};
+pub use crate::record::{BootstrapRecord, ErrorRecord, OkRecord, ResultRecord};
 
 /// The name of the results file inside the output directory.
 pub const RESULTS_FILE: &str = "results.jsonl";
@@ -44,6 +42,7 @@ impl Done {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+    #[cfg(test)]
     /// The lines that have at least one result.
     #[must_use]
     pub fn lines(&self) -> HashSet<u64> {
@@ -140,6 +139,7 @@ impl ResultsWriter {
         Ok((writer, done))
     }
 
+    #[cfg(test)]
     /// Appends one JSON line and flushes it (one `write_all` of the whole
     /// line, newline included).
     ///

@@ -70,7 +70,7 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 /// doubling from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`], so that a burst of
 /// deaths is waited out rather than failing every job.
 const MAX_FAILED_STARTS: u32 = 8;
-const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+const GIVE_UP_AFTER: Duration = Duration::from_mins(1);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -124,6 +124,7 @@ impl RunOptions {
     }
 
     /// The output directory: `--out`, else `<batch stem>.qst/` beside the batch.
+    #[must_use]
     pub fn out_dir(&self) -> PathBuf {
         match &self.out {
             Some(o) => o.clone(),
@@ -260,6 +261,12 @@ struct Opened {
 /// Runs a batch through a pool of workers. Must be called from a thread that
 /// lives as long as the process (the main thread). `Err` means the command
 /// could not run (exit 2): nothing was started.
+///
+/// # Errors
+///
+/// [`Fatal`] when the command cannot run: the batch cannot be opened or
+/// changed since an earlier run, the output directory cannot be made, locked
+/// or resumed, the signal handler or the qst executable cannot be set up.
 pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
     let started = std::time::SystemTime::now();
     let (o, batch) = open(opts)?;
@@ -272,7 +279,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, Fatal> {
         .map_err(|e| Fatal::to(format!("find the qst executable to start workers: {e}")))?;
     let workers = opts
         .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
         .max(1);
     info!(
         "run batch={} out={} workers={workers} resume={} already_done={} pid={}",
@@ -1139,7 +1146,7 @@ impl Supervisor {
                 if self.slots[slot].incarnation != incarnation {
                     return;
                 }
-                self.on_exit(slot, &how, stream_error);
+                self.on_exit(slot, &how, stream_error.as_deref());
             }
         }
     }
@@ -1204,6 +1211,8 @@ impl Supervisor {
         self.dispatch(slot);
     }
 
+    // The ended job is handed over: nothing may keep a `Running` after it.
+    #[allow(clippy::needless_pass_by_value)]
     fn on_done(&mut self, slot: usize, run: Running, outcome: Result<JobFigures, JobFailure>) {
         self.deaths = 0;
         if let Some(i) = self.usage[slot].current() {
@@ -1253,6 +1262,8 @@ impl Supervisor {
 
     /// The machine's failure, not the job's: no result (a resume runs the
     /// job again), and the run stops like on a full results file.
+    // The ended job is handed over: nothing may keep a `Running` after it.
+    #[allow(clippy::needless_pass_by_value)]
     fn on_output_failed(&mut self, slot: usize, run: Running, reason: &str) {
         let line = run.job.line;
         warn!(
@@ -1324,9 +1335,9 @@ impl Supervisor {
         }
     }
 
-    fn on_exit(&mut self, slot: usize, how: &WorkerExit, stream_error: Option<String>) {
+    fn on_exit(&mut self, slot: usize, how: &WorkerExit, stream_error: Option<&str>) {
         let left = self.slots[slot].take_exited();
-        if let Some(e) = &stream_error {
+        if let Some(e) = stream_error {
             warn!("slot={slot}: bad stream from worker: {e}");
         }
         if how.is_clean() && left.head.is_none() && left.behind.is_empty() {

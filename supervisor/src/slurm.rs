@@ -365,7 +365,7 @@ fn sbatch(args: &[String], script: &Path) -> Result<String, SlurmError> {
     if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(SlurmError::Sbatch {
             script: script.display().to_string(),
-            status: crate::errors::describe_exit(&out.status),
+            status: crate::errors::describe_exit(out.status),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }

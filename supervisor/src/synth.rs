@@ -228,7 +228,7 @@ pub fn generate(out_file: &Path, spec: &GenSpec) -> Result<usize, GenError> {
 /// (named by a relative `truth` path). Returns the number of jobs.
 ///
 /// An existing `out_file`, or a truth file that an earlier `qst gen` did not
-/// write (it is not in the directory's [`GEN_MANIFEST`]), is refused unless
+/// write (it is not in the directory's `.qst-gen-manifest`), is refused unless
 /// `force`. The truth files of the earlier `qst gen` (those its manifest
 /// lists) are removed first, so none is left stale; other files are never
 /// removed.

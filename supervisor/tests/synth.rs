@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use qst_supervisor::synth::{GenSpec, StateKind, generate};
+use qst_supervisor::{GenSpec, StateKind, generate};
 use serde_json::Value;
 
 type C = (f64, f64);

@@ -247,7 +247,7 @@ fn bad_targets_and_bell_dimensions_are_errors_of_their_line() {
     check_py("target", &t.join("out"), Some(&t.join("good.txt")));
 }
 
-/// Writes `truth.npy` (test_state(4, 3)) and `counts.npy` (Poisson, N ≈ shots).
+/// Writes `truth.npy` (`test_state(4`, 3)) and `counts.npy` (Poisson, N ≈ shots).
 fn bootstrap_fixture(dir: &Path, shots: f64) {
     use rand::SeedableRng;
     use rand_distr::{Distribution, Poisson};

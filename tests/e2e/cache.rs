@@ -38,7 +38,7 @@ fn prebuild_rebuilds_bad_files_and_verify_finds_a_flipped_byte() {
     t.qst(["cache", "clear"]).assert_ok();
     let left: Vec<_> = fs::read_dir(t.join("cache"))
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".npy"))
         .collect();
     assert!(left.is_empty(), "{left:?}");

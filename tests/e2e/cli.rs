@@ -431,7 +431,7 @@ fn a_projector_build_is_logged_and_shows_its_bytes_on_a_terminal() {
 fn cached_sets(cache: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(cache)
         .map(|d| {
-            d.filter_map(|e| e.ok())
+            d.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.ends_with(".npy"))
                 .collect()

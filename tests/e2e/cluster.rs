@@ -31,7 +31,9 @@ fn stderr(o: &Output) -> String {
 /// `cmd` without any scheduler variable of the test's environment, plus
 /// `env`.
 fn scheduled(cmd: Qst, env: &[(&str, &str)]) -> Qst {
-    let cmd = SCHEDULER_VARS.iter().fold(cmd, |c, v| c.env_remove(v));
+    let cmd = SCHEDULER_VARS
+        .iter()
+        .fold(cmd, super::util::Qst::env_remove);
     env.iter().fold(cmd, |c, (k, v)| c.env(k, v))
 }
 

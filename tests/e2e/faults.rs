@@ -295,7 +295,7 @@ fn a_changed_batch_on_resume_and_an_unwritable_out_exit_2() {
     let logs = t.join("logs");
     let bad = t.join("a-file/out");
     t.qst_run(&batch).out(&bad).logs(&logs).assert_exit(2);
-    let workers_logged = fs::read_dir(&logs).map_or(0, |d| d.count());
+    let workers_logged = fs::read_dir(&logs).map_or(0, std::iter::Iterator::count);
     assert_eq!(workers_logged, 0, "no worker may start");
 
     // An unreadable batch.

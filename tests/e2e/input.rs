@@ -143,7 +143,7 @@ fn every_kind_of_bad_line_gets_its_own_error_and_good_jobs_run() {
             None,
         ),
         ("# a comment line".into(), Some(SKIPPED)),
-        ("".into(), Some(SKIPPED)),
+        (String::new(), Some(SKIPPED)),
         (
             r#"{"id":"bad-json","dim":2,"counts":[1,2,"#.into(),
             Some("JSON"),
@@ -320,7 +320,7 @@ fn every_kind_of_bad_line_gets_its_own_error_and_good_jobs_run() {
     assert_eq!(res[&15]["method"], "mle");
 }
 
-/// The `nopovm` counts of test_state(4, seed) as one CSV column.
+/// The `nopovm` counts of `test_state(4`, seed) as one CSV column.
 fn csv_text(columns: &[Vec<String>], bom: bool) -> String {
     let rows = columns[0].len();
     let mut s = String::new();

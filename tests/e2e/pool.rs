@@ -468,7 +468,7 @@ fn demo_prints_its_table_and_exits_0() {
     );
     assert_eq!(
         result_count(&out),
-        dims.len() * qst_supervisor::demo::demo_spec().per_dim
+        dims.len() * qst_supervisor::demo_spec().per_dim
     );
     assert_eq!(jobs, result_count(&out));
 }

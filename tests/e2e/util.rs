@@ -331,7 +331,7 @@ impl Qst {
     }
     /// Starts it in the background; its stderr goes to `stderr-<n>.txt`.
     pub fn spawn(&self) -> Running {
-        let n = fs::read_dir(&self.dir).map(|d| d.count()).unwrap_or(0);
+        let n = fs::read_dir(&self.dir).map_or(0, std::iter::Iterator::count);
         let err_path = self.dir.join(format!("stderr-{n}.txt"));
         let err = fs::File::create(&err_path).expect("create a stderr file");
         let child = self
@@ -431,15 +431,16 @@ pub fn poll<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        if start.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for {what}");
-        }
+        assert!(
+            start.elapsed() <= limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// The generous limit of every wait in these tests (a hang, not a measure).
-pub const LONG: Duration = Duration::from_secs(300);
+pub const LONG: Duration = Duration::from_mins(5);
 
 /// Every line of `out/results.jsonl`, parsed (a torn last line is skipped).
 pub fn results(out: &Path) -> Vec<Value> {
@@ -514,7 +515,7 @@ pub fn alive(pid: u32) -> bool {
             let state = stat
                 .rsplit_once(')')
                 .and_then(|(_, r)| r.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X") | None)
+            !matches!(state, Some("Z" | "X") | None)
         }
         Err(_) => false,
     }
@@ -539,7 +540,7 @@ pub fn children(pid: u32) -> Vec<u32> {
         let mut it = rest.split_whitespace();
         let state = it.next();
         let ppid = it.next().and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) && !matches!(state, Some("Z") | Some("X")) {
+        if ppid == Some(pid) && !matches!(state, Some("Z" | "X")) {
             out.push(child);
         }
     }
@@ -556,7 +557,7 @@ pub fn cmdline(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// The `nopovm` probabilities p_k = Tr(Π_k ρ) of docs/designs.md/1.3, computed here
+/// The `nopovm` probabilities `p_k` = `Tr(Π_k` ρ) of docs/designs.md/1.3, computed here
 /// from the kets, independently of the code under test. ρ is n×n row-major
 /// (re, im).
 pub fn nopovm_probs(n: usize, rho: &[(f64, f64)]) -> Vec<f64> {

@@ -12,10 +12,7 @@ use std::path::{Path, PathBuf};
 use qst_store::Store;
 
 use super::flags::{Format, UnknownFormat, format_of};
-pub use super::jobs::{
-    BatchSettings, DEFAULT_MAX_ITERS, DEFAULT_TOL, Entry, MAX_DIM, MAX_LINE_BYTES, TRUTH_TOL,
-    check_counts, is_id_byte, is_valid_id, read_truth,
-};
+pub use super::jobs::{BatchSettings, Entry, MAX_DIM, MAX_LINE_BYTES};
 use super::jsonl::JsonlBatch;
 use super::matrix::{MatrixBatch, MatrixFileError};
 use crate::errors::Fatal;

@@ -76,7 +76,7 @@ pub struct InputOptions {
     pub spectral: bool,
     /// `--bootstrap B`: B resamples per job (0: none).
     pub bootstrap: u32,
-    /// `--seed S` of the bootstrap (`None`: [`DEFAULT_SEED`]).
+    /// `--seed S` of the bootstrap (`None`: `DEFAULT_SEED`, 1).
     pub seed: Option<u64>,
 }
 

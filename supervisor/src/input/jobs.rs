@@ -38,6 +38,7 @@ pub struct BatchSettings {
 }
 
 impl BatchSettings {
+    #[cfg(test)]
     /// Settings for a batch writing into `out_dir`, with no input flags.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         BatchSettings {

@@ -544,12 +544,14 @@ impl MatrixBatch {
         })
     }
 
+    #[cfg(test)]
     /// The dimension of every job.
     #[must_use]
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    #[cfg(test)]
     /// The number of columns (samples) still to hand out.
     #[must_use]
     pub fn columns(&self) -> usize {

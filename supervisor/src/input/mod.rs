@@ -14,7 +14,4 @@ pub mod jsonl;
 pub mod matrix;
 pub mod sheet;
 
-pub use flags::{
-    DEFAULT_SEED, FlagError, Format, InputOptions, Negative, UnknownFormat, format_of, is_matrix,
-    nearest, parse_columns, parse_methods,
-};
+pub use flags::{FlagError, InputOptions, Negative, is_matrix, parse_columns, parse_methods};

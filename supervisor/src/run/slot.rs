@@ -250,7 +250,7 @@ mod tests {
             tol: 1e-8,
             warnings: Vec::new(),
             rho_path: format!("/x/{line}.npy").into(),
-            analysis: Default::default(),
+            analysis: Box::default(),
         };
         job.analysis.bootstrap = bootstrap;
         Running {
@@ -268,7 +268,7 @@ mod tests {
             .spawn()
             .unwrap();
         let proc_ = WorkerProc::stand_in(child.id(), child.stdin.take().unwrap());
-        let t = Instant::now() - Duration::from_secs(5);
+        let t = Instant::now().checked_sub(Duration::from_secs(5)).unwrap();
         let head = running(lines[0], 0, t);
         let behind = lines[1..].iter().map(|&l| running(l, 0, t)).collect();
         let mut slot = Slot::new();
