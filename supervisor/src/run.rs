@@ -1303,8 +1303,11 @@ impl Supervisor {
         *tries += 1;
         let tries = *tries;
         let Some(design) = run.job.projectors.builtin() else {
+            // Not sent by qst's own workers (a custom set's failure is the
+            // job's error), but a worker that says so still gets its next job.
             let msg = format!("projectors: failed to use the projector file: {reason}");
             self.record(ResultRecord::job_error(&run.job, msg));
+            self.dispatch(slot);
             return;
         };
         match self.store.ensure(design, run.job.dim) {
