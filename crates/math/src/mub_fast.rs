@@ -495,6 +495,11 @@ where
 /// (`dft`, row-major p × p) along each base-p digit of the row index in
 /// turn, whole rows at a time; `t` holds p rows.
 fn digit_dft_rows(x: &mut [C64], n: usize, p: usize, dft: &[C64], t: &mut [C64]) {
+    match p {
+        5 => return odd_digit_rows::<5, 2>(x, n, dft),
+        7 => return odd_digit_rows::<7, 3>(x, n, dft),
+        _ => {}
+    }
     let mut st = 1;
     while st < n {
         for hi in (0..n).step_by(st * p) {
@@ -530,6 +535,59 @@ fn digit_dft_rows(x: &mut [C64], n: usize, p: usize, dft: &[C64], t: &mut [C64])
             }
         }
         st *= p;
+    }
+}
+
+/// [`digit_dft_rows`] for p = `P` = 2·`H` + 1 (5, 7): a butterfly on
+/// whole rows, [`radix_odd_rows`], per p-tuple of rows along each digit.
+fn odd_digit_rows<const P: usize, const H: usize>(x: &mut [C64], n: usize, dft: &[C64]) {
+    // w[v − 1][m − 1] = ω^{vm}, v, m = 1..=H.
+    let w: [[C64; H]; H] =
+        std::array::from_fn(|v| std::array::from_fn(|m| dft[(v + 1) * P + m + 1]));
+    let mut st = 1;
+    while st < n {
+        for hi in (0..n).step_by(st * P) {
+            for o in hi..hi + st {
+                radix_odd_rows::<P, H>(&mut x[o * n..(o + (P - 1) * st + 1) * n], n, st, &w);
+            }
+        }
+        st *= P;
+    }
+}
+
+/// The length-`P` DFT (odd `P` = 2·`H` + 1) of rows 0, st, …, (P − 1)·st of
+/// x (n long each), y_v = Σ_m ω^{vm} r_m, by the symmetric pairs m, P − m:
+/// with s_m = r_m + r_{P−m} and d_m = r_m − r_{P−m}, y_0 = r_0 + Σ s_m and
+/// y_v, y_{P−v} = A_v ± 𝑖·B_v, A_v = r_0 + Σ cos(2πvm/P)·s_m, B_v = Σ
+/// sin(2πvm/P)·d_m (`w` = ω^{vm} for v, m = 1..=H).
+fn radix_odd_rows<const P: usize, const H: usize>(
+    x: &mut [C64],
+    n: usize,
+    st: usize,
+    w: &[[C64; H]; H],
+) {
+    let mut blocks = x.chunks_mut(st * n);
+    let rows: [&mut [C64]; P] =
+        std::array::from_fn(|_| blocks.next().map_or(&mut [][..], |b| &mut b[..n]));
+    for c in 0..n {
+        let r0 = rows[0][c];
+        let mut s = [ZERO; H];
+        let mut d = [ZERO; H];
+        for m in 0..H {
+            let (a, b) = (rows[m + 1][c], rows[P - 1 - m][c]);
+            (s[m], d[m]) = (a + b, a - b);
+        }
+        rows[0][c] = s.iter().fold(r0, |y, &s| y + s);
+        for (v, wv) in w.iter().enumerate() {
+            let (mut a, mut b) = (r0, ZERO);
+            for ((wm, &sm), &dm) in wv.iter().zip(&s).zip(&d) {
+                a += sm * wm.re;
+                b += dm * wm.im;
+            }
+            let ib = C64::new(-b.im, b.re);
+            rows[v + 1][c] = a + ib;
+            rows[P - 1 - v][c] = a - ib;
+        }
     }
 }
 
