@@ -438,7 +438,8 @@ impl MubPlan {
 
     /// Each column x of a row-major buffer (x[a] at a·n + c) ← F(x) (module
     /// doc): a length-p DFT along each base-p digit of the row index, whole
-    /// rows at a time; butterflies for p = 2, one matrix product for k = 1.
+    /// rows at a time; butterflies for p = 2 (and p = 3, 5, 7 with k ≥ 2), one
+    /// matrix product for k = 1.
     fn transform(&mut self, which: Buf) {
         let (n, p) = (self.t.n, self.t.p);
         let x = match which {
@@ -495,6 +496,11 @@ where
 /// (`dft`, row-major p × p) along each base-p digit of the row index in
 /// turn, whole rows at a time; `t` holds p rows.
 fn digit_dft_rows(x: &mut [C64], n: usize, p: usize, dft: &[C64], t: &mut [C64]) {
+    match p {
+        5 => return odd_digit_rows::<5, 2>(x, n, dft),
+        7 => return odd_digit_rows::<7, 3>(x, n, dft),
+        _ => {}
+    }
     let mut st = 1;
     while st < n {
         for hi in (0..n).step_by(st * p) {
@@ -530,6 +536,60 @@ fn digit_dft_rows(x: &mut [C64], n: usize, p: usize, dft: &[C64], t: &mut [C64])
             }
         }
         st *= p;
+    }
+}
+
+/// [`digit_dft_rows`] for p = `P` = 2·`H` + 1 (5, 7): a butterfly on
+/// whole rows, [`radix_odd_rows`], per p-tuple of rows along each digit.
+fn odd_digit_rows<const P: usize, const H: usize>(x: &mut [C64], n: usize, dft: &[C64]) {
+    // w[v − 1][m − 1] = ω^{vm}, v, m = 1..=H.
+    let w: [[C64; H]; H] =
+        std::array::from_fn(|v| std::array::from_fn(|m| dft[(v + 1) * P + m + 1]));
+    let mut st = 1;
+    while st < n {
+        for hi in (0..n).step_by(st * P) {
+            for o in hi..hi + st {
+                radix_odd_rows::<P, H>(&mut x[o * n..(o + (P - 1) * st + 1) * n], n, st, &w);
+            }
+        }
+        st *= P;
+    }
+}
+
+/// The length-`P` DFT (odd `P` = 2·`H` + 1) of rows 0, st, …, (P − 1)·st of
+/// x (n long each), y_v = Σ_m ω^{vm} r_m, by the symmetric pairs m, P − m:
+/// with s_m = r_m + r_{P−m} and d_m = r_m − r_{P−m}, y_0 = r_0 + Σ s_m and
+/// y_v, y_{P−v} = A_v ± 𝑖·B_v, A_v = r_0 + Σ cos(2πvm/P)·s_m, B_v = Σ
+/// sin(2πvm/P)·d_m (`w` = ω^{vm} for v, m = 1..=H).
+#[allow(clippy::needless_range_loop)] // the column c indexes all P rows at once
+fn radix_odd_rows<const P: usize, const H: usize>(
+    x: &mut [C64],
+    n: usize,
+    st: usize,
+    w: &[[C64; H]; H],
+) {
+    let mut blocks = x.chunks_mut(st * n);
+    let rows: [&mut [C64]; P] =
+        std::array::from_fn(|_| blocks.next().map_or(&mut [][..], |b| &mut b[..n]));
+    for c in 0..n {
+        let r0 = rows[0][c];
+        let mut s = [ZERO; H];
+        let mut d = [ZERO; H];
+        for m in 0..H {
+            let (a, b) = (rows[m + 1][c], rows[P - 1 - m][c]);
+            (s[m], d[m]) = (a + b, a - b);
+        }
+        rows[0][c] = s.iter().fold(r0, |y, &s| y + s);
+        for (v, wv) in w.iter().enumerate() {
+            let (mut a, mut b) = (r0, ZERO);
+            for ((wm, &sm), &dm) in wv.iter().zip(&s).zip(&d) {
+                a += sm * wm.re;
+                b += dm * wm.im;
+            }
+            let ib = C64::new(-b.im, b.re);
+            rows[v + 1][c] = a + ib;
+            rows[P - 1 - v][c] = a - ib;
+        }
     }
 }
 
@@ -574,44 +634,56 @@ mod tests {
             .chain([49, 64])
             .filter(|&n| prime_power(n).is_some());
         for n in dims {
-            let kets = Design::Mub.kets(n);
-            let mut plan = MubPlan::detect(n, &kets).unwrap_or_else(|| panic!("n = {n}"));
-            let kc = n * (n + 1);
-            let rho = random_rho(n, &mut rng);
-            let mut got = vec![0.0; kc];
-            plan.probs(rho.as_ref(), &mut got);
-            let mut scale = 0.0f64;
-            let want: Vec<f64> = kets
-                .chunks_exact(n)
-                .map(|psi| {
-                    let mut s = C64::new(0.0, 0.0);
-                    for a in 0..n {
-                        for c in 0..n {
-                            s += psi[a].conj() * rho[(a, c)] * psi[c];
-                        }
-                    }
-                    scale = scale.max(s.re.abs());
-                    s.re
-                })
-                .collect();
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-12 * scale, "n = {n}, p_{i}: {g} vs {w}");
-            }
-            let wt: Vec<f64> = (0..kc).map(|_| rng.random::<f64>() * 3.0).collect();
-            let mut r = Mat::<C64>::zeros(n, n);
-            plan.weighted_sum(&wt, r.as_mut());
-            let mut direct = Mat::<C64>::zeros(n, n);
-            for (psi, &w) in kets.chunks_exact(n).zip(&wt) {
+            assert_plan_matches(n, &mut rng);
+        }
+    }
+
+    /// n = 125 = 5³: the radix-5 butterfly over three digits.
+    #[test]
+    fn plan_matches_the_kets_125() {
+        assert_plan_matches(125, &mut rand::rngs::StdRng::seed_from_u64(12));
+    }
+
+    /// p_k and Σ w_kΠ_k of the plan against the direct sums over
+    /// `Design::Mub`'s kets at n, to 1e-12 relative.
+    fn assert_plan_matches(n: usize, rng: &mut impl Rng) {
+        let kets = Design::Mub.kets(n);
+        let mut plan = MubPlan::detect(n, &kets).unwrap_or_else(|| panic!("n = {n}"));
+        let kc = n * (n + 1);
+        let rho = random_rho(n, rng);
+        let mut got = vec![0.0; kc];
+        plan.probs(rho.as_ref(), &mut got);
+        let mut scale = 0.0f64;
+        let want: Vec<f64> = kets
+            .chunks_exact(n)
+            .map(|psi| {
+                let mut s = C64::new(0.0, 0.0);
                 for a in 0..n {
                     for c in 0..n {
-                        direct[(a, c)] += psi[a] * psi[c].conj() * w;
+                        s += psi[a].conj() * rho[(a, c)] * psi[c];
                     }
                 }
-            }
-            let scale = direct.norm_max();
-            let err = (&r - &direct).norm_max();
-            assert!(err <= 1e-12 * scale, "n = {n}: Σ w Π off by {err:e}");
+                scale = scale.max(s.re.abs());
+                s.re
+            })
+            .collect();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-12 * scale, "n = {n}, p_{i}: {g} vs {w}");
         }
+        let wt: Vec<f64> = (0..kc).map(|_| rng.random::<f64>() * 3.0).collect();
+        let mut r = Mat::<C64>::zeros(n, n);
+        plan.weighted_sum(&wt, r.as_mut());
+        let mut direct = Mat::<C64>::zeros(n, n);
+        for (psi, &w) in kets.chunks_exact(n).zip(&wt) {
+            for a in 0..n {
+                for c in 0..n {
+                    direct[(a, c)] += psi[a] * psi[c].conj() * w;
+                }
+            }
+        }
+        let scale = direct.norm_max();
+        let err = (&r - &direct).norm_max();
+        assert!(err <= 1e-12 * scale, "n = {n}: Σ w Π off by {err:e}");
     }
 
     /// Sets without the structure are refused: `nopovm`'s kets, a `mub`
