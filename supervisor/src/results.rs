@@ -592,7 +592,7 @@ mod tests {
                 .ends_with("\"sta")
         );
 
-        let (mut w, done) = ResultsWriter::open(&out, &batch, true).unwrap();
+        let (mut w, done) = reopen(&out, &batch);
         assert_eq!(done.lines(), HashSet::from([1, 2]));
         w.append(&ResultRecord::error(3, Some("z"), "three".into()))
             .unwrap();
@@ -603,6 +603,35 @@ mod tests {
             let r: ResultRecord = serde_json::from_str(l).unwrap();
             assert_eq!(r.line(), i as u64 + 1);
         }
+    }
+
+    /// `ResultsWriter::open(.., resume)` just after a writer of this process
+    /// was dropped. The run lock is a `flock` on an open file: a child that
+    /// another test thread is forking at that moment holds a copy of the
+    /// descriptor until its `exec` closes it (close-on-exec), so the lock can
+    /// stay taken, by this very process, for that instant. Only that case
+    /// (Busy, our own pid) is tried again.
+    fn reopen(out: &Path, batch: &Path) -> (ResultsWriter, Done) {
+        open_resume(out, batch).unwrap()
+    }
+
+    /// [`reopen`], with the error of an open that fails for another reason.
+    fn open_resume(out: &Path, batch: &Path) -> Result<(ResultsWriter, Done), ResultsError> {
+        let me = std::process::id().to_string();
+        for _ in 0..200 {
+            match ResultsWriter::open(out, batch, true) {
+                Err(ResultsError::OutDir(crate::outdir::OutDirError::Busy { pid, .. }))
+                    if pid == me =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => return other,
+            }
+        }
+        panic!(
+            "the run lock of {} stayed taken by this process",
+            out.display()
+        )
     }
 
     proptest::proptest! {
@@ -625,7 +654,7 @@ mod tests {
             fs::write(&path, &full[..cut]).unwrap();
             #[allow(clippy::naive_bytecount)] // a test's few hundred bytes
             let whole = full[..cut].iter().filter(|&&b| b == b'\n').count();
-            let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
+            let (_, done) = reopen(&out, &batch);
             proptest::prop_assert_eq!(done.lines(), (1..=whole as u64).collect::<HashSet<u64>>());
             let kept = fs::read(&path).unwrap();
             let end = full[..cut].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -644,14 +673,11 @@ mod tests {
         drop(w);
         // Same size, one byte different.
         write_batch(tmp.path(), "{\"id\":\"b\"}\n");
-        let err = ResultsWriter::open(&out, &batch, true)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = open_resume(&out, &batch).err().unwrap().to_string();
         assert!(err.contains("changed"), "{err}");
         // Restored: resume works again.
         write_batch(tmp.path(), "{\"id\":\"a\"}\n");
-        let (_, done) = ResultsWriter::open(&out, &batch, true).unwrap();
+        let (_, done) = reopen(&out, &batch);
         assert_eq!(done.lines(), HashSet::from([1]));
     }
 
