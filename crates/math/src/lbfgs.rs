@@ -1,7 +1,7 @@
 //! The L-BFGS memory shared by the MLE and WLS iterations: a ring of the
 //! last correction pairs (s, y) over flat complex vectors with the real inner
 //! product Re⟨x, y⟩, and the two-loop recursion that turns a gradient into a
-//! search direction.
+//! search direction; and the bracket of trial steps of one line search.
 
 use crate::C64;
 use crate::vector::{axpy, axpy_dot, diff_norms, dot, scale, scaled_copy};
@@ -103,5 +103,59 @@ impl History {
             }
         }
         scale(-1.0, d);
+    }
+}
+
+/// The trial steps of one line search along a descent direction (slope
+/// d₀ < 0 at x): α starts at 1, doubles while the slope stays steep, and is
+/// bisected once a trial overshoots or leaves the objective's domain. A
+/// trial is accepted by the approximate Wolfe test of Hager & Zhang: the
+/// slope has grown to ≥ 0.9·d₀, with a sufficient decrease, or with the
+/// objective equal to within its rounding and the slope still ≤ −0.8·d₀.
+pub(crate) struct Bracket {
+    /// The step to try next.
+    pub alpha: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl Bracket {
+    pub fn new() -> Self {
+        Bracket {
+            alpha: 1.0,
+            lo: 0.0,
+            hi: f64::INFINITY,
+        }
+    }
+
+    /// The trial at `alpha` fell outside the domain: shorter.
+    pub fn outside(&mut self) {
+        self.hi = self.alpha;
+        self.alpha = 0.5 * (self.lo + self.hi);
+    }
+
+    /// Judges the trial at `alpha`: `f` and `d0` the objective and slope at
+    /// x, `f_new` and `d_new` at the trial point. True when it is accepted
+    /// (`alpha` is then the step taken); else `alpha` is the next trial.
+    pub fn accept(&mut self, f: f64, d0: f64, f_new: f64, d_new: f64) -> bool {
+        let decrease = f_new <= f + 1e-4 * self.alpha * d0;
+        // Equal to within its rounding: judged by the slope alone.
+        let flat = f_new - f <= 1e-12 * f.abs();
+        if d_new >= 0.9 * d0 && (decrease || (flat && d_new <= -0.8 * d0)) {
+            return true;
+        }
+        if d_new < 0.9 * d0 && (decrease || flat) {
+            // Still steep: longer.
+            self.lo = self.alpha;
+            self.alpha = if self.hi.is_finite() {
+                0.5 * (self.lo + self.hi)
+            } else {
+                2.0 * self.alpha
+            };
+        } else {
+            self.hi = self.alpha;
+            self.alpha = 0.5 * (self.lo + self.hi);
+        }
+        false
     }
 }

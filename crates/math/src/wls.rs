@@ -49,7 +49,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::eigh::Eigh;
-use crate::lbfgs::History;
+use crate::lbfgs::{Bracket, History};
 use crate::linear::{hermitize, project_to_simplex};
 use crate::projectors::{ProjWork, probs_into, weighted_sum_into};
 use crate::vector::{dot, scale, step};
@@ -389,33 +389,18 @@ fn line_search(
         direction(x, hist, d);
         let d0 = dot(&x.grad, d);
         if d0 < 0.0 {
-            let (mut alpha, mut lo, mut hi) = (1.0, 0.0, f64::INFINITY);
+            let mut bracket = Bracket::new();
             for _ in 0..MAX_TRIALS {
-                step(&x.b, alpha, d, &mut xn.b);
+                step(&x.b, bracket.alpha, d, &mut xn.b);
                 if !ctx.eval(xn) {
-                    hi = alpha;
-                    alpha = 0.5 * (lo + hi);
+                    bracket.outside();
                     continue;
                 }
                 let dn = dot(&xn.grad, d);
-                let decrease = xn.f <= x.f + 1e-4 * alpha * d0;
-                // χ² equal to within its rounding: judge by the slope alone
-                // (the approximate Wolfe test of Hager & Zhang).
-                let flat = xn.f - x.f <= 1e-12 * x.f.abs();
-                if dn >= 0.9 * d0 && (decrease || (flat && dn <= -0.8 * d0)) {
+                if bracket.accept(x.f, d0, xn.f, dn) {
+                    let alpha = bracket.alpha;
                     hist.push(alpha, d, &xn.grad, &x.grad, alpha * (dn - d0));
                     return true;
-                }
-                if dn < 0.9 * d0 && (decrease || flat) {
-                    lo = alpha;
-                    alpha = if hi.is_finite() {
-                        0.5 * (lo + hi)
-                    } else {
-                        2.0 * alpha
-                    };
-                } else {
-                    hi = alpha;
-                    alpha = 0.5 * (lo + hi);
                 }
             }
         }

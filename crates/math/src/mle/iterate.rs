@@ -7,7 +7,7 @@ use super::evaluate::evaluate;
 use super::scratch::{Eval, MleScratch, Point, SetData};
 use crate::C64;
 use crate::Projectors;
-use crate::lbfgs::History;
+use crate::lbfgs::{Bracket, History};
 use crate::vector::{dot, scale, step};
 
 /// Trial steps of one line search before it gives up.
@@ -44,37 +44,21 @@ pub(super) fn line_search(
         direction(x, hist, d);
         let d0 = dot(&x.grad, d);
         if d0 < 0.0 {
-            let (mut alpha, mut lo, mut hi) = (1.0, 0.0, f64::INFINITY);
+            let mut bracket = Bracket::new();
             for _ in 0..MAX_TRIALS {
-                step(&x.a, alpha, d, &mut xn.a);
+                step(&x.a, bracket.alpha, d, &mut xn.a);
                 if !evaluate(proj, c, ninv, set, e, xn) {
                     // Outside the domain of ℓ: shorter.
-                    hi = alpha;
-                    alpha = 0.5 * (lo + hi);
+                    bracket.outside();
                     continue;
                 }
                 let dn = dot(&xn.grad, d);
-                let decrease = xn.f <= x.f + 1e-4 * alpha * d0;
-                // F equal to within its rounding: judge by the slope alone
-                // (the "approximate Wolfe" test of Hager & Zhang).
-                let flat = xn.f - x.f <= 1e-12 * x.f.abs();
-                if dn >= 0.9 * d0 && (decrease || (flat && dn <= -0.8 * d0)) {
+                if bracket.accept(x.f, d0, xn.f, dn) {
                     // s = α·d, y = ∇(xn) − ∇(x); ⟨s, y⟩ = α·(dn − d0)
                     // from the slopes already taken.
+                    let alpha = bracket.alpha;
                     xn.gg = hist.push(alpha, d, &xn.grad, &x.grad, alpha * (dn - d0));
                     return true;
-                }
-                if dn < 0.9 * d0 && (decrease || flat) {
-                    // Still steep: longer.
-                    lo = alpha;
-                    alpha = if hi.is_finite() {
-                        0.5 * (lo + hi)
-                    } else {
-                        2.0 * alpha
-                    };
-                } else {
-                    hi = alpha;
-                    alpha = 0.5 * (lo + hi);
                 }
             }
         }
