@@ -297,6 +297,17 @@ struct Info {
     seconds: f64,
 }
 
+/// The figures of ρ (`qst_math::figures`) into a result dict.
+fn set_figures(d: &Bound<'_, PyDict>, f: &qst_math::Figures) -> PyResult<()> {
+    d.set_item("purity", f.purity)?;
+    d.set_item("trace", f.trace)?;
+    d.set_item("rank", f.rank)?;
+    d.set_item("min_eigenvalue", f.min_eigenvalue)?;
+    d.set_item("max_eigenvalue", f.max_eigenvalue)?;
+    d.set_item("eigenvalue_entropy", f.eigenvalue_entropy)?;
+    Ok(())
+}
+
 impl Info {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -304,12 +315,7 @@ impl Info {
         d.set_item("iterations", self.iterations)?;
         d.set_item("converged", self.converged)?;
         d.set_item("log_likelihood", self.log_likelihood)?;
-        d.set_item("purity", f.purity)?;
-        d.set_item("trace", f.trace)?;
-        d.set_item("rank", f.rank)?;
-        d.set_item("min_eigenvalue", f.min_eigenvalue)?;
-        d.set_item("max_eigenvalue", f.max_eigenvalue)?;
-        d.set_item("eigenvalue_entropy", f.eigenvalue_entropy)?;
+        set_figures(&d, f)?;
         if let Some(fid) = self.fidelity {
             d.set_item("fidelity", fid)?;
         }
@@ -633,12 +639,7 @@ fn figures<'py>(py: Python<'py>, rho: PyReadonlyArray2<'py, C64>) -> PyResult<Bo
     let s = contiguous(&rho, "rho")?;
     let f = compute(py, || Ok(qst_math::figures(to_mat(n, s).as_ref())))?;
     let d = PyDict::new(py);
-    d.set_item("purity", f.purity)?;
-    d.set_item("trace", f.trace)?;
-    d.set_item("rank", f.rank)?;
-    d.set_item("min_eigenvalue", f.min_eigenvalue)?;
-    d.set_item("max_eigenvalue", f.max_eigenvalue)?;
-    d.set_item("eigenvalue_entropy", f.eigenvalue_entropy)?;
+    set_figures(&d, &f)?;
     Ok(d)
 }
 
